@@ -1,0 +1,1 @@
+"""Deduplication: exact (normalized-text hash) and near-duplicate (MinHash LSH)."""

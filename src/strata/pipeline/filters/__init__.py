@@ -1,0 +1,1 @@
+"""Quality filters: each a `Filter` subclass with one `keep` hook."""

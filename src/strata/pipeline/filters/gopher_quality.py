@@ -1,0 +1,49 @@
+"""Gopher quality rules (Rae et al. 2021, appendix A), thresholds from the job file."""
+
+from __future__ import annotations
+
+import re
+
+from strata.pipeline.filters.base import Filter
+from strata.spec.pipeline import GopherQualitySpec
+
+STOP_WORDS = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})
+BULLETS = ("●", "•", "*", "-", "‣", "▶", "◦")  # noqa: RUF001 - these are the bullet glyphs
+ELLIPSES = ("...", "…")
+WORD = re.compile(r"\S+")
+PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
+
+
+class GopherQuality(Filter):
+    """Drop documents whose word statistics mark them as not natural prose."""
+
+    name = "gopher"
+
+    def __init__(self, spec: GopherQualitySpec) -> None:
+        self.spec = spec
+
+    def keep(self, text: str) -> tuple[bool, str]:
+        s = self.spec
+        words = [w for w in (t.strip(PUNCTUATION) for t in WORD.findall(text)) if w]
+        n_words = len(words)
+        if n_words < s.min_words:
+            return False, "too_few_words"
+        if n_words > s.max_words:
+            return False, "too_many_words"
+        mean_len = sum(len(w) for w in words) / n_words
+        if not s.min_mean_word_length <= mean_len <= s.max_mean_word_length:
+            return False, "mean_word_length"
+        if text.count("#") / n_words > s.max_symbol_word_ratio:
+            return False, "hash_ratio"
+        if sum(text.count(e) for e in ELLIPSES) / n_words > s.max_symbol_word_ratio:
+            return False, "ellipsis_ratio"
+        lines = [line for line in text.splitlines() if line.strip()]
+        if sum(line.lstrip().startswith(BULLETS) for line in lines) / len(lines) > s.max_bullet_lines_ratio:
+            return False, "bullet_lines"
+        if sum(line.rstrip().endswith(ELLIPSES) for line in lines) / len(lines) > s.max_ellipsis_lines_ratio:
+            return False, "ellipsis_lines"
+        if sum(any(c.isalpha() for c in w) for w in words) / n_words < s.min_alpha_words_ratio:
+            return False, "alpha_words"
+        if sum(w.lower() in STOP_WORDS for w in words) < s.min_stop_words:
+            return False, "stop_words"
+        return True, ""

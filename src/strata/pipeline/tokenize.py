@@ -1,0 +1,51 @@
+"""Byte-level BPE trained on the kept documents (HF tokenizers), and the encode stage."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+from strata.pipeline.documents import Batch, kept_mask
+from strata.spec.pipeline import TokenizerSpec
+
+END_OF_TEXT = "<|endoftext|>"
+
+
+def train_tokenizer(texts: Iterable[str], spec: TokenizerSpec, path: Path) -> Tokenizer:
+    """Train a byte-level BPE with one special token, `<|endoftext|>` (id 0), and save it."""
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=spec.vocab_size,
+        min_frequency=spec.min_frequency,
+        special_tokens=[END_OF_TEXT],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(texts, trainer=trainer)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(path))
+    return tokenizer
+
+
+class Tokenize:
+    """map_batches stage: add `tokens` (uint16 ids, end-of-text appended) to kept rows."""
+
+    def __init__(self, tokenizer_path: str) -> None:
+        self.tokenizer = Tokenizer.from_file(tokenizer_path)
+        self.eot = self.tokenizer.token_to_id(END_OF_TEXT)
+
+    def __call__(self, batch: Batch) -> Batch:
+        keep = kept_mask(batch)
+        texts = [str(t) for t, k in zip(batch["text"], keep, strict=True) if k]
+        encoded = iter(self.tokenizer.encode_batch(texts))
+        tokens = np.empty(len(keep), dtype=object)
+        for i, k in enumerate(keep):
+            ids = next(encoded).ids + [self.eot] if k else []
+            tokens[i] = np.asarray(ids, dtype=np.uint16)
+        batch["tokens"] = tokens
+        return batch

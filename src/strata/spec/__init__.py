@@ -1,0 +1,8 @@
+"""Typed, validated declarations: cluster, pipeline job, train job; and the catalog."""
+
+from strata.spec.cluster import ClusterSpec
+from strata.spec.load import load_cluster, load_job, load_spec
+from strata.spec.pipeline import PipelineJob
+from strata.spec.train import TrainJob
+
+__all__ = ["ClusterSpec", "PipelineJob", "TrainJob", "load_cluster", "load_job", "load_spec"]

@@ -1,0 +1,151 @@
+"""The cluster declaration: what `strata up` provisions and configures.
+
+It lives in a Pulumi stack config file (stacks/Pulumi.<stack>.yaml) under the key
+`strata:cluster`, so Pulumi and Strata read one file.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from strata.spec.base import Section
+from strata.spec.catalog import load_catalog, unknown_instance_message
+
+Provider = Literal["aws", "gcp", "kubernetes", "static"]
+CATALOG_PROVIDERS: dict[str, tuple[str, ...]] = {
+    "aws": ("aws",),
+    "gcp": ("gcp", "gcp-tpu"),
+    "kubernetes": ("aws", "gcp", "static"),
+    "static": ("static", "aws", "gcp"),
+}
+
+
+class StorageSpec(Section):
+    """Shared storage for data, shards and checkpoints."""
+
+    kind: Literal["none", "local", "nfs", "lustre", "filestore", "gcs", "s3"] = Field(
+        "local", description="Storage service; `local` uses each node's own disk."
+    )
+    mount_point: str = Field("/data", description="Where nodes mount the shared storage.")
+    size_gib: int = Field(1200, ge=1, description="Capacity of a provisioned file system, in GiB.")
+    throughput_mb_s_per_tib: Literal[125, 250, 500, 1000] = Field(
+        250, description="FSx for Lustre PERSISTENT_2 throughput per TiB."
+    )
+    bucket: str | None = Field(None, description="Object-storage bucket linked to the file system.")
+
+
+class NetworkSpec(Section):
+    """Network layout and who may reach the cluster."""
+
+    vpc_cidr: str = Field("10.0.0.0/16", description="Address range of the cluster network.")
+    allowed_ingress_cidrs: list[str] = Field(
+        default_factory=list,
+        description="Extra CIDRs allowed to reach the nodes (default: none; use SSM/IAP/SSH tunnels).",
+    )
+    efa: bool = Field(True, description="Attach every EFA interface the instance type has (AWS).")
+
+    @field_validator("vpc_cidr")
+    @classmethod
+    def _valid_cidr(cls, value: str) -> str:
+        ipaddress.ip_network(value)
+        return value
+
+    @field_validator("allowed_ingress_cidrs")
+    @classmethod
+    def _no_open_internet(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            if ipaddress.ip_network(cidr).prefixlen == 0:
+                raise ValueError(
+                    f"{cidr} opens the cluster to the whole internet; "
+                    "name your own address range or reach the cluster through a tunnel"
+                )
+        return value
+
+
+class CapacitySpec(Section):
+    """How the nodes are bought."""
+
+    type: Literal["on-demand", "spot", "reserved", "capacity-block"] = Field(
+        "on-demand", description="Purchase option."
+    )
+    reservation_id: str | None = Field(
+        None, description="Capacity reservation or Capacity Block id (reserved, capacity-block)."
+    )
+
+    @model_validator(mode="after")
+    def _reservation_needs_id(self) -> CapacitySpec:
+        if self.type in ("reserved", "capacity-block") and not self.reservation_id:
+            raise ValueError(f"capacity type {self.type!r} needs `reservation_id`")
+        return self
+
+
+class RayPorts(Section):
+    """Ray head ports. They are bound to private or loopback addresses only."""
+
+    gcs_port: int = Field(6379, ge=1024, le=65535, description="GCS (cluster address) port.")
+    dashboard_port: int = Field(8265, ge=1024, le=65535, description="Dashboard and job API port.")
+    client_port: int = Field(10001, ge=1024, le=65535, description="Ray client port.")
+    state_dir: str = Field(
+        "/tmp/strata-ray",
+        description="Per-node directory for Ray's pid, log, token and temp files (keep it short).",
+    )
+    object_store_mib: int = Field(512, ge=64, description="Object store size per node, in MiB.")
+
+
+class ClusterSpec(Section):
+    """A cluster: where it runs, what it is made of, and how it is scheduled."""
+
+    provider: Provider = Field(description="Where the cluster runs.")
+    region: str | None = Field(None, description="Cloud region (aws, gcp).")
+    zone: str | None = Field(None, description="Cloud zone (gcp; aws optional).")
+    instance_type: str = Field(description="Instance or slice type, a row of the catalog.")
+    node_count: int = Field(description="Number of nodes (TPU: slices).")
+    scheduler: Literal["slurm", "kubernetes", "ray"] = Field(
+        "ray", description="Workload manager under the Ray cluster."
+    )
+    inventory: str | None = Field(
+        None, description="Hand-written Ansible inventory (static provider), relative to the repo."
+    )
+    storage: StorageSpec = Field(default_factory=StorageSpec, description="Shared storage.")
+    network: NetworkSpec = Field(default_factory=NetworkSpec, description="Network.")
+    capacity: CapacitySpec = Field(default_factory=CapacitySpec, description="Purchase option.")
+    ray: RayPorts = Field(default_factory=RayPorts, description="Ray head settings.")
+
+    @field_validator("node_count")
+    @classmethod
+    def _positive_nodes(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(f"node_count must be at least 1, got {value}")
+        return value
+
+    @field_validator("instance_type")
+    @classmethod
+    def _known_instance(cls, value: str) -> str:
+        catalog = load_catalog()
+        if value not in catalog:
+            raise ValueError(unknown_instance_message(value, catalog.names()))
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ClusterSpec:
+        row = load_catalog().get(self.instance_type)
+        allowed = CATALOG_PROVIDERS[self.provider]
+        if row.provider not in allowed:
+            raise ValueError(
+                f"instance_type {self.instance_type!r} is a {row.provider} type; "
+                f"provider {self.provider!r} takes {', '.join(allowed)} types"
+            )
+        if self.provider in ("aws", "gcp") and not self.region:
+            raise ValueError(f"provider {self.provider!r} needs `region`")
+        if self.provider == "static":
+            if not self.inventory:
+                raise ValueError("provider 'static' needs `inventory`, a hand-written Ansible inventory")
+            if not Path(self.inventory).is_file():
+                raise ValueError(f"inventory {self.inventory!r} does not exist (paths are relative to the repo root)")
+        if self.scheduler == "kubernetes" and self.provider != "kubernetes":
+            raise ValueError("scheduler 'kubernetes' needs provider 'kubernetes'")
+        return self

@@ -1,0 +1,84 @@
+"""The training job: a small GPT trained with DeepSpeed ZeRO on Ray Train workers."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from strata.spec.base import Section
+
+
+class TrainDataSpec(Section):
+    """Token shards written by a pipeline job."""
+
+    shards: str = Field(description="Directory of shards (a pipeline's output `shards/`).")
+
+
+class ModelSpec(Section):
+    """GPT shape. The vocabulary size comes from the shards' tokenizer."""
+
+    n_layers: int = Field(2, ge=1, description="Transformer blocks.")
+    d_model: int = Field(128, ge=8, description="Hidden size.")
+    n_heads: int = Field(4, ge=1, description="Attention heads.")
+    seq_len: int = Field(128, ge=8, description="Tokens per sample.")
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> ModelSpec:
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model({self.d_model}) % n_heads({self.n_heads}) != 0")
+        return self
+
+
+class OptimizerSpec(Section):
+    """AdamW with linear warmup then cosine decay."""
+
+    lr: float = Field(3e-3, gt=0, description="Peak learning rate.")
+    min_lr_ratio: float = Field(0.1, ge=0, le=1, description="Final LR as a share of the peak.")
+    weight_decay: float = Field(0.1, ge=0, description="Decoupled weight decay.")
+    betas: tuple[float, float] = Field((0.9, 0.95), description="Adam betas.")
+    warmup_steps: int = Field(10, ge=0, description="Linear warmup steps.")
+    grad_clip: float = Field(1.0, ge=0, description="Gradient norm clip; 0 disables.")
+
+
+class ZeroSpec(Section):
+    """DeepSpeed ZeRO."""
+
+    stage: Literal[0, 1, 2, 3] = Field(2, description="ZeRO stage.")
+
+
+class BatchSpec(Section):
+    """Batch sizes per worker."""
+
+    micro_batch_size: int = Field(8, ge=1, description="Samples per worker per micro-step.")
+    grad_accum_steps: int = Field(1, ge=1, description="Micro-steps per optimizer step.")
+
+
+class WorkersSpec(Section):
+    """Ray Train workers."""
+
+    num_workers: int = Field(2, ge=1, description="Data-parallel ranks.")
+    use_gpu: bool = Field(False, description="One GPU per worker (NCCL) instead of CPU (gloo).")
+    cpus_per_worker: int = Field(1, ge=1, description="CPUs reserved per worker.")
+
+
+class TrainOutputSpec(Section):
+    """Where checkpoints and metrics go."""
+
+    dir: str = Field(description="Output directory, relative to the repo root.")
+
+
+class TrainJob(Section):
+    """A training job."""
+
+    kind: Literal["train"] = Field(description="Job kind.")
+    name: str = Field(min_length=1, description="Job name.")
+    seed: int = Field(0, description="Seed for weights and sample order.")
+    data: TrainDataSpec = Field(description="Training data.")
+    model: ModelSpec = Field(default_factory=ModelSpec, description="Model shape.")
+    optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec, description="Optimizer.")
+    zero: ZeroSpec = Field(default_factory=ZeroSpec, description="ZeRO.")
+    batch: BatchSpec = Field(default_factory=BatchSpec, description="Batch sizes.")
+    steps: int = Field(ge=1, description="Optimizer steps.")
+    workers: WorkersSpec = Field(default_factory=WorkersSpec, description="Workers.")
+    output: TrainOutputSpec = Field(description="Outputs.")
