@@ -1,8 +1,17 @@
 """Typed, validated declarations: cluster, pipeline job, train job; and the catalog."""
 
 from strata.spec.cluster import ClusterSpec
-from strata.spec.load import load_cluster, load_job, load_spec
+from strata.spec.load import load_cluster, load_job, load_pipeline_job, load_spec, load_train_job
 from strata.spec.pipeline import PipelineJob
 from strata.spec.train import TrainJob
 
-__all__ = ["ClusterSpec", "PipelineJob", "TrainJob", "load_cluster", "load_job", "load_spec"]
+__all__ = [
+    "ClusterSpec",
+    "PipelineJob",
+    "TrainJob",
+    "load_cluster",
+    "load_job",
+    "load_pipeline_job",
+    "load_spec",
+    "load_train_job",
+]

@@ -145,7 +145,9 @@ class ClusterSpec(Section):
             if not self.inventory:
                 raise ValueError("provider 'static' needs `inventory`, a hand-written Ansible inventory")
             if not Path(self.inventory).is_file():
-                raise ValueError(f"inventory {self.inventory!r} does not exist (paths are relative to the repo root)")
+                raise ValueError(
+                    f"inventory {self.inventory!r} does not exist (paths are relative to the repo root)"
+                )
         if self.scheduler == "kubernetes" and self.provider != "kubernetes":
             raise ValueError("scheduler 'kubernetes' needs provider 'kubernetes'")
         return self

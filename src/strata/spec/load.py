@@ -53,6 +53,22 @@ def load_job(path: str | Path) -> PipelineJob | TrainJob:
     return spec
 
 
+def load_pipeline_job(path: str | Path) -> PipelineJob:
+    """Load a job file that must be a pipeline job."""
+    spec = load_job(path)
+    if not isinstance(spec, PipelineJob):
+        raise SpecError(f"{path}: key `kind`: expected pipeline, got {spec.kind}")
+    return spec
+
+
+def load_train_job(path: str | Path) -> TrainJob:
+    """Load a job file that must be a training job."""
+    spec = load_job(path)
+    if not isinstance(spec, TrainJob):
+        raise SpecError(f"{path}: key `kind`: expected train, got {spec.kind}")
+    return spec
+
+
 def load_cluster_from_data(path: Path, data: dict[str, Any]) -> ClusterSpec:
     config = data.get("config")
     if not isinstance(config, dict) or CLUSTER_KEY not in config:

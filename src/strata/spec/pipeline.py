@@ -16,12 +16,8 @@ class InputSpec(Section):
     paths: list[str] = Field(min_length=1, description="JSONL files, relative to the repo root.")
     format: Literal["jsonl"] = Field("jsonl", description="Input format.")
     text_key: str = Field("text", description="Field that holds the document text.")
-    id_key: str | None = Field(
-        "id", description="Field with a stable document id; None uses path:line."
-    )
-    max_doc_bytes: int = Field(
-        1_000_000, ge=1, description="Larger documents are quarantined, not read."
-    )
+    id_key: str | None = Field("id", description="Field with a stable document id; None uses path:line.")
+    max_doc_bytes: int = Field(1_000_000, ge=1, description="Larger documents are quarantined, not read.")
 
     @field_validator("paths")
     @classmethod

@@ -45,7 +45,9 @@ class MinhashSignatures:
         sets = [list(shingles(t, self.spec.ngram)) for t in texts]
         hashes = MinHash.bulk(sets, num_perm=self.num_perm, seed=self.spec.seed, scheme=SCHEME)
         signatures = np.zeros((len(keep), self.num_perm), dtype=np.uint32)
-        signatures[keep] = np.array([m.hashvalues for m in hashes], dtype=np.uint32).reshape(-1, self.num_perm)
+        signatures[keep] = np.array([m.hashvalues for m in hashes], dtype=np.uint32).reshape(
+            -1, self.num_perm
+        )
         batch["signature"] = signatures
         return batch
 

@@ -8,7 +8,7 @@ from strata.pipeline.filters.base import Filter
 from strata.spec.pipeline import GopherQualitySpec
 
 STOP_WORDS = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})
-BULLETS = ("●", "•", "*", "-", "‣", "▶", "◦")  # noqa: RUF001 - these are the bullet glyphs
+BULLETS = ("●", "•", "*", "-", "‣", "▶", "◦")
 ELLIPSES = ("...", "…")
 WORD = re.compile(r"\S+")
 PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"

@@ -1,0 +1,136 @@
+"""The `strata` command: each subcommand parses, loads the declaration, calls one library function."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import yaml
+
+from strata.errors import StrataError
+
+logger = logging.getLogger("strata")
+STACK_HELP = "stack name (stacks/Pulumi.<stack>.yaml) or a stack config file"
+
+
+def _validate(args: argparse.Namespace) -> None:
+    from strata.spec import ClusterSpec, TrainJob, load_spec
+
+    spec = load_spec(args.file)
+    kind = "cluster" if isinstance(spec, ClusterSpec) else spec.kind
+    print(f"{args.file}: valid {kind} declaration")
+    if args.show:
+        print(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False), end="")
+        if isinstance(spec, TrainJob):
+            from strata.train.deepspeed_config import build_ds_config
+
+            print("# DeepSpeed config for", spec.workers.num_workers, "workers")
+            print(json.dumps(build_ds_config(spec, spec.workers.num_workers), indent=2))
+
+
+def _up(args: argparse.Namespace) -> None:
+    from strata.cluster import up
+
+    connection = up(args.stack)
+    print(
+        f"cluster {connection.stack} is up: dashboard {connection.dashboard_url}, Ray {connection.gcs_address}"
+    )
+
+
+def _down(args: argparse.Namespace) -> None:
+    from strata.cluster import down
+
+    down(args.stack)
+    print(f"cluster {args.stack} is down")
+
+
+def _submit(args: argparse.Namespace) -> None:
+    from strata.cluster import load_connection
+    from strata.jobs import submit
+    from strata.spec import load_job
+
+    submit(load_job(args.file), load_connection(args.stack))
+
+
+def _run(args: argparse.Namespace) -> None:
+    from strata.jobs import run_locally
+    from strata.spec import load_job
+
+    print(json.dumps(run_locally(load_job(args.file)), indent=2))
+
+
+def _exec(args: argparse.Namespace) -> None:
+    import ray
+
+    from strata.jobs import execute
+    from strata.spec import load_job
+
+    job = load_job(args.file)
+    ray.init(logging_level=logging.WARNING)
+    try:
+        print(json.dumps(execute(job), indent=2))
+    finally:
+        ray.shutdown()
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from strata.demo import run_demo
+
+    report = run_demo(args.stack, Path(args.out))
+    print(f"demo finished; report: {report}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="strata", description="Declarative infrastructure for LLM pre-training."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="check a stack config or job file")
+    p.add_argument("file")
+    p.add_argument(
+        "--show", action="store_true", help="print the declaration with defaults (and DeepSpeed config)"
+    )
+    p.set_defaults(func=_validate)
+
+    for name, func, text in (("up", _up, "configure the hosts and start Ray"), ("down", _down, "stop Ray")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("stack", help=STACK_HELP)
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("submit", help="submit a job to a running cluster and stream its logs")
+    p.add_argument("file")
+    p.add_argument("--stack", default="local", help=STACK_HELP)
+    p.set_defaults(func=_submit)
+
+    p = sub.add_parser("run", help="run a job on a private local Ray started and stopped for it")
+    p.add_argument("file")
+    p.set_defaults(func=_run)
+
+    p = sub.add_parser("exec", help="run a job on the Ray this process is in (a submitted job's entrypoint)")
+    p.add_argument("file")
+    p.set_defaults(func=_exec)
+
+    p = sub.add_parser("demo", help="up local → pipeline → train → report → down")
+    p.add_argument("--stack", default="local", help=STACK_HELP)
+    p.add_argument("--out", default="runs/demo", help="directory for outputs and the report")
+    p.set_defaults(func=_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    try:
+        args.func(args)
+    except StrataError as exc:
+        print(f"strata: error: {exc}", file=sys.stderr)
+        sys.exit(2)

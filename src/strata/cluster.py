@@ -1,0 +1,139 @@
+"""`strata up` and `strata down` for static hosts (on-prem machines or this one).
+
+A stack is named by its config file, stacks/Pulumi.<stack>.yaml (or a path). For
+static hosts no Pulumi runs: the hand-written inventory goes straight to Ansible.
+What a client needs to reach the cluster is written to .strata/<stack>/: the
+connection (head and dashboard addresses) and a copy of the auth token, in a
+directory only its owner can read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from strata.errors import ClusterError, StrataError
+from strata.playbook import PLAYBOOK_DIR, run_playbook
+from strata.spec import ClusterSpec, load_cluster
+
+logger = logging.getLogger(__name__)
+STATE_ROOT = Path(".strata")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Connection:
+    """How a client reaches a running cluster's Ray head."""
+
+    stack: str
+    head_address: str
+    gcs_address: str
+    dashboard_url: str
+    token_path: str
+
+
+def stack_file(stack: str) -> Path:
+    """stacks/Pulumi.<stack>.yaml for a name, or the path itself."""
+    path = Path(stack)
+    if path.suffix in (".yaml", ".yml"):
+        return path
+    return Path("stacks") / f"Pulumi.{stack}.yaml"
+
+
+def stack_name(stack: str) -> str:
+    path = Path(stack)
+    return path.stem.removeprefix("Pulumi.") if path.suffix in (".yaml", ".yml") else stack
+
+
+def state_dir(stack: str) -> Path:
+    path = STATE_ROOT / stack_name(stack)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.chmod(0o700)
+    return path
+
+
+def _extravars(spec: ClusterSpec, state: str, token_copy: Path) -> dict[str, Any]:
+    return {
+        "ray_state": state,
+        "ray_executable": str(Path(sys.executable).parent / "ray"),
+        "ray_state_dir": spec.ray.state_dir,
+        "ray_gcs_port": spec.ray.gcs_port,
+        "ray_dashboard_port": spec.ray.dashboard_port,
+        "ray_client_port": spec.ray.client_port,
+        "ray_object_store_bytes": spec.ray.object_store_mib * 2**20,
+        "ray_controller_token_path": str(token_copy.resolve()),
+    }
+
+
+def _head_address(inventory: Path) -> str:
+    data = yaml.safe_load(inventory.read_text(encoding="utf-8")) or {}
+    heads = (((data.get("all") or {}).get("children") or {}).get("ray_head") or {}).get("hosts") or {}
+    if not heads:
+        raise ClusterError(f"{inventory}: key `all.children.ray_head.hosts`: no head host declared")
+    name, host_vars = next(iter(heads.items()))
+    host_vars = host_vars or {}
+    return str(host_vars.get("ray_node_ip") or host_vars.get("ansible_host") or name)
+
+
+def _load_static(stack: str) -> tuple[ClusterSpec, Path]:
+    spec = load_cluster(stack_file(stack))
+    if spec.provider != "static" or spec.inventory is None:
+        raise StrataError(
+            f"{stack_file(stack)}: provider {spec.provider!r} is provisioned with Pulumi "
+            "(`pulumi up` in stacks/); this version of `strata up` configures static hosts only"
+        )
+    return spec, Path(spec.inventory)
+
+
+def up(stack: str) -> Connection:
+    """Configure the hosts and start Ray on them; return how to reach the head."""
+    spec, inventory = _load_static(stack)
+    state = state_dir(stack)
+    token_copy = state / "auth_token"
+    stats = run_playbook(
+        PLAYBOOK_DIR / "site.yml", inventory, _extravars(spec, "started", token_copy), state / "ansible"
+    )
+    head = _head_address(inventory)
+    connection = Connection(
+        stack=stack_name(stack),
+        head_address=head,
+        gcs_address=f"{head}:{spec.ray.gcs_port}",
+        dashboard_url=f"http://{head}:{spec.ray.dashboard_port}",
+        token_path=str(token_copy.resolve()),
+    )
+    (state / "connection.json").write_text(json.dumps(asdict(connection), indent=2), encoding="utf-8")
+    ready = ", ".join(sorted(h for h, counts in stats.items() if not counts.get("failures")))
+    logger.info(
+        "cluster %s is up (hosts ready: %s); dashboard %s", connection.stack, ready, connection.dashboard_url
+    )
+    return connection
+
+
+def down(stack: str) -> None:
+    """Stop the Ray processes `up` started (by PID) on every host."""
+    spec, inventory = _load_static(stack)
+    state = state_dir(stack)
+    run_playbook(
+        PLAYBOOK_DIR / "site.yml",
+        inventory,
+        _extravars(spec, "stopped", state / "auth_token"),
+        state / "ansible",
+    )
+    (state / "connection.json").unlink(missing_ok=True)
+    (state / "auth_token").unlink(missing_ok=True)
+    logger.info("cluster %s is down", stack_name(stack))
+
+
+def load_connection(stack: str) -> Connection:
+    """The connection `up` wrote, or a ClusterError saying to run `strata up`."""
+    path = STATE_ROOT / stack_name(stack) / "connection.json"
+    if not path.is_file():
+        raise ClusterError(
+            f"cluster {stack_name(stack)!r} is not up ({path} missing); run `strata up {stack}`"
+        )
+    return Connection(**json.loads(path.read_text(encoding="utf-8")))

@@ -1,0 +1,107 @@
+"""Run job declarations: in this process on a connected Ray, on a private local Ray, or by
+submitting them to a running cluster through Ray's job submission API."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from strata.cluster import Connection
+from strata.errors import JobError
+from strata.local_ray import local_ray
+from strata.spec import PipelineJob, TrainJob
+
+logger = logging.getLogger(__name__)
+Job = PipelineJob | TrainJob
+
+
+def resolve_paths(job: Job) -> Job:
+    """A copy of the job whose file paths are absolute, so it runs from any directory."""
+    if isinstance(job, PipelineJob):
+        return job.model_copy(
+            update={
+                "input": job.input.model_copy(
+                    update={"paths": [str(Path(p).resolve()) for p in job.input.paths]}
+                ),
+                "output": job.output.model_copy(update={"dir": str(Path(job.output.dir).resolve())}),
+            }
+        )
+    return job.model_copy(
+        update={
+            "data": job.data.model_copy(update={"shards": str(Path(job.data.shards).resolve())}),
+            "output": job.output.model_copy(update={"dir": str(Path(job.output.dir).resolve())}),
+        }
+    )
+
+
+def execute(job: Job) -> dict[str, Any]:
+    """Run a job on the Ray this process is connected to; return its summary."""
+    if isinstance(job, PipelineJob):
+        from strata.pipeline.run import run_pipeline
+
+        return run_pipeline(job)
+    from strata.train.launch import run_training
+
+    return run_training(job)
+
+
+def run_locally(job: Job) -> dict[str, Any]:
+    """`strata run`: start a private Ray, run the job, stop Ray."""
+    with local_ray():
+        return execute(job)
+
+
+def write_resolved(job: Job) -> Path:
+    """Write the job with absolute paths next to its outputs; that file is what runs."""
+    resolved = resolve_paths(job)
+    out = Path(resolved.output.dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "job.yaml"
+    path.write_text(yaml.safe_dump(resolved.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
+    return path
+
+
+def submit(job: Job, connection: Connection, timeout_s: float = 3600) -> None:
+    """Submit a job to a running cluster, stream its logs, and raise JobError unless it succeeds.
+
+    The entrypoint is `python -m strata exec <resolved job>`: the job file and its
+    absolute paths must be visible on the head (this machine, or shared storage).
+    """
+    from ray.job_submission import JobStatus, JobSubmissionClient
+
+    job_file = write_resolved(job)
+    try:
+        token = Path(connection.token_path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise JobError(
+            f"cannot read the cluster's auth token: {exc}; run `strata up {connection.stack}`"
+        ) from None
+    client = JobSubmissionClient(connection.dashboard_url, headers={"Authorization": f"Bearer {token}"})
+    submission_id = client.submit_job(
+        entrypoint=f"python -m strata exec {shlex.quote(str(job_file))}",
+        metadata={"strata_job": job.name},
+    )
+    logger.info("submitted %s as %s to %s", job.name, submission_id, connection.dashboard_url)
+
+    async def stream() -> None:
+        async for lines in client.tail_job_logs(submission_id):
+            sys.stdout.write(lines)
+            sys.stdout.flush()
+
+    asyncio.run(asyncio.wait_for(stream(), timeout=timeout_s))
+    deadline = time.monotonic() + 60
+    status = client.get_job_status(submission_id)
+    while not status.is_terminal() and time.monotonic() < deadline:
+        time.sleep(1)
+        status = client.get_job_status(submission_id)
+    if status != JobStatus.SUCCEEDED:
+        info = client.get_job_info(submission_id)
+        raise JobError(f"job {job.name} ({submission_id}) ended {status}: {info.message}")
+    logger.info("job %s succeeded", job.name)

@@ -1,0 +1,62 @@
+"""Build the Ray Train TorchTrainer from a TrainJob and run it."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from ray.train import CheckpointConfig, RunConfig, ScalingConfig
+from ray.train.torch import TorchTrainer
+
+from strata.errors import JobError
+from strata.spec.train import TrainJob
+from strata.train.data import ShardSamples
+from strata.train.loop import train_loop_per_worker
+from strata.train.metrics import read_metrics
+
+logger = logging.getLogger(__name__)
+
+
+def run_training(job: TrainJob) -> dict[str, Any]:
+    """Train on the connected Ray cluster; return a summary of metrics.jsonl."""
+    out = Path(job.output.dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    samples = ShardSamples(Path(job.data.shards), job.model.seq_len, job.seed)
+    logger.info(
+        "%d training samples of %d tokens in %s", samples.num_samples, job.model.seq_len, job.data.shards
+    )
+    resolved = job.model_copy(
+        update={
+            "data": job.data.model_copy(update={"shards": str(Path(job.data.shards).resolve())}),
+            "output": job.output.model_copy(update={"dir": str(out)}),
+        }
+    )
+    w = job.workers
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={"job": resolved.model_dump(mode="json")},
+        scaling_config=ScalingConfig(
+            num_workers=w.num_workers, use_gpu=w.use_gpu, resources_per_worker={"CPU": w.cpus_per_worker}
+        ),
+        run_config=RunConfig(
+            name=job.name,
+            storage_path=str(out / "ray"),
+            checkpoint_config=CheckpointConfig(num_to_keep=1),
+        ),
+    )
+    result = trainer.fit()
+    if result.error is not None:
+        raise JobError(f"training job {job.name!r} failed: {result.error}")
+    rows = read_metrics(out / "metrics.jsonl")
+    summary = {
+        "job": job.name,
+        "steps": len(rows),
+        "first_loss": rows[0]["loss"],
+        "final_loss": rows[-1]["loss"],
+        "mean_tokens_per_second": sum(r["tokens_per_second"] for r in rows[1:]) / max(1, len(rows) - 1),
+        "checkpoint": result.checkpoint.path if result.checkpoint else None,
+        "weights": str(out / "model.pt"),
+    }
+    logger.info("trained %d steps: loss %.3f → %.3f", len(rows), summary["first_loss"], summary["final_loss"])
+    return summary

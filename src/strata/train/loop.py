@@ -1,0 +1,106 @@
+"""The per-worker training loop that Ray Train runs on every rank."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import ray.train
+import torch
+import torch.distributed as dist
+
+from strata.spec.train import TrainJob
+from strata.train.data import ShardSamples, global_index
+from strata.train.deepspeed_config import build_ds_config
+from strata.train.metrics import MetricsLogger
+from strata.train.model import GPT, GPTConfig
+
+logger = logging.getLogger(__name__)
+
+
+def _configure_runtime(job: TrainJob) -> None:
+    """Environment DeepSpeed reads at import: CPU accelerator unless GPUs are used."""
+    if not job.workers.use_gpu:
+        os.environ["DS_ACCELERATOR"] = "cpu"
+        os.environ.setdefault("OMP_NUM_THREADS", str(job.workers.cpus_per_worker))
+        torch.set_num_threads(job.workers.cpus_per_worker)
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    """Train `config["job"]` on this rank; rank 0 writes metrics, every rank its checkpoint shard."""
+    job = TrainJob.model_validate(config["job"])
+    _configure_runtime(job)
+    import deepspeed  # after _configure_runtime: DeepSpeed picks its accelerator at import
+
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    out = Path(job.output.dir)
+    samples = ShardSamples(Path(job.data.shards), job.model.seq_len, job.seed)
+    cfg = GPTConfig(
+        vocab_size=samples.vocab_size,
+        seq_len=job.model.seq_len,
+        n_layers=job.model.n_layers,
+        d_model=job.model.d_model,
+        n_heads=job.model.n_heads,
+    )
+    torch.manual_seed(job.seed)
+    model = GPT(cfg)
+    engine, _, _, _ = deepspeed.initialize(
+        model=model, model_parameters=model.parameters(), config=build_ds_config(job, world)
+    )
+    device = engine.device
+    n_params = sum(p.numel() for p in model.parameters())
+    if rank == 0:
+        logger.info("model: %d parameters, %d FLOPs per token", n_params, cfg.flops_per_token())
+    metrics = MetricsLogger(out / "metrics.jsonl") if rank == 0 else None
+    b = job.batch
+    tokens_per_step = b.micro_batch_size * b.grad_accum_steps * world * cfg.seq_len
+    for step in range(job.steps):
+        started = time.perf_counter()
+        loss_sum = torch.zeros((), device=device)
+        for micro in range(b.grad_accum_steps):
+            first = global_index(step, micro, rank, b.grad_accum_steps, world, b.micro_batch_size)
+            x, y = samples.batch(first, b.micro_batch_size)
+            loss = engine(x.to(device), y.to(device))
+            engine.backward(loss)
+            engine.step()
+            loss_sum += loss.detach()
+        dist.all_reduce(loss_sum, op=dist.ReduceOp.SUM)
+        mean_loss = loss_sum.item() / (world * b.grad_accum_steps)
+        seconds = time.perf_counter() - started
+        row = {
+            "step": step + 1,
+            "loss": mean_loss,
+            "lr": engine.get_lr()[0],
+            "step_seconds": seconds,
+            "tokens_per_second": tokens_per_step / seconds,
+            "tokens_per_second_per_worker": tokens_per_step / seconds / world,
+            "model_flops_per_second": cfg.flops_per_token() * tokens_per_step / seconds,
+        }
+        if metrics is not None:
+            metrics.log(row)
+            if (step + 1) % max(1, job.steps // 10) == 0 or step == 0:
+                logger.info(
+                    "step %d/%d: loss %.4f, %.0f tokens/s",
+                    step + 1,
+                    job.steps,
+                    mean_loss,
+                    row["tokens_per_second"],
+                )
+    _save_and_report(engine, row, out, rank)
+    if metrics is not None:
+        metrics.close()
+
+
+def _save_and_report(engine: Any, row: dict[str, Any], out: Path, rank: int) -> None:
+    """Every rank saves its DeepSpeed shard and reports it; rank 0 also writes plain weights."""
+    with tempfile.TemporaryDirectory() as tmp:
+        engine.save_checkpoint(tmp, tag="final")
+        if rank == 0:
+            weights = {k: v.detach().cpu() for k, v in engine.module.state_dict().items()}
+            torch.save(weights, out / "model.pt")
+        ray.train.report(row, checkpoint=ray.train.Checkpoint.from_directory(tmp))
