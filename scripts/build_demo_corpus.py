@@ -44,9 +44,7 @@ def clean_rst(lines: list[str]) -> str:
             skipping_directive = False
         if HEADING_UNDERLINE.match(line):
             continue
-        line = ROLE.sub(r"\1", line)
-        line = LITERAL.sub(r"\1", line)
-        out.append(line.rstrip())
+        out.append(LITERAL.sub(r"\1", ROLE.sub(r"\1", line)).rstrip())
     text = "\n".join(out)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 

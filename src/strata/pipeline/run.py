@@ -110,14 +110,21 @@ def run_pipeline(job: PipelineJob) -> dict[str, Any]:
     tokenized = kept_ds.map_batches(Tokenize(str(tokenizer_path)), batch_format="numpy")
     docs = [np.asarray(t, dtype=np.uint16) for t in _collect(tokenized, ["tokens"])["tokens"]]
     manifest = write_shards(
-        docs,
-        out / "shards",
-        job.shards.tokens_per_shard,
-        job.seed,
-        tokenizer.get_vocab_size(),
-        tokenizer.token_to_id(END_OF_TEXT),
+        docs=docs,
+        out_dir=out / "shards",
+        tokens_per_shard=job.shards.tokens_per_shard,
+        seed=job.seed,
+        vocab_size=tokenizer.get_vocab_size(),
+        eot_id=tokenizer.token_to_id(END_OF_TEXT),
     )
-    stats = _stats(job, everything, manifest, near_clusters, candidate_pairs, time.monotonic() - started)
+    stats = _stats(
+        job=job,
+        rows=everything,
+        manifest=manifest,
+        near_clusters=near_clusters,
+        candidate_pairs=candidate_pairs,
+        seconds=time.monotonic() - started,
+    )
     _write_side_files(out, everything)
     (out / "stats" / "pipeline.json").write_text(json.dumps(stats, indent=2), encoding="utf-8")
     logger.info("wrote %d tokens in %d shards to %s", manifest["total_tokens"], len(manifest["shards"]), out)
@@ -145,6 +152,7 @@ def _write_side_files(out: Path, rows: dict[str, list[Any]]) -> None:
 
 
 def _stats(
+    *,
     job: PipelineJob,
     rows: dict[str, list[Any]],
     manifest: dict[str, Any],

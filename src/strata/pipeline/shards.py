@@ -31,6 +31,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 
 def write_shards(
+    *,
     docs: list[np.ndarray[Any, Any]],
     out_dir: Path,
     tokens_per_shard: int,

@@ -45,7 +45,7 @@ class Tokenize:
         encoded = iter(self.tokenizer.encode_batch(texts))
         tokens = np.empty(len(keep), dtype=object)
         for i, k in enumerate(keep):
-            ids = next(encoded).ids + [self.eot] if k else []
+            ids = [*next(encoded).ids, self.eot] if k else []
             tokens[i] = np.asarray(ids, dtype=np.uint16)
         batch["tokens"] = tokens
         return batch

@@ -64,7 +64,7 @@ class ShardSamples:
 
 
 def global_index(
-    step: int, micro: int, rank: int, accum_steps: int, world_size: int, micro_batch: int
+    *, step: int, micro: int, rank: int, accum_steps: int, world_size: int, micro_batch: int
 ) -> int:
     """First global sample number of (step, micro-step, rank)."""
     return ((step * accum_steps + micro) * world_size + rank) * micro_batch

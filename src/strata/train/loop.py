@@ -63,7 +63,14 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         started = time.perf_counter()
         loss_sum = torch.zeros((), device=device)
         for micro in range(b.grad_accum_steps):
-            first = global_index(step, micro, rank, b.grad_accum_steps, world, b.micro_batch_size)
+            first = global_index(
+                step=step,
+                micro=micro,
+                rank=rank,
+                accum_steps=b.grad_accum_steps,
+                world_size=world,
+                micro_batch=b.micro_batch_size,
+            )
             x, y = samples.batch(first, b.micro_batch_size)
             loss = engine(x.to(device), y.to(device))
             engine.backward(loss)
