@@ -8,7 +8,7 @@ recall:
 
 - ``exact``: a verbatim copy with changed case and whitespace (caught by the
   normalized-text hash);
-- ``near``: a copy with a mirror banner added and about one word in fifty
+- ``near``: a copy with a mirror banner added and about one word in a hundred
   changed (Jaccard of word 5-grams well above 0.8; caught by MinHash).
 
 Run: python scripts/build_demo_corpus.py [--sources DIR] [--out data/demo]
@@ -85,7 +85,7 @@ def load_documents(sources: Path) -> list[dict[str, str]]:
 def perturb(text: str, rng: random.Random) -> str:
     words = text.split(" ")
     for i in range(len(words)):
-        if rng.random() < 0.02 and words[i].isalpha():
+        if rng.random() < 0.01 and words[i].isalpha():
             words[i] = words[i][::-1]
     return "Mirrored from docs.python.org.\n\n" + " ".join(words)
 

@@ -34,7 +34,10 @@ def _validate(args: argparse.Namespace) -> None:
 def _up(args: argparse.Namespace) -> None:
     from strata.cluster import up
 
-    connection = up(args.stack)
+    result = up(args.stack)
+    connection = result.connection
+    for host, changed in sorted(result.changed.items()):
+        print(f"{host}: ready (changed={changed})")
     print(
         f"cluster {connection.stack} is up: dashboard {connection.dashboard_url}, Ray {connection.gcs_address}"
     )
@@ -59,7 +62,7 @@ def _run(args: argparse.Namespace) -> None:
     from strata.jobs import run_locally
     from strata.spec import load_job
 
-    print(json.dumps(run_locally(load_job(args.file)), indent=2))
+    run_locally(load_job(args.file))
 
 
 def _exec(args: argparse.Namespace) -> None:

@@ -37,6 +37,14 @@ class Connection:
     token_path: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpResult:
+    """What `up` did: how to reach the head, and per host how many tasks changed something."""
+
+    connection: Connection
+    changed: dict[str, int]
+
+
 def stack_file(stack: str) -> Path:
     """stacks/Pulumi.<stack>.yaml for a name, or the path itself."""
     path = Path(stack)
@@ -90,7 +98,7 @@ def _load_static(stack: str) -> tuple[ClusterSpec, Path]:
     return spec, Path(spec.inventory)
 
 
-def up(stack: str) -> Connection:
+def up(stack: str) -> UpResult:
     """Configure the hosts and start Ray on them; return how to reach the head."""
     spec, inventory = _load_static(stack)
     state = state_dir(stack)
@@ -107,11 +115,14 @@ def up(stack: str) -> Connection:
         token_path=str(token_copy.resolve()),
     )
     (state / "connection.json").write_text(json.dumps(asdict(connection), indent=2), encoding="utf-8")
-    ready = ", ".join(sorted(h for h, counts in stats.items() if not counts.get("failures")))
+    changed = {host: counts.get("changed", 0) for host, counts in stats.items()}
     logger.info(
-        "cluster %s is up (hosts ready: %s); dashboard %s", connection.stack, ready, connection.dashboard_url
+        "cluster %s is up (hosts ready: %s); dashboard %s",
+        connection.stack,
+        ", ".join(f"{host} (changed {n})" for host, n in sorted(changed.items())),
+        connection.dashboard_url,
     )
-    return connection
+    return UpResult(connection=connection, changed=changed)
 
 
 def down(stack: str) -> None:

@@ -36,7 +36,7 @@ def run_demo(stack: str, out: Path) -> Path:
     pipeline, train = demo_jobs(out)
     timings: dict[str, float] = {}
     started = time.monotonic()
-    connection = cluster.up(stack)
+    connection = cluster.up(stack).connection
     timings["up (Ansible, Ray head)"] = time.monotonic() - started
     try:
         for label, job in (("pipeline", pipeline), ("train", train)):

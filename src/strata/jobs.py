@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shlex
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -52,10 +53,13 @@ def execute(job: Job) -> dict[str, Any]:
     return run_training(job)
 
 
-def run_locally(job: Job) -> dict[str, Any]:
-    """`strata run`: start a private Ray, run the job, stop Ray."""
-    with local_ray():
-        return execute(job)
+def run_locally(job: Job) -> None:
+    """`strata run`: start a private Ray head, run the job in a process joined to it, stop Ray."""
+    job_file = write_resolved(job)
+    with local_ray() as env:
+        result = subprocess.run([sys.executable, "-m", "strata", "exec", str(job_file)], env=env, check=False)
+    if result.returncode != 0:
+        raise JobError(f"job {job.name} failed (exit code {result.returncode}); its log is above")
 
 
 def write_resolved(job: Job) -> Path:

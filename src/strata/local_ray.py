@@ -1,4 +1,9 @@
-"""A private Ray instance for `strata run`: started in-process, token auth on, stopped on exit."""
+"""A private Ray head for `strata run`: started for one job, token auth on, stopped by PID.
+
+The head runs as `ray start --head --block` in a session of its own, like the
+nodes the `ray` role starts; the job runs in a child process that connects to it,
+so Ray's auth settings are in place before Ray is imported there.
+"""
 
 from __future__ import annotations
 
@@ -7,42 +12,75 @@ import logging
 import os
 import secrets
 import shutil
+import signal
+import socket
+import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import ray
+from strata.errors import ClusterError
 
 logger = logging.getLogger(__name__)
+READY_LINE = "block forever"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], log: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if READY_LINE in log.read_text(errors="replace"):
+            return
+        if proc.poll() is not None:
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+            raise ClusterError(f"the local Ray head exited during start:\n{tail}")
+        time.sleep(0.5)
+    raise ClusterError(f"the local Ray head was not ready after {timeout_s:.0f} s; see {log}")
 
 
 @contextlib.contextmanager
-def local_ray(num_cpus: int | None = None, object_store_mib: int = 512) -> Iterator[None]:
-    """Start Ray on this machine for the duration of the block; `ray.shutdown` stops what it started."""
+def local_ray(num_cpus: int | None = None, object_store_mib: int = 512) -> Iterator[dict[str, str]]:
+    """Start a Ray head on loopback; yield the environment a job process needs to join it."""
     temp = Path(tempfile.mkdtemp(prefix="strata-ray-", dir="/tmp"))  # short: Ray's socket paths
     token = temp / "auth_token"
     token.write_text(secrets.token_hex(32), encoding="utf-8")
     token.chmod(0o600)
-    saved = {
-        k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH", "RAY_USAGE_STATS_ENABLED")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN_PATH": str(token),
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "5",
     }
-    os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token), RAY_USAGE_STATS_ENABLED="0")
-    try:
-        ray.init(
-            num_cpus=num_cpus or os.cpu_count(),
-            object_store_memory=object_store_mib * 2**20,
-            include_dashboard=False,
-            _temp_dir=str(temp / "tmp"),
-            _node_ip_address="127.0.0.1",
-            logging_level=logging.WARNING,
+    command = [
+        str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
+        f"--port={port}", "--node-ip-address=127.0.0.1", "--include-dashboard=false",
+        f"--num-cpus={num_cpus or os.cpu_count()}", f"--object-store-memory={object_store_mib * 2**20}",
+        f"--temp-dir={temp / 'tmp'}", "--disable-usage-stats",
+    ]  # fmt: skip
+    log = temp / "ray.log"
+    with log.open("wb") as log_file:
+        proc = subprocess.Popen(
+            command, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
         )
-        logger.info("started a local Ray (temp dir %s)", temp)
-        yield
+    logger.info("starting a local Ray head (pid %d, port %d)", proc.pid, port)
+    try:
+        _wait_ready(proc, log, timeout_s=120)
+        yield {**env, "RAY_ADDRESS": f"127.0.0.1:{port}"}
     finally:
-        ray.shutdown()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        logger.info("stopped the local Ray head (pid %d)", proc.pid)
         shutil.rmtree(temp, ignore_errors=True)

@@ -36,7 +36,8 @@ def run_playbook(
         data = event.get("event_data", {})
         kind = event.get("event", "")
         if kind in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
-            message = data.get("res", {}).get("msg", "") or data.get("res", {}).get("stderr", "")
+            res = data.get("res", {})
+            message = " ".join(str(res.get(k, "")).strip() for k in ("msg", "stderr")).strip()
             failures.append(f"host {data.get('host')}: task '{data.get('task')}' failed: {message}".strip())
         elif kind == "playbook_on_task_start":
             logger.info("ansible: %s", data.get("task"))

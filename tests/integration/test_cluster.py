@@ -1,0 +1,65 @@
+"""`strata up` / `strata down` on this machine: Ansible starts a token-protected Ray head on
+loopback, a second `up` changes nothing, and `down` stops exactly what `up` started."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from tests.integration.helpers import (
+    TEST_STACK,
+    TEST_STATE_DIR,
+    assert_nothing_left_running,
+    port_open,
+    strata,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def test_up_is_idempotent_and_down_stops_everything() -> None:
+    pid = None
+    try:
+        first = strata("up", TEST_STACK)
+        assert first.returncode == 0, first.stderr
+        pid = int((TEST_STATE_DIR / "ray.pid").read_text())
+        assert port_open(28265)
+
+        connection = json.loads(Path(".strata/test/connection.json").read_text())
+        assert connection["dashboard_url"] == "http://127.0.0.1:28265"
+        token = TEST_STATE_DIR / "auth_token"
+        assert stat.S_IMODE(token.stat().st_mode) == 0o600
+        assert len(token.read_text()) == 64
+        assert Path(connection["token_path"]).read_text() == token.read_text()
+        assert token.read_text() not in first.stdout + first.stderr  # never logged
+
+        second = strata("up", TEST_STACK)
+        assert second.returncode == 0, second.stderr
+        assert "localhost: ready (changed=0)" in second.stdout
+        assert int((TEST_STATE_DIR / "ray.pid").read_text()) == pid
+    finally:
+        down = strata("down", TEST_STACK)
+    assert down.returncode == 0, down.stderr
+    assert_nothing_left_running(pid)
+
+
+def test_the_job_api_refuses_requests_without_the_token() -> None:
+    import urllib.error
+    import urllib.request
+
+    try:
+        assert strata("up", TEST_STACK).returncode == 0
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen("http://127.0.0.1:28265/api/jobs/", timeout=10)
+        assert info.value.code == 401
+    finally:
+        assert strata("down", TEST_STACK).returncode == 0
+
+
+def test_submit_without_a_running_cluster_says_to_run_up() -> None:
+    result = strata("submit", "jobs/demo/pipeline.yaml", "--stack", "tests/fixtures/Pulumi.nothing.yaml")
+    assert result.returncode == 2
+    assert "is not up" in result.stderr and "strata up" in result.stderr

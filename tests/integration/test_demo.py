@@ -1,0 +1,67 @@
+"""`strata demo` end to end on this machine: real Ansible, Ray, Ray Data, datasketch, DeepSpeed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from strata.train.metrics import read_metrics
+from tests.integration.helpers import TEST_STACK, TEST_STATE_DIR, assert_nothing_left_running, strata
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("demo")
+    result = strata("demo", "--stack", TEST_STACK, "--out", str(out))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return out
+
+
+def test_pipeline_filters_and_deduplicates_the_corpus(demo: Path) -> None:
+    stats = json.loads((demo / "pipeline" / "stats" / "pipeline.json").read_text())
+    docs = stats["documents"]
+    assert docs["total"] == 2198
+    assert docs["kept"] + sum(v for k, v in docs.items() if k not in ("total", "kept")) == docs["total"]
+    assert stats["stages"]["quality"]["dropped"] > 0
+    assert stats["stages"]["exact_dedup"]["dropped"] >= 35  # 40 planted, some dropped earlier by quality
+    assert stats["stages"]["minhash_dedup"]["dropped"] >= 70  # 80 planted
+    removed = {
+        json.loads(line)["id"] for line in (demo / "pipeline" / "duplicates.jsonl").read_text().splitlines()
+    }
+    planted = [json.loads(line) for line in Path("data/demo/planted.jsonl").read_text().splitlines()]
+    caught = sum(p["id"] in removed or p["original"] in removed for p in planted)
+    assert caught / len(planted) >= 0.95
+    manifest = json.loads((demo / "pipeline" / "shards" / "manifest.json").read_text())
+    assert manifest["total_tokens"] == stats["tokens"]["total"] > 500_000
+
+
+def test_training_loss_falls_and_outputs_exist(demo: Path) -> None:
+    rows = read_metrics(demo / "train" / "metrics.jsonl")
+    assert len(rows) == 60
+    assert rows[-1]["loss"] < rows[0]["loss"] - 1.0
+    assert (demo / "train" / "model.pt").stat().st_size > 0
+    checkpoints = list((demo / "train" / "ray").rglob("checkpoint_*"))
+    assert checkpoints and any(checkpoints[0].rglob("*optim_states.pt"))
+
+
+def test_report_and_plot_are_written(demo: Path) -> None:
+    report = (demo / "report.md").read_text()
+    for needle in (
+        "documents",
+        "removed as near duplicates",
+        "Tokens written",
+        "loss, last step",
+        "tokens/s",
+        "total",
+    ):
+        assert needle in report
+    assert (demo / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_nothing_is_left_running(demo: Path) -> None:
+    assert not (TEST_STATE_DIR / "ray.pid").exists()
+    assert_nothing_left_running(None)
