@@ -1,0 +1,37 @@
+# The two set-up commands of a fresh machine: `make demo` and `make test`.
+# Each creates .venv and installs what it needs (once; reinstalled when pyproject.toml changes).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.strata-installed
+# Extra pip options, e.g. PIP_ARGS="--extra-index-url https://download.pytorch.org/whl/cpu"
+# on a machine whose pip would otherwise pick torch's CUDA build.
+PIP_ARGS ?=
+
+.PHONY: demo test lint install clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet $(PIP_ARGS) -e '.[dev]'
+	# Compile DeepSpeed's CPU communication op once, not in every training worker.
+	DS_ACCELERATOR=cpu $(BIN)/python -c "from deepspeed.comm.torch import build_shm_op; build_shm_op()"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/strata demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests scripts benchmarks
+	$(BIN)/ruff format --check src tests scripts benchmarks
+	$(BIN)/yamllint .
+	$(BIN)/ansible-lint playbooks
+
+test: lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) runs .strata
