@@ -25,6 +25,11 @@ def test_stage_3_partitions_even_small_parameters() -> None:
     assert build_ds_config(job(zero={"stage": 1}), 2)["zero_optimization"] == {"stage": 1}
 
 
+def test_no_warmup_starts_at_the_peak_lr() -> None:
+    params = build_ds_config(job(optimizer={"warmup_steps": 0}), 2)["scheduler"]["params"]
+    assert params["warmup_num_steps"] == 1 and params["warmup_min_ratio"] == 1.0
+
+
 def test_bf16_only_on_gpu_and_schedule_from_the_job() -> None:
     assert build_ds_config(job(), 2)["bf16"] == {"enabled": False}
     config = build_ds_config(job(workers={"use_gpu": True}, optimizer={"warmup_steps": 7}), 2)

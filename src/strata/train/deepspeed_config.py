@@ -38,8 +38,9 @@ def build_ds_config(job: TrainJob, world_size: int) -> dict[str, Any]:
             "type": "WarmupCosineLR",
             "params": {
                 "total_num_steps": job.steps,
-                "warmup_num_steps": opt.warmup_steps,
-                "warmup_min_ratio": 0.0,
+                # DeepSpeed needs at least one warmup step; with none asked for, start at the peak.
+                "warmup_num_steps": max(1, opt.warmup_steps),
+                "warmup_min_ratio": 0.0 if opt.warmup_steps else 1.0,
                 "cos_min_ratio": opt.min_lr_ratio,
             },
         },

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -14,16 +15,19 @@ import torch
 import torch.distributed as dist
 
 from strata.spec.train import TrainJob
-from strata.train.data import ShardSamples, global_index
+from strata.train.data import ShardSamples
 from strata.train.deepspeed_config import build_ds_config
 from strata.train.metrics import MetricsLogger
 from strata.train.model import GPT, GPTConfig
+from strata.train.step import train_step
 
 logger = logging.getLogger(__name__)
 
 
 def _configure_runtime(job: TrainJob) -> None:
-    """Environment DeepSpeed reads at import: CPU accelerator unless GPUs are used."""
+    """Environment DeepSpeed reads at import: CPU accelerator unless GPUs are used, and a
+    cache of compiled ops per Python environment (`make` fills it ahead of time)."""
+    os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path(sys.prefix) / "torch_extensions"))
     if not job.workers.use_gpu:
         os.environ["DS_ACCELERATOR"] = "cpu"
         os.environ.setdefault("OMP_NUM_THREADS", str(job.workers.cpus_per_worker))
@@ -52,7 +56,6 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     engine, _, _, _ = deepspeed.initialize(
         model=model, model_parameters=model.parameters(), config=build_ds_config(job, world)
     )
-    device = engine.device
     n_params = sum(p.numel() for p in model.parameters())
     if rank == 0:
         logger.info("model: %d parameters, %d FLOPs per token", n_params, cfg.flops_per_token())
@@ -61,21 +64,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     tokens_per_step = b.micro_batch_size * b.grad_accum_steps * world * cfg.seq_len
     for step in range(job.steps):
         started = time.perf_counter()
-        loss_sum = torch.zeros((), device=device)
-        for micro in range(b.grad_accum_steps):
-            first = global_index(
-                step=step,
-                micro=micro,
-                rank=rank,
-                accum_steps=b.grad_accum_steps,
-                world_size=world,
-                micro_batch=b.micro_batch_size,
-            )
-            x, y = samples.batch(first, b.micro_batch_size)
-            loss = engine(x.to(device), y.to(device))
-            engine.backward(loss)
-            engine.step()
-            loss_sum += loss.detach()
+        loss_sum = train_step(engine, samples, step=step, rank=rank, world_size=world, batch=b)
         dist.all_reduce(loss_sum, op=dist.ReduceOp.SUM)
         mean_loss = loss_sum.item() / (world * b.grad_accum_steps)
         seconds = time.perf_counter() - started

@@ -1,0 +1,32 @@
+"""One training step of one rank, shared by the Ray Train loop and the GPU benchmark."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from strata.spec.train import BatchSpec
+from strata.train.data import ShardSamples, global_index
+
+
+def train_step(
+    engine: Any, samples: ShardSamples, *, step: int, rank: int, world_size: int, batch: BatchSpec
+) -> torch.Tensor:
+    """One optimizer step of this rank (all its micro-steps); returns the sum of its micro-batch losses."""
+    loss_sum = torch.zeros((), device=engine.device)
+    for micro in range(batch.grad_accum_steps):
+        first = global_index(
+            step=step,
+            micro=micro,
+            rank=rank,
+            accum_steps=batch.grad_accum_steps,
+            world_size=world_size,
+            micro_batch=batch.micro_batch_size,
+        )
+        x, y = samples.batch(first, batch.micro_batch_size)
+        loss = engine(x.to(engine.device, non_blocking=True), y.to(engine.device, non_blocking=True))
+        engine.backward(loss)
+        engine.step()
+        loss_sum += loss.detach()
+    return loss_sum
