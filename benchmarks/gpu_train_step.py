@@ -35,7 +35,9 @@ def write_random_shards(out: Path, vocab: int, tokens: int) -> None:
     write_shards(docs=docs, out_dir=out, tokens_per_shard=1 << 22, seed=0, vocab_size=vocab, eot_id=0)
 
 
-def run_stage(stage: int, micro_batch: int, steps: int, warmup: int, smoke: bool) -> dict[str, object]:
+def run_stage(
+    stage: int, micro_batch: int, steps: int, warmup: int, *, smoke: bool, compile_model: bool
+) -> dict[str, object]:
     os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path(sys.prefix) / "torch_extensions"))
     if smoke:
         os.environ["DS_ACCELERATOR"] = "cpu"
@@ -44,9 +46,8 @@ def run_stage(stage: int, micro_batch: int, steps: int, warmup: int, smoke: bool
 
     from strata.spec.train import TrainJob
     from strata.train.data import ShardSamples
-    from strata.train.deepspeed_config import build_ds_config
-    from strata.train.model import GPT, GPTConfig
-    from strata.train.step import train_step
+    from strata.train.model import GPTConfig
+    from strata.train.step import build_engine, train_step
 
     shape = {"n_layers": 2, "d_model": 64, "n_heads": 4, "seq_len": 64} if smoke else {
         "n_layers": 24, "d_model": 2048, "n_heads": 16, "seq_len": 2048}  # fmt: skip
@@ -55,7 +56,7 @@ def run_stage(stage: int, micro_batch: int, steps: int, warmup: int, smoke: bool
         "kind": "train", "name": "gpu-bench", "data": {"shards": "unused"}, "output": {"dir": "unused"},
         "steps": warmup + steps, "model": shape, "zero": {"stage": stage},
         "batch": {"micro_batch_size": micro_batch}, "workers": {"num_workers": 1, "use_gpu": not smoke},
-        "optimizer": {"warmup_steps": 0, "lr": 3e-4},
+        "optimizer": {"warmup_steps": 0, "lr": 3e-4}, "compile": compile_model,
     })  # fmt: skip
     torch.backends.cuda.matmul.allow_tf32 = True
     for key, value in (("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", "29512"), ("RANK", "0"),
@@ -70,11 +71,7 @@ def run_stage(stage: int, micro_batch: int, steps: int, warmup: int, smoke: bool
         )
         samples = ShardSamples(shard_dir, shape["seq_len"], seed=0)
         cfg = GPTConfig(vocab_size=vocab, **shape)
-        torch.manual_seed(0)
-        model = GPT(cfg)
-        engine, _, _, _ = deepspeed.initialize(
-            model=model, model_parameters=model.parameters(), config=build_ds_config(job, world_size=1)
-        )
+        engine = build_engine(job, cfg, world_size=1)
         sync = torch.cuda.synchronize if cuda else (lambda: None)
         t_warm = time.perf_counter()
         for step in range(warmup):
@@ -90,7 +87,7 @@ def run_stage(stage: int, micro_batch: int, steps: int, warmup: int, smoke: bool
         dt = (time.perf_counter() - t0) / steps
     tokens_per_s = micro_batch * cfg.seq_len / dt
     return {
-        "mode": f"strata_z{stage}",
+        "mode": f"strata_z{stage}" + ("_compile" if compile_model else ""),
         "gpu": torch.cuda.get_device_name(0) if cuda else "cpu",
         "torch": torch.__version__,
         "deepspeed": deepspeed.__version__,
@@ -116,6 +113,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=4)
     parser.add_argument("--timeout", type=int, default=240)
     parser.add_argument("--smoke", action="store_true", help="tiny model on the CPU")
+    parser.add_argument("--compile", action="store_true", help="set the job's `compile: true`")
     args = parser.parse_args()
     common = [
         "--micro-batch",
@@ -124,14 +122,23 @@ def main() -> None:
         str(args.steps),
         "--warmup",
         str(args.warmup),
+        *(["--smoke"] if args.smoke else []),
+        *(["--compile"] if args.compile else []),
     ]
     if args.stage is not None:
-        result = run_stage(args.stage, args.micro_batch, args.steps, args.warmup, args.smoke)
+        result = run_stage(
+            args.stage,
+            args.micro_batch,
+            args.steps,
+            args.warmup,
+            smoke=args.smoke,
+            compile_model=args.compile,
+        )
         print("RESULT " + json.dumps(result), flush=True)
         return
     for stage in args.stages.split(","):
         started = time.time()
-        command = [sys.executable, __file__, "--stage", stage, *common, *(["--smoke"] if args.smoke else [])]
+        command = [sys.executable, __file__, "--stage", stage, *common]
         try:
             proc = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout, check=False)
             lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]

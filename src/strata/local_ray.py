@@ -45,6 +45,34 @@ def _wait_ready(proc: subprocess.Popen[bytes], log: Path, timeout_s: float) -> N
     raise ClusterError(f"the local Ray head was not ready after {timeout_s:.0f} s; see {log}")
 
 
+def session_members(session_id: int) -> list[int]:
+    """PIDs of the processes in a session (the session of `ray start` is its leader's PID)."""
+    members = []
+    for proc in Path("/proc").iterdir():
+        try:
+            stat = (proc / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()
+        if proc.name.isdigit() and len(fields) > 3 and int(fields[3]) == session_id:
+            members.append(int(proc.name))
+    return members
+
+
+def _stop_session(proc: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
+    """SIGTERM the head (Ray drains and stops its processes), wait for its whole session to exit."""
+    proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None and not session_members(proc.pid):
+            return
+        time.sleep(0.5)
+    for pid in session_members(proc.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    proc.wait()
+
+
 @contextlib.contextmanager
 def local_ray(num_cpus: int | None = None, object_store_mib: int = 512) -> Iterator[dict[str, str]]:
     """Start a Ray head on loopback; yield the environment a job process needs to join it."""
@@ -76,11 +104,6 @@ def local_ray(num_cpus: int | None = None, object_store_mib: int = 512) -> Itera
         _wait_ready(proc, log, timeout_s=120)
         yield {**env, "RAY_ADDRESS": f"127.0.0.1:{port}"}
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        _stop_session(proc)
         logger.info("stopped the local Ray head (pid %d)", proc.pid)
         shutil.rmtree(temp, ignore_errors=True)

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from strata.local_ray import session_members
+
 TEST_STACK = "tests/fixtures/Pulumi.test.yaml"
 TEST_STATE_DIR = Path("/tmp/strata-ray-test")  # ray.state_dir in the test stack
 TEST_PORTS = (26379, 28265)
@@ -37,14 +39,6 @@ def assert_nothing_left_running(pid: int | None) -> None:
     assert not (TEST_STATE_DIR / "ray.pid").exists()
     if pid is not None:
         assert not Path(f"/proc/{pid}").exists()
-        leftovers = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _session(p) == pid]
-        assert leftovers == []
+        assert session_members(pid) == []
     for port in TEST_PORTS:
         assert not port_open(port), f"port {port} still open"
-
-
-def _session(proc: Path) -> int | None:
-    try:
-        return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[3])
-    except (OSError, IndexError, ValueError):
-        return None

@@ -80,5 +80,8 @@ class TrainJob(Section):
     zero: ZeroSpec = Field(default_factory=ZeroSpec, description="ZeRO.")
     batch: BatchSpec = Field(default_factory=BatchSpec, description="Batch sizes.")
     steps: int = Field(ge=1, description="Optimizer steps.")
+    compile: bool = Field(
+        False, description="Compile the model with torch.compile (DeepSpeed engine.compile)."
+    )
     workers: WorkersSpec = Field(default_factory=WorkersSpec, description="Workers.")
     output: TrainOutputSpec = Field(description="Outputs.")

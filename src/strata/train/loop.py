@@ -16,10 +16,9 @@ import torch.distributed as dist
 
 from strata.spec.train import TrainJob
 from strata.train.data import ShardSamples
-from strata.train.deepspeed_config import build_ds_config
 from strata.train.metrics import MetricsLogger
-from strata.train.model import GPT, GPTConfig
-from strata.train.step import train_step
+from strata.train.model import GPTConfig
+from strata.train.step import build_engine, train_step
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +37,6 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     """Train `config["job"]` on this rank; rank 0 writes metrics, every rank its checkpoint shard."""
     job = TrainJob.model_validate(config["job"])
     _configure_runtime(job)
-    import deepspeed  # after _configure_runtime: DeepSpeed picks its accelerator at import
-
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     out = Path(job.output.dir)
@@ -51,12 +48,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         d_model=job.model.d_model,
         n_heads=job.model.n_heads,
     )
-    torch.manual_seed(job.seed)
-    model = GPT(cfg)
-    engine, _, _, _ = deepspeed.initialize(
-        model=model, model_parameters=model.parameters(), config=build_ds_config(job, world)
-    )
-    n_params = sum(p.numel() for p in model.parameters())
+    engine = build_engine(job, cfg, world)  # after _configure_runtime: DeepSpeed reads it at import
+    n_params = sum(p.numel() for p in engine.module.parameters())
     if rank == 0:
         logger.info("model: %d parameters, %d FLOPs per token", n_params, cfg.flops_per_token())
     metrics = MetricsLogger(out / "metrics.jsonl") if rank == 0 else None

@@ -6,8 +6,24 @@ from typing import Any
 
 import torch
 
-from strata.spec.train import BatchSpec
+from strata.spec.train import BatchSpec, TrainJob
 from strata.train.data import ShardSamples, global_index
+from strata.train.deepspeed_config import build_ds_config
+from strata.train.model import GPT, GPTConfig
+
+
+def build_engine(job: TrainJob, cfg: GPTConfig, world_size: int) -> Any:
+    """The model, seeded, wrapped in a DeepSpeed engine (and compiled when the job asks)."""
+    import deepspeed  # the caller has set DS_ACCELERATOR before this first import
+
+    torch.manual_seed(job.seed)
+    model = GPT(cfg)
+    engine, _, _, _ = deepspeed.initialize(
+        model=model, model_parameters=model.parameters(), config=build_ds_config(job, world_size)
+    )
+    if job.compile:
+        engine.compile()
+    return engine
 
 
 def train_step(
