@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(PIP_ARGS) -e '.[dev]'
-	# Compile DeepSpeed's CPU communication op once, not in every training worker.
-	DS_ACCELERATOR=cpu TORCH_EXTENSIONS_DIR=$(abspath $(VENV))/torch_extensions $(BIN)/python -c "from deepspeed.comm.torch import build_shm_op; build_shm_op()"
+	# Compile DeepSpeed's CPU communication op once, not in every training worker
+	# (with the venv's ninja, as the workers use: another ninja version rebuilds it).
+	PATH=$(abspath $(BIN)):$$PATH DS_ACCELERATOR=cpu TORCH_EXTENSIONS_DIR=$(abspath $(VENV))/torch_extensions \
+	  $(BIN)/python -c "from deepspeed.comm.torch import build_shm_op; build_shm_op()"
 	touch $(STAMP)
 
 install: $(STAMP)

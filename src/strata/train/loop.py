@@ -27,6 +27,8 @@ def _configure_runtime(job: TrainJob) -> None:
     """Environment DeepSpeed reads at import: CPU accelerator unless GPUs are used, and a
     cache of compiled ops per Python environment (`make` fills it ahead of time)."""
     os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path(sys.prefix) / "torch_extensions"))
+    # The environment's own ninja: a cache built by another ninja version is rebuilt.
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     if not job.workers.use_gpu:
         os.environ["DS_ACCELERATOR"] = "cpu"
         os.environ.setdefault("OMP_NUM_THREADS", str(job.workers.cpus_per_worker))

@@ -1,0 +1,1 @@
+"""Scaling laws, the compute-optimal planner and sweep fitting: pure functions, no I/O."""

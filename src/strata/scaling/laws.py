@@ -1,0 +1,119 @@
+"""Published scaling laws. N = parameters, D = training tokens, C = 6·N·D FLOPs.
+
+- Kaplan et al. 2020 ("Scaling Laws for Neural Language Models"): L(N), L(D),
+  L(N, D) (their eq. 1.5) and L(C_min), and the compute-efficient allocation
+  N_opt = 1.3e9 · C_min^0.73 (C_min in PF-days, their figure 14). N excludes
+  embeddings; losses are nats on WebText2 with GPT-2's tokenizer.
+- Hoffmann et al. 2022 (Chinchilla), approach 3: L(N, D) = E + A/N^α + B/D^β.
+- Besiroglu et al. 2024 ("Chinchilla Scaling: A replication attempt"): a refit of
+  the same form.
+- Chinchilla approach 1 as a rule of thumb: D = 20·N.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+FLOPS_PER_PARAM_TOKEN = 6
+PF_DAY_FLOPS = 1e15 * 86_400
+LawName = Literal["hoffmann", "besiroglu", "chinchilla-20x", "kaplan"]
+
+
+def compute_flops(params: float, tokens: float) -> float:
+    """C = 6·N·D."""
+    return FLOPS_PER_PARAM_TOKEN * params * tokens
+
+
+class Law(Protocol):
+    """What the planner needs of a law: a split of compute into N and D, and a loss."""
+
+    name: str
+
+    def optimal(self, flops: float) -> tuple[float, float]: ...
+
+    def loss(self, params: float, tokens: float) -> float: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChinchillaLaw:
+    """L(N, D) = E + A/N^α + B/D^β; the optimum under C = 6ND is closed-form."""
+
+    name: str
+    e: float
+    a: float
+    b: float
+    alpha: float
+    beta: float
+
+    def loss(self, params: float, tokens: float) -> float:
+        return self.e + self.a / params**self.alpha + self.b / tokens**self.beta
+
+    def optimal(self, flops: float) -> tuple[float, float]:
+        """N* = G·(C/6)^(β/(α+β)), D* = (C/6)/N*, G = (αA/(βB))^(1/(α+β))."""
+        g = (self.alpha * self.a / (self.beta * self.b)) ** (1 / (self.alpha + self.beta))
+        params = g * (flops / FLOPS_PER_PARAM_TOKEN) ** (self.beta / (self.alpha + self.beta))
+        return params, flops / FLOPS_PER_PARAM_TOKEN / params
+
+
+HOFFMANN = ChinchillaLaw(name="hoffmann", e=1.69, a=406.4, b=410.7, alpha=0.34, beta=0.28)
+BESIROGLU = ChinchillaLaw(name="besiroglu", e=1.8172, a=482.01, b=2085.43, alpha=0.3478, beta=0.3658)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TokensPerParamRule:
+    """D = k·N (Chinchilla approach 1 gives k ≈ 20); loss from the Hoffmann fit."""
+
+    name: str = "chinchilla-20x"
+    tokens_per_param: float = 20.0
+
+    def optimal(self, flops: float) -> tuple[float, float]:
+        params = math.sqrt(flops / (FLOPS_PER_PARAM_TOKEN * self.tokens_per_param))
+        return params, self.tokens_per_param * params
+
+    def loss(self, params: float, tokens: float) -> float:
+        return HOFFMANN.loss(params, tokens)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KaplanLaw:
+    """Kaplan et al. 2020 power laws and their compute-efficient allocation."""
+
+    name: str = "kaplan"
+    n_c: float = 8.8e13
+    alpha_n: float = 0.076
+    d_c: float = 5.4e13
+    alpha_d: float = 0.095
+    c_c_pf_days: float = 3.1e8
+    alpha_c: float = 0.050
+    n_opt_coefficient: float = 1.3e9
+    n_opt_exponent: float = 0.73
+
+    def loss_params(self, params: float) -> float:
+        """L(N): converged loss of a model with N non-embedding parameters."""
+        return (self.n_c / params) ** self.alpha_n
+
+    def loss_tokens(self, tokens: float) -> float:
+        """L(D): loss of a large model trained (with early stopping) on D tokens."""
+        return (self.d_c / tokens) ** self.alpha_d
+
+    def loss_compute(self, flops: float) -> float:
+        """L(C_min): loss at compute-efficient training with C_min FLOPs."""
+        return (self.c_c_pf_days / (flops / PF_DAY_FLOPS)) ** self.alpha_c
+
+    def loss(self, params: float, tokens: float) -> float:
+        """L(N, D) = [(N_c/N)^(α_N/α_D) + D_c/D]^α_D."""
+        return ((self.n_c / params) ** (self.alpha_n / self.alpha_d) + self.d_c / tokens) ** self.alpha_d
+
+    def optimal(self, flops: float) -> tuple[float, float]:
+        params = self.n_opt_coefficient * (flops / PF_DAY_FLOPS) ** self.n_opt_exponent
+        return params, flops / FLOPS_PER_PARAM_TOKEN / params
+
+
+LAWS: dict[str, Law] = {
+    "hoffmann": HOFFMANN,
+    "besiroglu": BESIROGLU,
+    "chinchilla-20x": TokensPerParamRule(),
+    "kaplan": KaplanLaw(),
+}
