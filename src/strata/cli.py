@@ -79,6 +79,58 @@ def _exec(args: argparse.Namespace) -> None:
         ray.shutdown()
 
 
+def _plan(args: argparse.Namespace) -> None:
+    from dataclasses import asdict
+
+    from strata.pipeline.shards import load_manifest
+    from strata.scaling.laws import LAWS
+    from strata.scaling.planner import Budget, format_plan, plan, train_job_from_plan
+    from strata.spec import TrainJob
+    from strata.spec.catalog import load_catalog
+
+    catalog = load_catalog()
+    available = None
+    if args.manifest:
+        manifest_dir = Path(args.manifest).parent if Path(args.manifest).is_file() else Path(args.manifest)
+        try:
+            available = int(load_manifest(manifest_dir)["total_tokens"])
+        except (OSError, KeyError, ValueError) as exc:
+            raise StrataError(f"--manifest {args.manifest}: cannot read the token count: {exc}") from None
+    budget = Budget(
+        flops=args.compute,
+        accelerator_hours=args.gpu_hours,
+        usd=args.dollars,
+        params=args.params,
+        tokens=args.tokens,
+    )
+    result = plan(
+        law=LAWS[args.law],
+        budget=budget,
+        catalog=catalog,
+        instance_name=args.instance or args.accelerator,
+        mfu=args.mfu,
+        nodes=args.nodes,
+        days=args.days,
+        available_tokens=available,
+        vocab_size=args.vocab_size,
+        seq_len=args.seq_len,
+    )
+    print(json.dumps(asdict(result), indent=2) if args.json else format_plan(result))
+    if args.write_job:
+        path = Path(args.write_job)
+        per_node = catalog.get(result.instance).accelerators_per_node if result.instance else 0
+        shards = str(
+            Path(args.manifest).parent
+            if args.manifest and Path(args.manifest).is_file()
+            else args.manifest or "runs/pipeline/shards"
+        )
+        job = train_job_from_plan(result, name=path.stem, shards=shards, accelerators_per_node=per_node)
+        TrainJob.model_validate(job)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(job, sort_keys=False), encoding="utf-8")
+        print(f"wrote {path}")
+
+
 def _demo(args: argparse.Namespace) -> None:
     from strata.demo import run_demo
 
@@ -117,6 +169,34 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("exec", help="run a job on the Ray this process is in (a submitted job's entrypoint)")
     p.add_argument("file")
     p.set_defaults(func=_exec)
+
+    p = sub.add_parser("plan", help="plan a compute-optimal run from a budget (scaling laws)")
+    p.add_argument("--law", choices=["hoffmann", "besiroglu", "chinchilla-20x", "kaplan"], default="hoffmann")
+    budget = p.add_argument_group("budget (one of)")
+    budget.add_argument("--compute", type=float, metavar="FLOPS", help="training compute in FLOPs")
+    budget.add_argument(
+        "--gpu-hours", type=float, metavar="H", help="accelerator-hours (needs --accelerator)"
+    )
+    budget.add_argument("--dollars", type=float, metavar="USD", help="on-demand dollars (needs --instance)")
+    budget.add_argument(
+        "--params", type=float, metavar="N", help="with --tokens: plan this model and data size"
+    )
+    budget.add_argument("--tokens", type=float, metavar="D", help="with --params")
+    p.add_argument("--accelerator", metavar="TYPE", help="catalog instance type or accelerator (e.g. H100)")
+    p.add_argument("--instance", metavar="TYPE", help="catalog instance type for time and cost")
+    p.add_argument(
+        "--mfu", type=float, help="model FLOPs utilization (default: measured for the accelerator, else 0.4)"
+    )
+    p.add_argument("--nodes", type=int, help="nodes to run on: gives the wall-clock time")
+    p.add_argument("--days", type=float, help="target wall-clock days: gives the nodes needed")
+    p.add_argument(
+        "--manifest", help="a pipeline's shards/manifest.json: warn when the plan needs more tokens"
+    )
+    p.add_argument("--vocab-size", type=int, default=50_304, help="vocabulary of the planned model")
+    p.add_argument("--seq-len", type=int, default=2048, help="sequence length of the planned model")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.add_argument("--write-job", metavar="FILE", help="write a training job for the plan")
+    p.set_defaults(func=_plan)
 
     p = sub.add_parser("demo", help="up local → pipeline → train → report → down")
     p.add_argument("--stack", default="local", help=STACK_HELP)

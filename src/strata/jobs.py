@@ -17,10 +17,10 @@ import yaml
 from strata.cluster import Connection
 from strata.errors import JobError
 from strata.local_ray import local_ray
-from strata.spec import PipelineJob, TrainJob
+from strata.spec import PipelineJob, SweepJob, TrainJob
 
 logger = logging.getLogger(__name__)
-Job = PipelineJob | TrainJob
+Job = PipelineJob | TrainJob | SweepJob
 
 
 def resolve_paths(job: Job) -> Job:
@@ -48,6 +48,10 @@ def execute(job: Job) -> dict[str, Any]:
         from strata.pipeline.run import run_pipeline
 
         return run_pipeline(job)
+    if isinstance(job, SweepJob):
+        from strata.sweep import run_sweep
+
+        return run_sweep(job)
     from strata.train.launch import run_training
 
     return run_training(job)

@@ -8,7 +8,7 @@ import pytest
 
 from strata.cli import main
 from strata.errors import SpecError
-from strata.spec import ClusterSpec, PipelineJob, TrainJob, load_spec
+from strata.spec import ClusterSpec, PipelineJob, SweepJob, TrainJob, load_spec
 
 STATIC = """
 config:
@@ -48,7 +48,7 @@ def test_the_repository_declarations_are_valid() -> None:
     ]
     assert len(files) >= 4
     kinds = {type(load_spec(f)) for f in files}
-    assert kinds == {ClusterSpec, PipelineJob, TrainJob}
+    assert kinds == {ClusterSpec, PipelineJob, SweepJob, TrainJob}
 
 
 def test_unknown_instance_type_names_key_and_close_matches(write_yaml) -> None:

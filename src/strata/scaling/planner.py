@@ -221,3 +221,29 @@ def format_plan(p: Plan) -> str:
     lines = [f"{k.ljust(width)}  {v}" for k, v in rows]
     lines += [f"warning: {w}" for w in p.warnings]
     return "\n".join(lines)
+
+
+def train_job_from_plan(
+    plan_: Plan, *, name: str, shards: str, accelerators_per_node: int
+) -> dict[str, object]:
+    """A training job (as YAML-ready data) for the planned shape and tokens."""
+    workers = max(1, (plan_.nodes or 1) * max(1, accelerators_per_node))
+    micro_batch = 8
+    tokens_per_step = micro_batch * plan_.seq_len * workers
+    return {
+        "kind": "train",
+        "name": name,
+        "seed": 0,
+        "data": {"shards": shards},
+        "model": {
+            "n_layers": plan_.n_layers,
+            "d_model": plan_.d_model,
+            "n_heads": plan_.n_heads,
+            "seq_len": plan_.seq_len,
+        },
+        "zero": {"stage": 2},
+        "batch": {"micro_batch_size": micro_batch, "grad_accum_steps": 1},
+        "steps": max(1, math.ceil(plan_.tokens / tokens_per_step)),
+        "workers": {"num_workers": workers, "use_gpu": accelerators_per_node > 0},
+        "output": {"dir": f"runs/{name}"},
+    }

@@ -16,10 +16,12 @@ from pydantic import BaseModel, ValidationError
 from strata.errors import SpecError
 from strata.spec.cluster import ClusterSpec
 from strata.spec.pipeline import PipelineJob
+from strata.spec.sweep import SweepJob
 from strata.spec.train import TrainJob
 
-Spec = ClusterSpec | PipelineJob | TrainJob
-JOB_KINDS: dict[str, type[PipelineJob] | type[TrainJob]] = {"pipeline": PipelineJob, "train": TrainJob}
+Spec = ClusterSpec | PipelineJob | TrainJob | SweepJob
+Job = PipelineJob | TrainJob | SweepJob
+JOB_KINDS: dict[str, type[Job]] = {"pipeline": PipelineJob, "train": TrainJob, "sweep": SweepJob}
 CLUSTER_KEY = "strata:cluster"
 
 
@@ -45,11 +47,11 @@ def load_cluster(path: str | Path) -> ClusterSpec:
     return load_cluster_from_data(path, _read_yaml(path))
 
 
-def load_job(path: str | Path) -> PipelineJob | TrainJob:
+def load_job(path: str | Path) -> Job:
     """Load a job file; a stack file here is an error."""
     spec = load_spec(path)
     if isinstance(spec, ClusterSpec):
-        raise SpecError(f"{path}: is a stack config, not a job file (kind: pipeline | train)")
+        raise SpecError(f"{path}: is a stack config, not a job file (kind: {' | '.join(JOB_KINDS)})")
     return spec
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,27 +16,15 @@ from strata.spec.train import TrainJob
 from strata.train.data import ShardSamples
 from strata.train.metrics import MetricsLogger
 from strata.train.model import GPTConfig
-from strata.train.step import build_engine, train_step
+from strata.train.step import build_engine, configure_runtime, train_step
 
 logger = logging.getLogger(__name__)
-
-
-def _configure_runtime(job: TrainJob) -> None:
-    """Environment DeepSpeed reads at import: CPU accelerator unless GPUs are used, and a
-    cache of compiled ops per Python environment (`make` fills it ahead of time)."""
-    os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path(sys.prefix) / "torch_extensions"))
-    # The environment's own ninja: a cache built by another ninja version is rebuilt.
-    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    if not job.workers.use_gpu:
-        os.environ["DS_ACCELERATOR"] = "cpu"
-        os.environ.setdefault("OMP_NUM_THREADS", str(job.workers.cpus_per_worker))
-        torch.set_num_threads(job.workers.cpus_per_worker)
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """Train `config["job"]` on this rank; rank 0 writes metrics, every rank its checkpoint shard."""
     job = TrainJob.model_validate(config["job"])
-    _configure_runtime(job)
+    configure_runtime(job)
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     out = Path(job.output.dir)
@@ -50,7 +36,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         d_model=job.model.d_model,
         n_heads=job.model.n_heads,
     )
-    engine = build_engine(job, cfg, world)  # after _configure_runtime: DeepSpeed reads it at import
+    engine = build_engine(job, cfg, world)  # after configure_runtime: DeepSpeed reads it at import
     n_params = sum(p.numel() for p in engine.module.parameters())
     if rank == 0:
         logger.info("model: %d parameters, %d FLOPs per token", n_params, cfg.flops_per_token())

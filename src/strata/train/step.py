@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -10,6 +13,18 @@ from strata.spec.train import BatchSpec, TrainJob
 from strata.train.data import ShardSamples, global_index
 from strata.train.deepspeed_config import build_ds_config
 from strata.train.model import GPT, GPTConfig
+
+
+def configure_runtime(job: TrainJob) -> None:
+    """Environment DeepSpeed reads at import: CPU accelerator unless GPUs are used, and a
+    cache of compiled ops per Python environment (`make` fills it ahead of time)."""
+    os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path(sys.prefix) / "torch_extensions"))
+    # The environment's own ninja: a cache built by another ninja version is rebuilt.
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    if not job.workers.use_gpu:
+        os.environ["DS_ACCELERATOR"] = "cpu"
+        os.environ.setdefault("OMP_NUM_THREADS", str(job.workers.cpus_per_worker))
+        torch.set_num_threads(job.workers.cpus_per_worker)
 
 
 def build_engine(job: TrainJob, cfg: GPTConfig, world_size: int) -> Any:

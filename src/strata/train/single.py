@@ -1,0 +1,43 @@
+"""Train a job in this one process, as rank 0 of a world of one (used by scaling sweeps).
+
+The same model, DeepSpeed config and step as the Ray Train loop; no checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from strata.spec.train import TrainJob
+from strata.train.data import ShardSamples
+from strata.train.model import GPTConfig
+from strata.train.step import build_engine, configure_runtime, train_step
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def train_single_process(job: TrainJob) -> dict[str, Any]:
+    """Run `job.steps` steps; return the parameter count, losses per step and the wall time."""
+    configure_runtime(job)
+    import deepspeed
+
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()), RANK="0", LOCAL_RANK="0", WORLD_SIZE="1"
+    )
+    deepspeed.init_distributed(dist_backend="nccl" if job.workers.use_gpu else "gloo")
+    samples = ShardSamples(Path(job.data.shards), job.model.seq_len, job.seed)
+    cfg = GPTConfig(vocab_size=samples.vocab_size, **job.model.model_dump())
+    engine = build_engine(job, cfg, world_size=1)
+    started = time.perf_counter()
+    losses = []
+    for step in range(job.steps):
+        loss = train_step(engine, samples, step=step, rank=0, world_size=1, batch=job.batch)
+        losses.append(loss.item() / job.batch.grad_accum_steps)
+    return {"params": cfg.matmul_params(), "losses": losses, "seconds": time.perf_counter() - started}
