@@ -40,8 +40,9 @@ class JsonlReader:
         where = f"{path}:{line_no}"
         row = {"id": where, "source": str(path), "order": file_index * LINES_PER_FILE + line_no}
         status, record = self._decode(raw)
-        text = record.get(self.spec.text_key) if isinstance(record, dict) else None
-        if status == KEPT and not isinstance(text, str):
+        value = record.get(self.spec.text_key) if isinstance(record, dict) else None
+        text = value if isinstance(value, str) else ""
+        if status == KEPT and not isinstance(value, str):
             status = "quarantined_no_text"
         elif status == KEPT and not text.strip():
             status = "quarantined_empty_text"

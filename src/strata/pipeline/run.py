@@ -74,7 +74,7 @@ def run_pipeline(job: PipelineJob) -> dict[str, Any]:
         ds = ds.map_batches(GopherQuality(job.quality.gopher), batch_format="numpy")
     ds = ds.map_batches(add_text_hash, batch_format="numpy")
     if job.dedup.exact.enabled:
-        partitions = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        partitions = max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
         ds = ds.groupby("text_hash", num_partitions=partitions).map_groups(
             mark_exact_duplicates, batch_format="numpy"
         )
@@ -109,13 +109,16 @@ def run_pipeline(job: PipelineJob) -> dict[str, Any]:
     kept_ds = ds.filter(lambda r: r["status"] == KEPT)
     tokenized = kept_ds.map_batches(Tokenize(str(tokenizer_path)), batch_format="numpy")
     docs = [np.asarray(t, dtype=np.uint16) for t in _collect(tokenized, ["tokens"])["tokens"]]
+    eot_id = tokenizer.token_to_id(END_OF_TEXT)
+    if eot_id is None:
+        raise RuntimeError(f"{tokenizer_path}: the tokenizer lacks {END_OF_TEXT}")
     manifest = write_shards(
         docs=docs,
         out_dir=out / "shards",
         tokens_per_shard=job.shards.tokens_per_shard,
         seed=job.seed,
         vocab_size=tokenizer.get_vocab_size(),
-        eot_id=tokenizer.token_to_id(END_OF_TEXT),
+        eot_id=eot_id,
     )
     stats = _stats(
         job=job,

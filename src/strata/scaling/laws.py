@@ -29,7 +29,8 @@ def compute_flops(params: float, tokens: float) -> float:
 class Law(Protocol):
     """What the planner needs of a law: a split of compute into N and D, and a loss."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def optimal(self, flops: float) -> tuple[float, float]: ...
 
@@ -48,7 +49,7 @@ class ChinchillaLaw:
     beta: float
 
     def loss(self, params: float, tokens: float) -> float:
-        return self.e + self.a / params**self.alpha + self.b / tokens**self.beta
+        return float(self.e + self.a / params**self.alpha + self.b / tokens**self.beta)
 
     def optimal(self, flops: float) -> tuple[float, float]:
         """N* = G·(C/6)^(β/(α+β)), D* = (C/6)/N*, G = (αA/(βB))^(1/(α+β))."""
@@ -92,19 +93,21 @@ class KaplanLaw:
 
     def loss_params(self, params: float) -> float:
         """L(N): converged loss of a model with N non-embedding parameters."""
-        return (self.n_c / params) ** self.alpha_n
+        return float((self.n_c / params) ** self.alpha_n)
 
     def loss_tokens(self, tokens: float) -> float:
         """L(D): loss of a large model trained (with early stopping) on D tokens."""
-        return (self.d_c / tokens) ** self.alpha_d
+        return float((self.d_c / tokens) ** self.alpha_d)
 
     def loss_compute(self, flops: float) -> float:
         """L(C_min): loss at compute-efficient training with C_min FLOPs."""
-        return (self.c_c_pf_days / (flops / PF_DAY_FLOPS)) ** self.alpha_c
+        return float((self.c_c_pf_days / (flops / PF_DAY_FLOPS)) ** self.alpha_c)
 
     def loss(self, params: float, tokens: float) -> float:
         """L(N, D) = [(N_c/N)^(α_N/α_D) + D_c/D]^α_D."""
-        return ((self.n_c / params) ** (self.alpha_n / self.alpha_d) + self.d_c / tokens) ** self.alpha_d
+        return float(
+            ((self.n_c / params) ** (self.alpha_n / self.alpha_d) + self.d_c / tokens) ** self.alpha_d
+        )
 
     def optimal(self, flops: float) -> tuple[float, float]:
         params = self.n_opt_coefficient * (flops / PF_DAY_FLOPS) ** self.n_opt_exponent
