@@ -89,11 +89,11 @@ def _plan(args: argparse.Namespace) -> None:
     from strata.spec.catalog import load_catalog
 
     catalog = load_catalog()
-    available = None
+    available = shard_dir = None
     if args.manifest:
-        manifest_dir = Path(args.manifest).parent if Path(args.manifest).is_file() else Path(args.manifest)
+        shard_dir = Path(args.manifest).parent if Path(args.manifest).is_file() else Path(args.manifest)
         try:
-            available = int(load_manifest(manifest_dir)["total_tokens"])
+            available = int(load_manifest(shard_dir)["total_tokens"])
         except (OSError, KeyError, ValueError) as exc:
             raise StrataError(f"--manifest {args.manifest}: cannot read the token count: {exc}") from None
     budget = Budget(
@@ -119,11 +119,7 @@ def _plan(args: argparse.Namespace) -> None:
     if args.write_job:
         path = Path(args.write_job)
         per_node = catalog.get(result.instance).accelerators_per_node if result.instance else 0
-        shards = str(
-            Path(args.manifest).parent
-            if args.manifest and Path(args.manifest).is_file()
-            else args.manifest or "runs/pipeline/shards"
-        )
+        shards = str(shard_dir or "runs/pipeline/shards")
         job = train_job_from_plan(result, name=path.stem, shards=shards, accelerators_per_node=per_node)
         TrainJob.model_validate(job)
         path.parent.mkdir(parents=True, exist_ok=True)

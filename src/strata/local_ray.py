@@ -27,7 +27,8 @@ logger = logging.getLogger(__name__)
 READY_LINE = "block forever"
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -80,7 +81,7 @@ def local_ray(num_cpus: int | None = None, object_store_mib: int = 512) -> Itera
     token = temp / "auth_token"
     token.write_text(secrets.token_hex(32), encoding="utf-8")
     token.chmod(0o600)
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "RAY_AUTH_MODE": "token",

@@ -59,6 +59,22 @@ def test_the_job_api_refuses_requests_without_the_token() -> None:
         assert strata("down", TEST_STACK).returncode == 0
 
 
+def test_a_failing_submitted_job_exits_2_and_names_the_job(tmp_path) -> None:
+    job = tmp_path / "train.yaml"
+    job.write_text(
+        "kind: train\nname: no-shards\nsteps: 2\n"
+        f"data: {{shards: {tmp_path / 'missing'}}}\noutput: {{dir: {tmp_path / 'out'}}}\n"
+    )
+    try:
+        assert strata("up", TEST_STACK).returncode == 0
+        result = strata("submit", str(job), "--stack", TEST_STACK)
+    finally:
+        assert strata("down", TEST_STACK).returncode == 0
+    assert result.returncode == 2
+    assert "job no-shards" in result.stderr and "FAILED" in result.stderr
+    assert "no manifest.json; run the pipeline job" in result.stdout + result.stderr  # the job's own log
+
+
 def test_submit_without_a_running_cluster_says_to_run_up() -> None:
     result = strata("submit", "jobs/demo/pipeline.yaml", "--stack", "tests/fixtures/Pulumi.nothing.yaml")
     assert result.returncode == 2

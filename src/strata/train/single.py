@@ -6,21 +6,15 @@ The same model, DeepSpeed config and step as the Ray Train loop; no checkpoint.
 from __future__ import annotations
 
 import os
-import socket
 import time
 from pathlib import Path
 from typing import Any
 
+from strata.local_ray import free_port
 from strata.spec.train import TrainJob
 from strata.train.data import ShardSamples
 from strata.train.model import GPTConfig
 from strata.train.step import build_engine, configure_runtime, train_step
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def train_single_process(job: TrainJob) -> dict[str, Any]:
@@ -29,7 +23,7 @@ def train_single_process(job: TrainJob) -> dict[str, Any]:
     import deepspeed
 
     os.environ.update(
-        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()), RANK="0", LOCAL_RANK="0", WORLD_SIZE="1"
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()), RANK="0", LOCAL_RANK="0", WORLD_SIZE="1"
     )
     deepspeed.init_distributed(dist_backend="nccl" if job.workers.use_gpu else "gloo")
     samples = ShardSamples(Path(job.data.shards), job.model.seq_len, job.seed)
