@@ -76,8 +76,9 @@ def write_resolved(job: Job) -> Path:
     return path
 
 
-def submit(job: Job, connection: Connection, timeout_s: float = 3600) -> None:
-    """Submit a job to a running cluster, stream its logs, and raise JobError unless it succeeds.
+def submit(job: Job, connection: Connection) -> None:
+    """Submit a job to a running cluster, stream its logs until it ends, and raise JobError
+    unless it succeeds. Interrupting the stream leaves the job running on the cluster.
 
     The entrypoint is `python -m strata exec <resolved job>`: the job file and its
     absolute paths must be visible on the head (this machine, or shared storage).
@@ -103,7 +104,7 @@ def submit(job: Job, connection: Connection, timeout_s: float = 3600) -> None:
             sys.stdout.write(lines)
             sys.stdout.flush()
 
-    asyncio.run(asyncio.wait_for(stream(), timeout=timeout_s))
+    asyncio.run(stream())
     deadline = time.monotonic() + 60
     status = client.get_job_status(submission_id)
     while not status.is_terminal() and time.monotonic() < deadline:
