@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -68,15 +69,20 @@ def _run(args: argparse.Namespace) -> None:
 def _exec(args: argparse.Namespace) -> None:
     import ray
 
-    from strata.jobs import execute
-    from strata.spec import load_job
+    from strata.jobs import execute_file
 
-    job = load_job(args.file)
     ray.init(logging_level=logging.WARNING)
     try:
-        print(json.dumps(execute(job), indent=2))
+        print(json.dumps(execute_file(Path(args.file)), indent=2))
     finally:
         ray.shutdown()
+
+
+def _reproduce(args: argparse.Namespace) -> None:
+    from strata.reproduce import reproduce
+
+    result = reproduce(Path(args.manifest), Path(args.out) if args.out else None, args.stack)
+    print(json.dumps(result, indent=2))
 
 
 def _plan(args: argparse.Namespace) -> None:
@@ -166,6 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.set_defaults(func=_exec)
 
+    p = sub.add_parser("reproduce", help="run a recorded job again (from its run-manifest.json) and compare")
+    p.add_argument("manifest", help="a run-manifest.json written next to a job's outputs")
+    p.add_argument(
+        "--out", help="output directory of the rerun (default: the original's, suffixed -reproduced)"
+    )
+    p.add_argument("--stack", help="submit to this running cluster instead of a private local Ray")
+    p.set_defaults(func=_reproduce)
+
     p = sub.add_parser("plan", help="plan a compute-optimal run from a budget (scaling laws)")
     p.add_argument("--law", choices=["hoffmann", "besiroglu", "chinchilla-20x", "kaplan"], default="hoffmann")
     budget = p.add_argument_group("budget (one of)")
@@ -201,8 +215,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like an error, so `finally` blocks stop the Ray processes Strata started."""
+    sys.exit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

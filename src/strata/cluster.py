@@ -35,6 +35,7 @@ class Connection:
     gcs_address: str
     dashboard_url: str
     token_path: str
+    instance_type: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,6 +114,7 @@ def up(stack: str) -> UpResult:
         gcs_address=f"{head}:{spec.ray.gcs_port}",
         dashboard_url=f"http://{head}:{spec.ray.dashboard_port}",
         token_path=str(token_copy.resolve()),
+        instance_type=spec.instance_type,
     )
     (state / "connection.json").write_text(json.dumps(asdict(connection), indent=2), encoding="utf-8")
     changed = {host: counts.get("changed", 0) for host, counts in stats.items()}

@@ -17,6 +17,7 @@ import yaml
 from strata.cluster import Connection
 from strata.errors import JobError
 from strata.local_ray import local_ray
+from strata.provenance import STACK_ENV
 from strata.spec import PipelineJob, SweepJob, TrainJob
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,16 @@ def execute(job: Job) -> dict[str, Any]:
     from strata.train.launch import run_training
 
     return run_training(job)
+
+
+def execute_file(path: Path) -> dict[str, Any]:
+    """`strata exec`: record the run manifest of a job file, then run the job."""
+    from strata.provenance import write_run_manifest
+    from strata.spec import load_job
+
+    job = load_job(path)
+    write_run_manifest(job, path)
+    return execute(job)
 
 
 def run_locally(job: Job) -> None:
@@ -96,6 +107,7 @@ def submit(job: Job, connection: Connection) -> None:
     submission_id = client.submit_job(
         entrypoint=f"python -m strata exec {shlex.quote(str(job_file))}",
         metadata={"strata_job": job.name},
+        runtime_env={"env_vars": {STACK_ENV: f"{connection.stack}:{connection.instance_type}"}},
     )
     logger.info("submitted %s as %s to %s", job.name, submission_id, connection.dashboard_url)
 

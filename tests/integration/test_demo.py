@@ -62,6 +62,15 @@ def test_report_and_plot_are_written(demo: Path) -> None:
     assert (demo / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_each_run_records_a_manifest(demo: Path) -> None:
+    for part in ("pipeline", "train"):
+        manifest = json.loads((demo / part / "run-manifest.json").read_text())
+        assert manifest["stack"] == {"name": "test", "instance_type": "cpu"}  # submitted to the test stack
+        assert manifest["git"]["commit"] and manifest["inputs"]
+    shards = json.loads((demo / "train" / "run-manifest.json").read_text())["inputs"]
+    assert any(item["path"].endswith("manifest.json") for item in shards)
+
+
 def test_nothing_is_left_running(demo: Path) -> None:
     assert not (TEST_STATE_DIR / "ray.pid").exists()
     assert_nothing_left_running(None)

@@ -4,10 +4,15 @@ quarantined and the output is deterministic."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from strata.local_ray import session_members
 from tests.integration.helpers import strata
 
 pytestmark = pytest.mark.integration
@@ -38,3 +43,58 @@ def test_run_pipeline_twice_gives_identical_shards(tmp_path: Path) -> None:
     manifests = [json.loads((tmp_path / n / "shards" / "manifest.json").read_text()) for n in ("a", "b")]
     assert [s["sha256"] for s in manifests[0]["shards"]] == [s["sha256"] for s in manifests[1]["shards"]]
     assert len(manifests[0]["shards"]) > 1
+
+
+def test_run_manifest_and_reproduce(tmp_path: Path) -> None:
+    assert strata("run", str(make_job(tmp_path, "orig"))).returncode == 0
+    manifest_path = tmp_path / "orig" / "run-manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    for key in ("job", "job_sha256", "seed", "git", "python", "packages", "stack", "inputs", "image"):
+        assert key in manifest
+    assert manifest["packages"]["ray"] and manifest["packages"]["torch"]
+    assert manifest["stack"] == {"name": "local", "instance_type": "cpu"}
+    assert (
+        manifest["inputs"][0]["path"] == str(tmp_path / "corpus.jsonl")
+        and len(manifest["inputs"][0]["sha256"]) == 64
+    )
+
+    again = strata("reproduce", str(manifest_path), "--out", str(tmp_path / "again"))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert '"identical": true' in again.stdout
+
+    with (tmp_path / "corpus.jsonl").open("a") as corpus:
+        corpus.write(json.dumps({"id": "new", "text": "a document added later"}) + "\n")
+    refused = strata("reproduce", str(manifest_path))
+    assert refused.returncode == 2
+    assert "inputs changed" in refused.stderr and "corpus.jsonl (contents differ)" in refused.stderr
+
+
+def _child_ray_head(parent: int) -> int | None:
+    for proc in Path("/proc").iterdir():
+        try:
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (proc / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == parent and b"start\x00--head" in cmdline:
+            return int(proc.name)
+    return None
+
+
+def test_sigterm_to_strata_run_stops_its_ray(tmp_path: Path) -> None:
+    run = subprocess.Popen(
+        [sys.executable, "-m", "strata", "run", str(make_job(tmp_path, "killed"))],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    head = None
+    deadline = time.monotonic() + 60
+    while head is None and time.monotonic() < deadline:
+        head = _child_ray_head(run.pid)
+        time.sleep(0.5)
+    assert head is not None, "strata run did not start a Ray head"
+    time.sleep(10)  # the head is up and the job is running
+    run.send_signal(signal.SIGTERM)
+    assert run.wait(timeout=120) == 128 + signal.SIGTERM
+    assert not Path(f"/proc/{head}").exists()
+    assert session_members(head) == []

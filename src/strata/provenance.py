@@ -1,0 +1,116 @@
+"""Run manifests: what a job ran with, so `strata reproduce` can run it again and compare.
+
+Every job run through `strata exec` (so `strata run`, `strata submit` and the demo)
+writes `run-manifest.json` next to its outputs: the resolved job, the hash of its
+job file, the git commit of the checkout, package versions, the seed, fingerprints
+of its inputs, and the stack it ran on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from strata.errors import JobError
+from strata.spec import PipelineJob, SweepJob, TrainJob
+
+MANIFEST_NAME = "run-manifest.json"
+PACKAGES = ("strata", "torch", "deepspeed", "ray", "datasketch", "tokenizers", "pydantic", "numpy", "scipy")
+STACK_ENV = "STRATA_STACK"  # set by `strata submit`: "<stack>:<instance type>"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _git_commit() -> dict[str, Any]:
+    """The commit of the checkout Strata runs from (None when installed from a package)."""
+    here = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(here), *args], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    try:
+        return {
+            "commit": git("rev-parse", "HEAD"),
+            "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        }
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "dirty": None}
+
+
+def input_fingerprints(job: PipelineJob | TrainJob | SweepJob) -> list[dict[str, Any]]:
+    """Path, size and SHA-256 of every file the job reads."""
+    if isinstance(job, PipelineJob):
+        files = [Path(p) for p in job.input.paths]
+    else:
+        shard_dir = Path(job.data.shards)
+        files = sorted(p for p in shard_dir.glob("*") if p.suffix in (".bin", ".idx", ".json"))
+    return [{"path": str(f), "bytes": f.stat().st_size, "sha256": sha256_file(f)} for f in files]
+
+
+def build_run_manifest(job: PipelineJob | TrainJob | SweepJob, job_file: Path) -> dict[str, Any]:
+    """Everything needed to run `job` again and check that nothing it depends on changed."""
+    versions: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    stack, _, instance = os.environ.get(STACK_ENV, "local:cpu").partition(":")
+    return {
+        "format": "strata-run-manifest-v1",
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "job": job.model_dump(mode="json"),
+        "job_file": str(job_file),
+        "job_sha256": sha256_file(job_file),
+        "seed": job.seed,
+        "git": _git_commit(),
+        "python": platform.python_version(),
+        "packages": versions,
+        "image": os.environ.get("STRATA_IMAGE"),
+        "stack": {"name": stack, "instance_type": instance or None},
+        "inputs": input_fingerprints(job),
+    }
+
+
+def write_run_manifest(job: PipelineJob | TrainJob | SweepJob, job_file: Path) -> Path:
+    path = Path(job.output.dir) / MANIFEST_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(build_run_manifest(job, job_file), indent=2), encoding="utf-8")
+    return path
+
+
+def changed_inputs(manifest: dict[str, Any]) -> list[str]:
+    """Inputs that are missing or differ from the fingerprints a manifest recorded."""
+    changed = []
+    for item in manifest["inputs"]:
+        path = Path(item["path"])
+        if not path.is_file():
+            changed.append(f"{path} (missing)")
+        elif path.stat().st_size != item["bytes"] or sha256_file(path) != item["sha256"]:
+            changed.append(f"{path} (contents differ)")
+    return changed
+
+
+def load_run_manifest(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise JobError(f"{path}: not a readable run manifest: {exc}") from None
+    if data.get("format") != "strata-run-manifest-v1":
+        raise JobError(f"{path}: key `format`: expected strata-run-manifest-v1, got {data.get('format')!r}")
+    return dict(data)
