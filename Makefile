@@ -1,5 +1,6 @@
 # The two set-up commands of a fresh machine: `make demo` and `make test`.
-# Each creates .venv and installs what it needs (once; reinstalled when pyproject.toml changes).
+# Each creates .venv and installs what it needs, pinned by locks/cpu.txt (once; again when
+# pyproject.toml or the lock changes).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -9,12 +10,14 @@ STAMP := $(VENV)/.strata-installed
 # on a machine whose pip would otherwise pick torch's CUDA build.
 PIP_ARGS ?=
 
-.PHONY: demo test lint install clean
+LOCK := locks/cpu.txt
 
-$(STAMP): pyproject.toml
+.PHONY: demo test lint install lock clean
+
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet $(PIP_ARGS) -e '.[dev]'
+	$(BIN)/pip install --quiet $(PIP_ARGS) --constraint $(LOCK) -e '.[dev]'
 	# Compile DeepSpeed's CPU communication op once, not in every training worker
 	# (with the venv's ninja, as the workers use: another ninja version rebuilds it).
 	PATH=$(abspath $(BIN)):$$PATH DS_ACCELERATOR=cpu TORCH_EXTENSIONS_DIR=$(abspath $(VENV))/torch_extensions \
@@ -25,6 +28,11 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/strata demo
+
+# Rewrite the lock from the installed environment (run after changing pyproject.toml).
+lock: $(STAMP)
+	{ sed -n '/^#/p' $(LOCK); $(BIN)/pip freeze --exclude-editable; } > $(LOCK).new
+	mv $(LOCK).new $(LOCK)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests scripts benchmarks

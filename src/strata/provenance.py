@@ -2,8 +2,8 @@
 
 Every job run through `strata exec` (so `strata run`, `strata submit` and the demo)
 writes `run-manifest.json` next to its outputs: the resolved job, the hash of its
-job file, the git commit of the checkout, package versions, the seed, fingerprints
-of its inputs, and the stack it ran on.
+job file, the git commit of the checkout, the lock's hash, package versions, the
+seed, fingerprints of its inputs, and the stack it ran on.
 """
 
 from __future__ import annotations
@@ -52,6 +52,12 @@ def _git_commit() -> dict[str, Any]:
         return {"commit": None, "dirty": None}
 
 
+def _lock() -> dict[str, Any] | None:
+    """The lock file of the checkout Strata runs from, with its hash (None when absent)."""
+    lock = Path(__file__).resolve().parents[2] / "locks" / "cpu.txt"
+    return {"file": str(lock), "sha256": sha256_file(lock)} if lock.is_file() else None
+
+
 def input_fingerprints(job: PipelineJob | TrainJob | SweepJob) -> list[dict[str, Any]]:
     """Path, size and SHA-256 of every file the job reads."""
     if isinstance(job, PipelineJob):
@@ -81,6 +87,7 @@ def build_run_manifest(job: PipelineJob | TrainJob | SweepJob, job_file: Path) -
         "git": _git_commit(),
         "python": platform.python_version(),
         "packages": versions,
+        "lock": _lock(),
         "image": os.environ.get("STRATA_IMAGE"),
         "stack": {"name": stack, "instance_type": instance or None},
         "inputs": input_fingerprints(job),

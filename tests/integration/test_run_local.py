@@ -49,8 +49,9 @@ def test_run_manifest_and_reproduce(tmp_path: Path) -> None:
     assert strata("run", str(make_job(tmp_path, "orig"))).returncode == 0
     manifest_path = tmp_path / "orig" / "run-manifest.json"
     manifest = json.loads(manifest_path.read_text())
-    for key in ("job", "job_sha256", "seed", "git", "python", "packages", "stack", "inputs", "image"):
+    for key in ("job", "job_sha256", "seed", "git", "python", "packages", "stack", "inputs", "image", "lock"):
         assert key in manifest
+    assert manifest["lock"]["file"].endswith("locks/cpu.txt") and len(manifest["lock"]["sha256"]) == 64
     assert manifest["packages"]["ray"] and manifest["packages"]["torch"]
     assert manifest["stack"] == {"name": "local", "instance_type": "cpu"}
     assert (
