@@ -13,10 +13,8 @@ import torch
 import torch.distributed as dist
 
 from strata.spec.train import TrainJob
-from strata.train.data import ShardSamples
 from strata.train.metrics import MetricsLogger
-from strata.train.model import GPTConfig
-from strata.train.step import build_engine, configure_runtime, train_step
+from strata.train.step import build_engine, configure_runtime, open_samples, train_step
 
 logger = logging.getLogger(__name__)
 
@@ -28,14 +26,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     out = Path(job.output.dir)
-    samples = ShardSamples(Path(job.data.shards), job.model.seq_len, job.seed)
-    cfg = GPTConfig(
-        vocab_size=samples.vocab_size,
-        seq_len=job.model.seq_len,
-        n_layers=job.model.n_layers,
-        d_model=job.model.d_model,
-        n_heads=job.model.n_heads,
-    )
+    samples, cfg = open_samples(job)
     engine = build_engine(job, cfg, world)  # after configure_runtime: DeepSpeed reads it at import
     n_params = sum(p.numel() for p in engine.module.parameters())
     if rank == 0:

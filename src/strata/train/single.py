@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 from strata.local_ray import free_port
 from strata.spec.train import TrainJob
-from strata.train.data import ShardSamples
-from strata.train.model import GPTConfig
-from strata.train.step import build_engine, configure_runtime, train_step
+from strata.train.step import build_engine, configure_runtime, open_samples, train_step
 
 
 def train_single_process(job: TrainJob) -> dict[str, Any]:
@@ -26,8 +23,7 @@ def train_single_process(job: TrainJob) -> dict[str, Any]:
         MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()), RANK="0", LOCAL_RANK="0", WORLD_SIZE="1"
     )
     deepspeed.init_distributed(dist_backend="nccl" if job.workers.use_gpu else "gloo")
-    samples = ShardSamples(Path(job.data.shards), job.model.seq_len, job.seed)
-    cfg = GPTConfig(vocab_size=samples.vocab_size, **job.model.model_dump())
+    samples, cfg = open_samples(job)
     engine = build_engine(job, cfg, world_size=1)
     started = time.perf_counter()
     losses = []

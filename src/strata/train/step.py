@@ -1,4 +1,4 @@
-"""One training step of one rank, shared by the Ray Train loop and the GPU benchmark."""
+"""One training step of one rank, and what it needs, shared by the Ray Train loop, sweeps and the GPU benchmark."""
 
 from __future__ import annotations
 
@@ -25,6 +25,13 @@ def configure_runtime(job: TrainJob) -> None:
         os.environ["DS_ACCELERATOR"] = "cpu"
         os.environ.setdefault("OMP_NUM_THREADS", str(job.workers.cpus_per_worker))
         torch.set_num_threads(job.workers.cpus_per_worker)
+
+
+def open_samples(job: TrainJob) -> tuple[ShardSamples, GPTConfig]:
+    """The job's samples and model shape, in a worker. The launcher already verified the
+    shards' checksums before training started, so workers do not read every shard again."""
+    samples = ShardSamples(Path(job.data.shards), job.model.seq_len, job.seed, verify=False)
+    return samples, GPTConfig(vocab_size=samples.vocab_size, **job.model.model_dump())
 
 
 def build_engine(job: TrainJob, cfg: GPTConfig, world_size: int) -> Any:
