@@ -12,7 +12,7 @@ PIP_ARGS ?=
 
 LOCK := locks/cpu.txt
 
-.PHONY: demo test lint install lock clean
+.PHONY: demo test lint install lock lock-cuda clean
 
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ demo: $(STAMP)
 lock: $(STAMP)
 	{ sed -n '/^#/p' $(LOCK); $(BIN)/pip freeze --exclude-editable; } > $(LOCK).new
 	mv $(LOCK).new $(LOCK)
+
+# Derive locks/cuda.txt (the container image's) from locks/cpu.txt: same pins, torch's CUDA
+# build and its CUDA wheels. Then re-render images/ with `strata images`.
+lock-cuda: $(STAMP)
+	$(BIN)/python scripts/lock_cuda.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests scripts benchmarks

@@ -140,6 +140,48 @@ def _demo(args: argparse.Namespace) -> None:
     print(f"demo finished; report: {report}")
 
 
+def _images(args: argparse.Namespace) -> None:
+    from strata.images.render import write_images
+
+    written = write_images(args.toolchain, check=args.check)
+    if args.check:
+        print(f"images/ are up to date with toolchain {args.toolchain}")
+    else:
+        print(
+            f"toolchain {args.toolchain}: " + (", ".join(map(str, written)) or "images/ already up to date")
+        )
+
+
+def _add_plan_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("plan", help="plan a compute-optimal run from a budget (scaling laws)")
+    p.add_argument("--law", choices=["hoffmann", "besiroglu", "chinchilla-20x", "kaplan"], default="hoffmann")
+    budget = p.add_argument_group("budget (one of)")
+    budget.add_argument("--compute", type=float, metavar="FLOPS", help="training compute in FLOPs")
+    budget.add_argument(
+        "--gpu-hours", type=float, metavar="H", help="accelerator-hours (needs --accelerator)"
+    )
+    budget.add_argument("--dollars", type=float, metavar="USD", help="on-demand dollars (needs --instance)")
+    budget.add_argument(
+        "--params", type=float, metavar="N", help="with --tokens: plan this model and data size"
+    )
+    budget.add_argument("--tokens", type=float, metavar="D", help="with --params")
+    p.add_argument("--accelerator", metavar="TYPE", help="catalog instance type or accelerator (e.g. H100)")
+    p.add_argument("--instance", metavar="TYPE", help="catalog instance type for time and cost")
+    p.add_argument(
+        "--mfu", type=float, help="model FLOPs utilization (default: measured for the accelerator, else 0.4)"
+    )
+    p.add_argument("--nodes", type=int, help="nodes to run on: gives the wall-clock time")
+    p.add_argument("--days", type=float, help="target wall-clock days: gives the nodes needed")
+    p.add_argument(
+        "--manifest", help="a pipeline's shards/manifest.json: warn when the plan needs more tokens"
+    )
+    p.add_argument("--vocab-size", type=int, default=50_304, help="vocabulary of the planned model")
+    p.add_argument("--seq-len", type=int, default=2048, help="sequence length of the planned model")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.add_argument("--write-job", metavar="FILE", help="write a training job for the plan")
+    p.set_defaults(func=_plan)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="strata", description="Declarative infrastructure for LLM pre-training."
@@ -180,33 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stack", help="submit to this running cluster instead of a private local Ray")
     p.set_defaults(func=_reproduce)
 
-    p = sub.add_parser("plan", help="plan a compute-optimal run from a budget (scaling laws)")
-    p.add_argument("--law", choices=["hoffmann", "besiroglu", "chinchilla-20x", "kaplan"], default="hoffmann")
-    budget = p.add_argument_group("budget (one of)")
-    budget.add_argument("--compute", type=float, metavar="FLOPS", help="training compute in FLOPs")
-    budget.add_argument(
-        "--gpu-hours", type=float, metavar="H", help="accelerator-hours (needs --accelerator)"
-    )
-    budget.add_argument("--dollars", type=float, metavar="USD", help="on-demand dollars (needs --instance)")
-    budget.add_argument(
-        "--params", type=float, metavar="N", help="with --tokens: plan this model and data size"
-    )
-    budget.add_argument("--tokens", type=float, metavar="D", help="with --params")
-    p.add_argument("--accelerator", metavar="TYPE", help="catalog instance type or accelerator (e.g. H100)")
-    p.add_argument("--instance", metavar="TYPE", help="catalog instance type for time and cost")
-    p.add_argument(
-        "--mfu", type=float, help="model FLOPs utilization (default: measured for the accelerator, else 0.4)"
-    )
-    p.add_argument("--nodes", type=int, help="nodes to run on: gives the wall-clock time")
-    p.add_argument("--days", type=float, help="target wall-clock days: gives the nodes needed")
-    p.add_argument(
-        "--manifest", help="a pipeline's shards/manifest.json: warn when the plan needs more tokens"
-    )
-    p.add_argument("--vocab-size", type=int, default=50_304, help="vocabulary of the planned model")
-    p.add_argument("--seq-len", type=int, default=2048, help="sequence length of the planned model")
-    p.add_argument("--json", action="store_true", help="print the plan as JSON")
-    p.add_argument("--write-job", metavar="FILE", help="write a training job for the plan")
-    p.set_defaults(func=_plan)
+    _add_plan_parser(sub)
+
+    p = sub.add_parser("images", help="render images/ (Dockerfile, Packer) from the toolchain table")
+    p.add_argument("--toolchain", default="cu130", help="row of src/strata/spec/catalog/toolchains.csv")
+    p.add_argument("--check", action="store_true", help="fail if the committed files are stale")
+    p.set_defaults(func=_images)
 
     p = sub.add_parser("demo", help="up local → pipeline → train → report → down")
     p.add_argument("--stack", default="local", help=STACK_HELP)

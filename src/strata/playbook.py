@@ -17,9 +17,9 @@ PLAYBOOK_DIR = Path("playbooks")
 
 
 def run_playbook(
-    playbook: Path, inventory: Path, extravars: dict[str, Any], private_dir: Path
+    playbook: Path, inventory: Path, extravars: dict[str, Any], private_dir: Path, *, check: bool = False
 ) -> dict[str, dict[str, int]]:
-    """Run `playbook` on `inventory`; return per-host stats (ok, changed, failures, ...).
+    """Run `playbook` on `inventory` (in check mode: change nothing); return per-host stats.
 
     Raises ClusterError naming the first host and task that failed or were unreachable.
     """
@@ -50,6 +50,7 @@ def run_playbook(
         extravars=extravars,
         quiet=True,
         event_handler=on_event,
+        cmdline="--check" if check else None,
     )
     if runner.rc != 0 or failures:
         detail = failures[0] if failures else f"ansible-playbook exited with {runner.rc}"

@@ -53,8 +53,11 @@ def _git_commit() -> dict[str, Any]:
 
 
 def _lock() -> dict[str, Any] | None:
-    """The lock file of the checkout Strata runs from, with its hash (None when absent)."""
-    lock = Path(__file__).resolve().parents[2] / "locks" / "cpu.txt"
+    """The lock Strata was installed with, with its hash (None when absent).
+
+    The container image names its lock in STRATA_LOCK; a checkout has locks/cpu.txt.
+    """
+    lock = Path(os.environ.get("STRATA_LOCK") or Path(__file__).resolve().parents[2] / "locks" / "cpu.txt")
     return {"file": str(lock), "sha256": sha256_file(lock)} if lock.is_file() else None
 
 

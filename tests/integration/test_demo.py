@@ -71,6 +71,16 @@ def test_each_run_records_a_manifest(demo: Path) -> None:
     assert any(item["path"].endswith("manifest.json") for item in shards)
 
 
+def test_reproducing_the_demo_pipeline_gives_byte_identical_shards(demo: Path, tmp_path: Path) -> None:
+    manifest = demo / "pipeline" / "run-manifest.json"
+    result = strata("reproduce", str(manifest), "--out", str(tmp_path / "again"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert '"identical": true' in result.stdout
+    original = json.loads((demo / "pipeline" / "shards" / "manifest.json").read_text())
+    again = json.loads((tmp_path / "again" / "shards" / "manifest.json").read_text())
+    assert [s["sha256"] for s in again["shards"]] == [s["sha256"] for s in original["shards"]]
+
+
 def test_nothing_is_left_running(demo: Path) -> None:
     assert not (TEST_STATE_DIR / "ray.pid").exists()
     assert_nothing_left_running(None)

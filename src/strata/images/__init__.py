@@ -1,0 +1,1 @@
+"""Container and node images: the compatibility table and the rendered recipes."""
