@@ -29,8 +29,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/strata demo
 
-# Rewrite the lock from the installed environment (run after changing pyproject.toml).
-lock: $(STAMP)
+# Re-resolve pyproject.toml without the old pins and rewrite the lock (run after changing
+# dependencies; then `make lock-cuda`).
+lock:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet $(PIP_ARGS) -e '.[dev]'
 	{ sed -n '/^#/p' $(LOCK); $(BIN)/pip freeze --exclude-editable; } > $(LOCK).new
 	mv $(LOCK).new $(LOCK)
 
@@ -40,8 +43,8 @@ lock-cuda: $(STAMP)
 	$(BIN)/python scripts/lock_cuda.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests scripts benchmarks
-	$(BIN)/ruff format --check src tests scripts benchmarks
+	$(BIN)/ruff check src tests scripts benchmarks stacks
+	$(BIN)/ruff format --check src tests scripts benchmarks stacks
 	$(BIN)/mypy src
 	$(BIN)/yamllint .
 	$(BIN)/ansible-lint playbooks

@@ -1,7 +1,8 @@
-"""`strata up` and `strata down` for static hosts (on-prem machines or this one).
+"""`strata up` and `strata down`: provision (clouds), configure the hosts, start and stop Ray.
 
 A stack is named by its config file, stacks/Pulumi.<stack>.yaml (or a path). For
-static hosts no Pulumi runs: the hand-written inventory goes straight to Ansible.
+static hosts no Pulumi runs: the hand-written inventory goes straight to Ansible. Cloud
+stacks run `pulumi up` first (strata.provision) and use the inventory it exports.
 What a client needs to reach the cluster is written to .strata/<stack>/: the
 connection (head and dashboard addresses) and a copy of the auth token, in a
 directory only its owner can read.
@@ -69,7 +70,7 @@ def state_dir(stack: str) -> Path:
 def _extravars(spec: ClusterSpec, state: str, token_copy: Path) -> dict[str, Any]:
     return {
         "ray_state": state,
-        "ray_executable": str(Path(sys.executable).parent / "ray"),
+        "ray_executable": spec.ray.executable or str(Path(sys.executable).parent / "ray"),
         "ray_state_dir": spec.ray.state_dir,
         "ray_gcs_port": spec.ray.gcs_port,
         "ray_dashboard_port": spec.ray.dashboard_port,
@@ -89,19 +90,29 @@ def _head_address(inventory: Path) -> str:
     return str(host_vars.get("ray_node_ip") or host_vars.get("ansible_host") or name)
 
 
-def _load_static(stack: str) -> tuple[ClusterSpec, Path]:
+def _load(stack: str, *, provision_cloud: bool) -> tuple[ClusterSpec, Path]:
+    """The declaration and the inventory: hand-written (static) or exported by `pulumi up`."""
     spec = load_cluster(stack_file(stack))
-    if spec.provider != "static" or spec.inventory is None:
+    if spec.provider == "static" and spec.inventory is not None:
+        return spec, Path(spec.inventory)
+    if spec.provider == "kubernetes":
         raise StrataError(
-            f"{stack_file(stack)}: provider {spec.provider!r} is provisioned with Pulumi "
-            "(`pulumi up` in stacks/); this version of `strata up` configures static hosts only"
+            f"{stack_file(stack)}: provider 'kubernetes' runs Ray through KubeRay: "
+            "`pulumi up` in stacks/ creates it; there are no hosts for `strata up` to configure"
         )
-    return spec, Path(spec.inventory)
+    if provision_cloud:
+        from strata.provision import provision, write_inventory
+
+        return spec, write_inventory(provision(stack_name(stack)), state_dir(stack))
+    inventory = state_dir(stack) / "inventory.yml"
+    if not inventory.is_file():
+        raise ClusterError(f"cluster {stack_name(stack)!r} was never brought up ({inventory} missing)")
+    return spec, inventory
 
 
 def up(stack: str) -> UpResult:
-    """Configure the hosts and start Ray on them; return how to reach the head."""
-    spec, inventory = _load_static(stack)
+    """Provision (cloud stacks), configure the hosts and start Ray on them; return how to reach the head."""
+    spec, inventory = _load(stack, provision_cloud=True)
     state = state_dir(stack)
     token_copy = state / "auth_token"
     stats = run_playbook(
@@ -129,7 +140,7 @@ def up(stack: str) -> UpResult:
 
 def down(stack: str) -> None:
     """Stop the Ray processes `up` started (by PID) on every host."""
-    spec, inventory = _load_static(stack)
+    spec, inventory = _load(stack, provision_cloud=False)
     state = state_dir(stack)
     run_playbook(
         PLAYBOOK_DIR / "site.yml",

@@ -13,7 +13,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from strata.spec.base import Section
-from strata.spec.catalog import load_catalog, unknown_instance_message
+from strata.spec.catalog import TpuTopology, load_catalog, load_tpu_topologies, unknown_instance_message
+from strata.spec.cloud import HEAD_DEFAULTS, AccessSpec, HeadSpec, KubernetesSpec, TpuSpec
 
 Provider = Literal["aws", "gcp", "kubernetes", "static"]
 CATALOG_PROVIDERS: dict[str, tuple[str, ...]] = {
@@ -94,6 +95,11 @@ class RayPorts(Section):
         description="Per-node directory for Ray's pid, log, token and temp files (keep it short).",
     )
     object_store_mib: int = Field(512, ge=64, description="Object store size per node, in MiB.")
+    executable: str | None = Field(
+        None,
+        description="Path of `ray` on the nodes; default: the `ray` of the environment running `strata up` "
+        "(the container image has /opt/venv/bin/ray).",
+    )
 
 
 class ClusterSpec(Section):
@@ -102,6 +108,7 @@ class ClusterSpec(Section):
     provider: Provider = Field(description="Where the cluster runs.")
     region: str | None = Field(None, description="Cloud region (aws, gcp).")
     zone: str | None = Field(None, description="Cloud zone (gcp; aws optional).")
+    project: str | None = Field(None, description="Cloud project (gcp).")
     instance_type: str = Field(description="Instance or slice type, a row of the catalog.")
     node_count: int = Field(description="Number of nodes (TPU: slices).")
     scheduler: Literal["slurm", "kubernetes", "ray"] = Field(
@@ -114,6 +121,46 @@ class ClusterSpec(Section):
     network: NetworkSpec = Field(default_factory=NetworkSpec, description="Network.")
     capacity: CapacitySpec = Field(default_factory=CapacitySpec, description="Purchase option.")
     ray: RayPorts = Field(default_factory=RayPorts, description="Ray head settings.")
+    image: str | None = Field(
+        None,
+        description="Machine image of the nodes (AMI id on aws, image or family on gcp); "
+        "default Ubuntu 24.04. Build one with images/node.pkr.hcl.",
+    )
+    head: HeadSpec = Field(default_factory=HeadSpec, description="Head/login node (aws, gcp).")
+    access: AccessSpec = Field(default_factory=AccessSpec, description="How nodes are reached.")
+    tpu: TpuSpec = Field(default_factory=TpuSpec, description="TPU slices (gcp TPU types).")
+    kubernetes: KubernetesSpec = Field(
+        default_factory=KubernetesSpec, description="Ray on Kubernetes (provider kubernetes)."
+    )
+
+    @property
+    def is_tpu(self) -> bool:
+        return load_catalog().get(self.instance_type).provider == "gcp-tpu"
+
+    @property
+    def head_instance_type(self) -> str:
+        return self.head.instance_type or HEAD_DEFAULTS.get(self.provider, "")
+
+    def tpu_topology(self) -> TpuTopology:
+        """The slice shape: the declared topology, or the one matching the type's chip count."""
+        row = load_catalog().get(self.instance_type)
+        shapes = [t for t in load_tpu_topologies() if t.accelerator == row.accelerator]
+        wanted = self.tpu.topology
+        matches = [
+            t for t in shapes if (t.topology == wanted if wanted else t.chips == row.accelerators_per_node)
+        ]
+        if not matches:
+            allowed = ", ".join(f"{t.topology} ({t.chips} chips)" for t in shapes)
+            raise ValueError(
+                f"tpu.topology {wanted!r} is not a {row.accelerator} slice shape; allowed: {allowed}"
+            )
+        (shape,) = matches
+        if shape.chips != row.accelerators_per_node:
+            raise ValueError(
+                f"tpu.topology {shape.topology} has {shape.chips} chips, {self.instance_type} has "
+                f"{row.accelerators_per_node}; pick the instance type of that size or its topology"
+            )
+        return shape
 
     @field_validator("node_count")
     @classmethod
@@ -141,6 +188,8 @@ class ClusterSpec(Section):
             )
         if self.provider in ("aws", "gcp") and not self.region:
             raise ValueError(f"provider {self.provider!r} needs `region`")
+        if self.provider == "gcp" and not (self.project and self.zone):
+            raise ValueError("provider 'gcp' needs `project` and `zone`")
         if self.provider == "static":
             if not self.inventory:
                 raise ValueError("provider 'static' needs `inventory`, a hand-written Ansible inventory")
@@ -150,4 +199,29 @@ class ClusterSpec(Section):
                 )
         if self.scheduler == "kubernetes" and self.provider != "kubernetes":
             raise ValueError("scheduler 'kubernetes' needs provider 'kubernetes'")
+        self._check_storage()
+        if self.is_tpu:
+            self.tpu_topology()
+        if self.provider == "kubernetes" and not self.kubernetes.image:
+            raise ValueError(
+                "provider 'kubernetes' needs `kubernetes.image` (build images/Dockerfile and push it)"
+            )
+        if self.capacity.type == "capacity-block" and self.provider != "aws":
+            raise ValueError("capacity type 'capacity-block' is an AWS purchase option")
         return self
+
+    def _check_storage(self) -> None:
+        kinds = {"aws": ("none", "local", "lustre", "s3"), "gcp": ("none", "local", "filestore", "gcs")}
+        allowed = kinds.get(self.provider)
+        if allowed and self.storage.kind not in allowed:
+            raise ValueError(
+                f"storage.kind {self.storage.kind!r} is not available on {self.provider}; "
+                f"allowed: {', '.join(allowed)}"
+            )
+        size = self.storage.size_gib
+        if self.storage.kind == "lustre" and not (size == 1200 or size % 2400 == 0):
+            raise ValueError(
+                f"storage.size_gib {size}: FSx for Lustre PERSISTENT_2 takes 1200 or a multiple of 2400 GiB"
+            )
+        if self.storage.kind in ("s3", "gcs") and not self.storage.bucket:
+            raise ValueError(f"storage.kind {self.storage.kind!r} needs `storage.bucket`")

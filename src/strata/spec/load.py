@@ -23,6 +23,9 @@ Spec = ClusterSpec | PipelineJob | TrainJob | SweepJob
 Job = PipelineJob | TrainJob | SweepJob
 JOB_KINDS: dict[str, type[Job]] = {"pipeline": PipelineJob, "train": TrainJob, "sweep": SweepJob}
 CLUSTER_KEY = "strata:cluster"
+# The Kubernetes stack's Ray token, set as a Pulumi secret (`pulumi config set --secret`).
+RAY_TOKEN_KEY = "strata:rayAuthToken"
+STACK_KEYS = (CLUSTER_KEY, RAY_TOKEN_KEY)
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -75,9 +78,9 @@ def load_cluster_from_data(path: Path, data: dict[str, Any]) -> ClusterSpec:
     config = data.get("config")
     if not isinstance(config, dict) or CLUSTER_KEY not in config:
         raise SpecError(f"{path}: key `config.{CLUSTER_KEY}`: missing; declare the cluster there")
-    unknown = sorted(k for k in config if k.startswith("strata:") and k != CLUSTER_KEY)
+    unknown = sorted(k for k in config if k.startswith("strata:") and k not in STACK_KEYS)
     if unknown:
-        raise SpecError(f"{path}: key `config.{unknown[0]}`: unknown; allowed: {CLUSTER_KEY}")
+        raise SpecError(f"{path}: key `config.{unknown[0]}`: unknown; allowed: {', '.join(STACK_KEYS)}")
     spec = _validate(path, ClusterSpec, config[CLUSTER_KEY], prefix=("config", CLUSTER_KEY))
     return typing.cast(ClusterSpec, spec)
 

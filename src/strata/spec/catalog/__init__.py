@@ -100,3 +100,30 @@ def load_catalog() -> Catalog:
     """Read the packaged instances.csv once."""
     text = resources.files("strata.spec.catalog").joinpath("instances.csv").read_text("utf-8")
     return Catalog([_row_to_instance(row) for row in csv.DictReader(text.splitlines())])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TpuTopology:
+    """One allowed slice shape of a TPU generation (tpu_topologies.csv)."""
+
+    accelerator: str
+    accelerator_config_type: str
+    runtime_version: str
+    topology: str
+    chips: int
+
+
+@cache
+def load_tpu_topologies() -> list[TpuTopology]:
+    """Read the packaged tpu_topologies.csv once."""
+    text = resources.files("strata.spec.catalog").joinpath("tpu_topologies.csv").read_text("utf-8")
+    return [
+        TpuTopology(
+            accelerator=row["accelerator"],
+            accelerator_config_type=row["accelerator_config_type"],
+            runtime_version=row["runtime_version"],
+            topology=row["topology"],
+            chips=int(row["chips"]),
+        )
+        for row in csv.DictReader(text.splitlines())
+    ]
