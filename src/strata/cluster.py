@@ -22,6 +22,7 @@ import yaml
 from strata.errors import ClusterError, StrataError
 from strata.playbook import PLAYBOOK_DIR, run_playbook
 from strata.spec import ClusterSpec, load_cluster
+from strata.spec.catalog import load_catalog
 
 logger = logging.getLogger(__name__)
 STATE_ROOT = Path(".strata")
@@ -68,8 +69,12 @@ def state_dir(stack: str) -> Path:
 
 
 def _extravars(spec: ClusterSpec, state: str, token_copy: Path) -> dict[str, Any]:
+    row = load_catalog().get(spec.instance_type)
+    gpus = row.accelerators_per_node if row.provider in ("aws", "gcp") else 0  # the catalog's GPU types
     return {
+        "slurm_gpus_per_node": gpus,
         "ray_state": state,
+        "slurm_state": state,
         "ray_executable": spec.ray.executable or str(Path(sys.executable).parent / "ray"),
         "ray_state_dir": spec.ray.state_dir,
         "ray_gcs_port": spec.ray.gcs_port,

@@ -92,3 +92,17 @@ def test_v5e_takes_two_dimensional_shapes() -> None:
     assert spec.tpu_topology().topology == "4x4"
     with pytest.raises(ValueError, match="not a TPU-v5e slice shape"):
         _with(spec, tpu={"topology": "2x2x4"})
+
+
+@pytest.mark.parametrize(("instance_type", "gpu_nics"), [("a3-highgpu-8g", 4), ("a3-megagpu-8g", 8)])
+def test_gpu_nic_vpcs_follow_the_catalog(instance_type: str, gpu_nics: int) -> None:
+    spec = _with(
+        A3, instance_type=instance_type, capacity={"type": "spot"}, storage={"kind": "gcs", "bucket": "b"}
+    )
+    program = run_program(lambda: GcpGpuCluster("h", spec))
+    node = next(r for r in program.of_type("gcp:compute/instance:Instance") if r.name == "h-node-0").inputs
+    assert len(node["networkInterfaces"]) == 1 + gpu_nics
+    assert node["scheduling"]["provisioningModel"] == "SPOT"
+    assert program.outputs["mounts"] == [{"kind": "gcs", "source": "gs://b", "mount_point": "/data"}]
+    bucket_access = program.one("gcp:storage/bucketIAMMember:BucketIAMMember").inputs
+    assert (bucket_access["bucket"], bucket_access["role"]) == ("b", "roles/storage.objectUser")

@@ -1,0 +1,104 @@
+"""site.yml over SSH on a 2-node cluster in network namespaces: Slurm, Ray, Ray on Slurm, health."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from strata.errors import ClusterError
+from strata.playbook import run_playbook
+from tests.integration.helpers import strata
+from tests.system.netns import ROOT, SLURM_CONF, NetnsCluster
+
+pytestmark = pytest.mark.system
+
+ENV = f"export SLURM_CONF={SLURM_CONF}/slurm.conf PATH={Path(sys.executable).parent}:$PATH; "
+SHARED = Path("/tmp/strata-netns-shared")  # outside the nodes' private mounts: every node sees it
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NetnsCluster, Path]]:
+    work = tmp_path_factory.mktemp("netns")
+    with NetnsCluster(2) as nodes:
+        SHARED.mkdir(exist_ok=True)
+        inventory = nodes.write_inventory(
+            work / "inventory.yml", {"ray_slurm_script": f"{ROOT}/ray-on-slurm.sbatch"}
+        )
+        stack = work / "Pulumi.netns.yaml"
+        stack.write_text(
+            "config:\n  strata:cluster:\n    provider: static\n    instance_type: cpu\n    node_count: 2\n"
+            f"    scheduler: slurm\n    inventory: {inventory}\n    ray: {{state_dir: /tmp/strata-ray-n1}}\n"
+        )
+        up = strata("up", str(stack))
+        try:
+            assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+            yield nodes, inventory
+        finally:
+            down = strata("down", str(stack))
+            shutil.rmtree(SHARED, ignore_errors=True)
+            assert down.returncode == 0, down.stderr[-3000:]
+
+
+def test_both_nodes_are_idle_in_slurm_and_srun_spans_them(cluster: tuple[NetnsCluster, Path]) -> None:
+    nodes, _ = cluster
+    sinfo = nodes.ssh("n1", ENV + "sinfo --noheader --format='%T %D'")
+    assert sinfo.stdout.split() == ["idle", "2"], sinfo.stdout + sinfo.stderr
+    srun = nodes.ssh("n1", ENV + "srun -N2 hostname")
+    assert sorted(srun.stdout.split()) == ["n1", "n2"], srun.stderr
+
+
+def test_ray_runs_tasks_on_both_nodes(cluster: tuple[NetnsCluster, Path]) -> None:
+    nodes, _ = cluster
+    program = (
+        "import ray, socket; ray.init(address='10.77.0.11:6379'); "
+        "f = ray.remote(num_cpus=1, scheduling_strategy='SPREAD')(lambda: socket.gethostname()); "
+        "print(sorted(set(ray.get([f.remote() for _ in range(8)]))))"
+    )
+    env = "export RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH=/tmp/strata-ray-n1/auth_token; "
+    result = nodes.ssh("n1", f'{env}{sys.executable} -c "{program}"')
+    assert result.stdout.strip().splitlines()[-1] == "['n1', 'n2']", result.stdout + result.stderr
+
+
+def test_a_ray_cluster_starts_inside_a_two_node_allocation(cluster: tuple[NetnsCluster, Path]) -> None:
+    nodes, _ = cluster
+    check = "import ray; ray.init(); print('ray nodes', sum(n['Alive'] for n in ray.nodes()))"
+    result = nodes.ssh(
+        "n1",
+        ENV + f"cd {SHARED} && sbatch --wait -N2 --output={SHARED}/ray.out {ROOT}/ray-on-slurm.sbatch "
+        f'{sys.executable} -c "{check}"',
+    )
+    output = (SHARED / "ray.out").read_text()
+    assert result.returncode == 0, result.stderr + output
+    assert "ray nodes 2" in output
+
+
+def test_health_checks_report_and_drain_failing_nodes(
+    cluster: tuple[NetnsCluster, Path], tmp_path: Path
+) -> None:
+    nodes, inventory = cluster
+    report = tmp_path / "health.json"
+    extravars = {
+        "health_python": sys.executable,
+        "health_report": str(report),
+        "health_slurm_conf": f"{SLURM_CONF}/slurm.conf",
+    }
+    run_playbook(Path("playbooks/health.yml"), inventory, extravars, tmp_path / "ok")
+    results = json.loads(report.read_text())
+    assert set(results) == {"n1", "n2"}
+    assert all(r["problems"] == [] and r["backend"] == "gloo" and r["bus_gb_s"] > 0 for r in results.values())
+
+    with pytest.raises(ClusterError, match=r"task 'Fail the nodes that did not pass'.*below the floor"):
+        run_playbook(
+            Path("playbooks/health.yml"),
+            inventory,
+            {**extravars, "health_allreduce_floor_gb_s": 1e6},
+            tmp_path / "bad",
+        )
+    drained = nodes.ssh("n1", ENV + "sinfo --noheader --format='%T %D'").stdout.split()
+    assert drained == ["drained", "2"]
+    nodes.ssh("n1", ENV + "scontrol update nodename=n1,n2 state=resume")
