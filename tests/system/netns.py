@@ -1,8 +1,8 @@
 """A simulated cluster on this machine: nodes in network namespaces, joined by a bridge.
 
 Each node is a network namespace with its own address, hostname (UTS namespace) and
-mount namespace, in which its own /etc/hosts, Slurm state and configuration directories
-and limits directory are bind-mounted, and an sshd of its own. Ansible reaches the nodes
+mount namespace, in which its own /etc/hosts, limits directory, Slurm state and
+configuration directories and Ray state directory are bind-mounted, and an sshd of its own. Ansible reaches the nodes
 over SSH like real machines; everything else (the disk, the Python environment) is
 shared, as on a cluster with shared storage. Only namespaces, links and processes this
 harness created are removed, also when a step failed.
@@ -30,8 +30,14 @@ SUBNET = "10.77.0"
 # Paths every node sees privately (bind-mounted from ROOT/<node>/ in its mount namespace).
 SLURM_STATE = Path("/var/lib/strata-netns-slurm")
 SLURM_CONF = Path("/etc/strata-netns-slurm")
-PRIVATE_MOUNTS = {"hosts": Path("/etc/hosts"), "slurm-state": SLURM_STATE, "slurm-conf": SLURM_CONF}
-PRIVATE_MOUNTS["limits"] = Path("/etc/security/limits.d")
+RAY_STATE = Path("/tmp/strata-ray-netns")
+PRIVATE_MOUNTS = {
+    "hosts": Path("/etc/hosts"),
+    "limits": Path("/etc/security/limits.d"),
+    "slurm-state": SLURM_STATE,
+    "slurm-conf": SLURM_CONF,
+    "ray-state": RAY_STATE,
+}
 
 SSHD_CONFIG = """\
 ListenAddress {address}
@@ -83,7 +89,8 @@ class NetnsCluster:
         self.stop()  # leftovers of an interrupted run
         ROOT.mkdir(mode=0o700, parents=True)
         for target in PRIVATE_MOUNTS.values():
-            target.mkdir(parents=True, exist_ok=True)
+            if not target.exists():
+                target.mkdir(parents=True)
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
         _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.key))
         shutil.copy(self.key.with_suffix(".pub"), ROOT / "authorized_keys")
@@ -202,4 +209,7 @@ class NetnsCluster:
         if Path(f"/sys/class/net/{BRIDGE}").exists():
             subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True, check=False)
         shutil.rmtree(ROOT, ignore_errors=True)
+        for target in (SLURM_STATE, SLURM_CONF, RAY_STATE):
+            if target.is_dir() and not any(target.iterdir()):
+                target.rmdir()
         self.nodes = []

@@ -13,7 +13,7 @@ import pytest
 from strata.errors import ClusterError
 from strata.playbook import run_playbook
 from tests.integration.helpers import strata
-from tests.system.netns import ROOT, SLURM_CONF, NetnsCluster
+from tests.system.netns import RAY_STATE, ROOT, SLURM_CONF, NetnsCluster
 
 pytestmark = pytest.mark.system
 
@@ -32,7 +32,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NetnsClu
         stack = work / "Pulumi.netns.yaml"
         stack.write_text(
             "config:\n  strata:cluster:\n    provider: static\n    instance_type: cpu\n    node_count: 2\n"
-            f"    scheduler: slurm\n    inventory: {inventory}\n    ray: {{state_dir: /tmp/strata-ray-n1}}\n"
+            f"    scheduler: slurm\n    inventory: {inventory}\n    ray: {{state_dir: {RAY_STATE}}}\n"
         )
         up = strata("up", str(stack))
         try:
@@ -55,11 +55,13 @@ def test_both_nodes_are_idle_in_slurm_and_srun_spans_them(cluster: tuple[NetnsCl
 def test_ray_runs_tasks_on_both_nodes(cluster: tuple[NetnsCluster, Path]) -> None:
     nodes, _ = cluster
     program = (
-        "import ray, socket; ray.init(address='10.77.0.11:6379'); "
-        "f = ray.remote(num_cpus=1, scheduling_strategy='SPREAD')(lambda: socket.gethostname()); "
-        "print(sorted(set(ray.get([f.remote() for _ in range(8)]))))"
+        "import ray, socket; from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy as On; "
+        "ray.init(address='10.77.0.11:6379'); "
+        "f = ray.remote(num_cpus=1)(lambda: socket.gethostname()); "
+        "ids = [n['NodeID'] for n in ray.nodes() if n['Alive']]; "
+        "print(sorted(ray.get([f.options(scheduling_strategy=On(i, soft=False)).remote() for i in ids])))"
     )
-    env = "export RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH=/tmp/strata-ray-n1/auth_token; "
+    env = f"export RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH={RAY_STATE}/auth_token; "
     result = nodes.ssh("n1", f'{env}{sys.executable} -c "{program}"')
     assert result.stdout.strip().splitlines()[-1] == "['n1', 'n2']", result.stdout + result.stderr
 
