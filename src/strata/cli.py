@@ -51,6 +51,15 @@ def _down(args: argparse.Namespace) -> None:
     print(f"cluster {args.stack} is down")
 
 
+def _health(args: argparse.Namespace) -> None:
+    from strata.cluster import health
+
+    for host, result in sorted(health(args.stack, args.floor).items()):
+        print(
+            f"{host}: all_reduce {result['bus_gb_s']} GB/s over {result['world']} nodes ({result['backend']}): ok"
+        )
+
+
 def _submit(args: argparse.Namespace) -> None:
     from strata.cluster import load_connection
     from strata.jobs import submit
@@ -200,6 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text)
         p.add_argument("stack", help=STACK_HELP)
         p.set_defaults(func=func)
+
+    p = sub.add_parser("health", help="check every node (GPUs, all_reduce), drain failing ones in Slurm")
+    p.add_argument("stack", help=STACK_HELP)
+    p.add_argument("--floor", type=float, metavar="GB/S", help="bus bandwidth floor (default: the catalog's)")
+    p.set_defaults(func=_health)
 
     p = sub.add_parser("submit", help="submit a job to a running cluster and stream its logs")
     p.add_argument("file")

@@ -158,6 +158,36 @@ def down(stack: str) -> None:
     logger.info("cluster %s is down", stack_name(stack))
 
 
+DEFAULT_ALLREDUCE_FLOOR_GB_S = 0.05  # CPU nodes, and GPU types without a catalog floor
+
+
+def health(stack: str, floor_gb_s: float | None = None) -> dict[str, Any]:
+    """Run the health checks on every node of a running cluster; return the report per host.
+
+    Raises ClusterError naming the failing hosts (they are drained in Slurm) after
+    writing the report to .strata/<stack>/health.json.
+    """
+    spec, inventory = _load(stack, provision_cloud=False)
+    state = state_dir(stack)
+    row = load_catalog().get(spec.instance_type)
+    floor = floor_gb_s if floor_gb_s is not None else row.allreduce_floor_gb_s or DEFAULT_ALLREDUCE_FLOOR_GB_S
+    ray = Path(spec.ray.executable or Path(sys.executable).parent / "ray")
+    report = state / "health.json"
+    report.unlink(missing_ok=True)
+    extravars = {
+        "health_python": str(ray.parent / "python"),
+        "health_report": str(report.resolve()),
+        "health_allreduce_floor_gb_s": floor,
+        "health_expected_gpus": _extravars(spec, "started", state / "auth_token")["slurm_gpus_per_node"],
+    }
+    try:
+        run_playbook(PLAYBOOK_DIR / "health.yml", inventory, extravars, state / "ansible-health")
+    finally:
+        if report.is_file():
+            logger.info("health report: %s", report)
+    return dict(json.loads(report.read_text(encoding="utf-8")))
+
+
 def load_connection(stack: str) -> Connection:
     """The connection `up` wrote, or a ClusterError saying to run `strata up`."""
     path = STATE_ROOT / stack_name(stack) / "connection.json"

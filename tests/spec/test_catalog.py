@@ -46,3 +46,10 @@ def test_tpu_prices_follow_the_per_chip_rate() -> None:
 def test_unknown_type_suggests_close_names() -> None:
     with pytest.raises(CatalogError, match=r"p5\.48xlarge"):
         load_catalog().get("p5.48xl")
+
+
+def test_the_p5_all_reduce_floor_sits_below_the_measured_bus_bandwidth() -> None:
+    catalog = load_catalog()
+    floor = catalog.get("p5.48xlarge").allreduce_floor_gb_s
+    assert floor is not None and 0.75 * 487 <= floor < 487
+    assert catalog.get("cpu").allreduce_floor_gb_s is None

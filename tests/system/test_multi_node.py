@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from strata.errors import ClusterError
-from strata.playbook import run_playbook
 from tests.integration.helpers import strata
 from tests.system.netns import RAY_STATE, ROOT, SLURM_CONF, NetnsCluster
 
@@ -22,7 +20,7 @@ SHARED = Path("/tmp/strata-netns-shared")  # outside the nodes' private mounts: 
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NetnsCluster, Path]]:
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NetnsCluster, Path, Path]]:
     work = tmp_path_factory.mktemp("netns")
     with NetnsCluster(2) as nodes:
         SHARED.mkdir(exist_ok=True)
@@ -37,23 +35,23 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NetnsClu
         up = strata("up", str(stack))
         try:
             assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
-            yield nodes, inventory
+            yield nodes, inventory, stack
         finally:
             down = strata("down", str(stack))
             shutil.rmtree(SHARED, ignore_errors=True)
             assert down.returncode == 0, down.stderr[-3000:]
 
 
-def test_both_nodes_are_idle_in_slurm_and_srun_spans_them(cluster: tuple[NetnsCluster, Path]) -> None:
-    nodes, _ = cluster
+def test_both_nodes_are_idle_in_slurm_and_srun_spans_them(cluster: tuple[NetnsCluster, Path, Path]) -> None:
+    nodes, _, _ = cluster
     sinfo = nodes.ssh("n1", ENV + "sinfo --noheader --format='%T %D'")
     assert sinfo.stdout.split() == ["idle", "2"], sinfo.stdout + sinfo.stderr
     srun = nodes.ssh("n1", ENV + "srun -N2 hostname")
     assert sorted(srun.stdout.split()) == ["n1", "n2"], srun.stderr
 
 
-def test_ray_runs_tasks_on_both_nodes(cluster: tuple[NetnsCluster, Path]) -> None:
-    nodes, _ = cluster
+def test_ray_runs_tasks_on_both_nodes(cluster: tuple[NetnsCluster, Path, Path]) -> None:
+    nodes, _, _ = cluster
     program = (
         "import ray, socket; from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy as On; "
         "ray.init(address='10.77.0.11:6379'); "
@@ -66,8 +64,8 @@ def test_ray_runs_tasks_on_both_nodes(cluster: tuple[NetnsCluster, Path]) -> Non
     assert result.stdout.strip().splitlines()[-1] == "['n1', 'n2']", result.stdout + result.stderr
 
 
-def test_a_ray_cluster_starts_inside_a_two_node_allocation(cluster: tuple[NetnsCluster, Path]) -> None:
-    nodes, _ = cluster
+def test_a_ray_cluster_starts_inside_a_two_node_allocation(cluster: tuple[NetnsCluster, Path, Path]) -> None:
+    nodes, _, _ = cluster
     check = "import ray; ray.init(); print('ray nodes', sum(n['Alive'] for n in ray.nodes()))"
     result = nodes.ssh(
         "n1",
@@ -79,28 +77,20 @@ def test_a_ray_cluster_starts_inside_a_two_node_allocation(cluster: tuple[NetnsC
     assert "ray nodes 2" in output
 
 
-def test_health_checks_report_and_drain_failing_nodes(
-    cluster: tuple[NetnsCluster, Path], tmp_path: Path
-) -> None:
-    nodes, inventory = cluster
-    report = tmp_path / "health.json"
-    extravars = {
-        "health_python": sys.executable,
-        "health_report": str(report),
-        "health_slurm_conf": f"{SLURM_CONF}/slurm.conf",
-    }
-    run_playbook(Path("playbooks/health.yml"), inventory, extravars, tmp_path / "ok")
+def test_health_checks_report_and_drain_failing_nodes(cluster: tuple[NetnsCluster, Path, Path]) -> None:
+    nodes, _, stack = cluster
+    ok = strata("health", str(stack))
+    assert ok.returncode == 0, ok.stdout[-2000:] + ok.stderr[-2000:]
+    assert "n1: all_reduce" in ok.stdout and "n2: all_reduce" in ok.stdout
+    report = Path(".strata/netns/health.json")
     results = json.loads(report.read_text())
     assert set(results) == {"n1", "n2"}
     assert all(r["problems"] == [] and r["backend"] == "gloo" and r["bus_gb_s"] > 0 for r in results.values())
 
-    with pytest.raises(ClusterError, match=r"task 'Fail the nodes that did not pass'.*below the floor"):
-        run_playbook(
-            Path("playbooks/health.yml"),
-            inventory,
-            {**extravars, "health_allreduce_floor_gb_s": 1e6},
-            tmp_path / "bad",
-        )
+    bad = strata("health", str(stack), "--floor", "1000000")
+    assert bad.returncode == 2
+    assert "task 'Fail the nodes that did not pass'" in bad.stderr and "below the floor" in bad.stderr
+    assert all(r["problems"] for r in json.loads(report.read_text()).values())
     drained = nodes.ssh("n1", ENV + "sinfo --noheader --format='%T %D'").stdout.split()
     assert drained == ["drained", "2"]
     nodes.ssh("n1", ENV + "scontrol update nodename=n1,n2 state=resume")

@@ -45,13 +45,20 @@ def test_the_node_is_idle_in_slurm(cluster: subprocess.CompletedProcess[str]) ->
     assert result.stdout.split() == ["main*", "idle", "1"], result.stdout + result.stderr
 
 
-def test_srun_and_sbatch_run_jobs(cluster: subprocess.CompletedProcess[str], tmp_path: Path) -> None:
+def test_srun_and_sbatch_run_jobs_and_sacct_accounts_for_them(
+    cluster: subprocess.CompletedProcess[str], tmp_path: Path
+) -> None:
     assert slurm("srun", "-N1", "echo", "hello from srun").stdout.strip() == "hello from srun"
     script = tmp_path / "job.sh"
     script.write_text(f"#!/bin/bash\n#SBATCH -N1 -o {tmp_path}/job.out\necho batch $SLURM_JOB_NUM_NODES\n")
-    result = slurm("sbatch", "--wait", str(script))
+    result = slurm("sbatch", "--parsable", "--wait", str(script))
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "job.out").read_text().strip() == "batch 1"
+    job_id = result.stdout.strip()
+    accounted = slurm(
+        "sacct", "--noheader", "--parsable2", f"--jobs={job_id}", "--format=JobID,State,ExitCode"
+    )
+    assert f"{job_id}|COMPLETED|0:0" in accounted.stdout.splitlines(), accounted.stdout + accounted.stderr
 
 
 def test_a_second_up_changes_nothing(cluster: subprocess.CompletedProcess[str]) -> None:

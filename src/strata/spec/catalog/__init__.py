@@ -33,6 +33,7 @@ class InstanceType:
     gpu_nic_count: int
     network_gbps: float | None
     usd_per_hour: float | None
+    allreduce_floor_gb_s: float | None
     source: str
 
     @property
@@ -62,6 +63,7 @@ def _row_to_instance(row: dict[str, str]) -> InstanceType:
         gpu_nic_count=int(row["gpu_nic_count"]),
         network_gbps=_optional_float(row["network_gbps"]),
         usd_per_hour=_optional_float(row["usd_per_hour"]),
+        allreduce_floor_gb_s=_optional_float(row["allreduce_floor_gb_s"]),
         source=row["source"],
     )
 
