@@ -51,6 +51,8 @@ def test_lustre_persistent_2_is_sized_and_linked_to_the_bucket(p5) -> None:  # t
     assert mount["kind"] == "lustre" and mount["mount_point"] == "/data" and "@tcp:/" in mount["source"]
     script = base64.b64decode(p5.one("aws:ec2/launchTemplate:LaunchTemplate").inputs["userData"]).decode()
     assert f"{mount['source']} /data lustre" in script
+    exported = p5.outputs["inventory"]["all"]["vars"]["common_mounts"]
+    assert exported == [{"src": mount["source"], "path": "/data", "fstype": "lustre"}]
 
 
 def test_network_is_private_with_nat_and_endpoints_and_no_public_ingress(p5) -> None:  # type: ignore[no-untyped-def]

@@ -104,5 +104,7 @@ def test_gpu_nic_vpcs_follow_the_catalog(instance_type: str, gpu_nics: int) -> N
     assert len(node["networkInterfaces"]) == 1 + gpu_nics
     assert node["scheduling"]["provisioningModel"] == "SPOT"
     assert program.outputs["mounts"] == [{"kind": "gcs", "source": "gs://b", "mount_point": "/data"}]
+    exported = program.outputs["inventory"]["all"]["vars"]["common_mounts"]
+    assert exported == [{"src": "b", "path": "/data", "fstype": "gcsfuse"}]  # mounted by the common role
     bucket_access = program.one("gcp:storage/bucketIAMMember:BucketIAMMember").inputs
     assert (bucket_access["bucket"], bucket_access["role"]) == ("b", "roles/storage.objectUser")

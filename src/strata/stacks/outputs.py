@@ -69,7 +69,26 @@ def proxy_command(access: AccessInfo) -> str | None:
     return None
 
 
-def ansible_inventory(nodes: list[NodeAddress], access: AccessInfo, *, slurm: bool) -> dict[str, Any]:
+# Stack storage kinds as the common role mounts them (s3 has no FUSE client role yet).
+MOUNT_FSTYPES = {"lustre": "lustre", "nfs": "nfs", "filestore": "nfs", "gcs": "gcsfuse"}
+
+
+def common_mounts(mounts: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The stack's mounts in the form of the common role's `common_mounts`."""
+    return [
+        {
+            "src": m["source"].removeprefix("gs://"),
+            "path": m["mount_point"],
+            "fstype": MOUNT_FSTYPES[m["kind"]],
+        }
+        for m in mounts
+        if m["kind"] in MOUNT_FSTYPES and m["source"]
+    ]
+
+
+def ansible_inventory(
+    nodes: list[NodeAddress], access: AccessInfo, *, slurm: bool, mounts: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
     """An Ansible inventory (the YAML structure) for the nodes, head first."""
     proxy = proxy_command(access)
     heads = [n for n in nodes if n.head]
@@ -101,7 +120,7 @@ def ansible_inventory(nodes: list[NodeAddress], access: AccessInfo, *, slurm: bo
     if slurm:
         children["slurm_controller"] = {"hosts": {head.name: None}}
         children["slurm_compute"] = {"hosts": dict.fromkeys(workers)}
-    return {"all": {"children": children}}
+    return {"all": {"vars": {"common_mounts": common_mounts(mounts or [])}, "children": children}}
 
 
 def tunnel_command(head: NodeAddress, access: AccessInfo, port: int) -> str:
@@ -134,7 +153,7 @@ def stack_outputs(
     (head,) = [n for n in nodes if n.head]
     ray = spec.ray
     return {
-        "inventory": ansible_inventory(nodes, access, slurm=spec.scheduler == "slurm"),
+        "inventory": ansible_inventory(nodes, access, slurm=spec.scheduler == "slurm", mounts=mounts),
         "ray_address": f"{head.private_ip}:{ray.gcs_port}",
         "ray_dashboard": f"http://{head.private_ip}:{ray.dashboard_port}",
         "ray_client": f"ray://{head.private_ip}:{ray.client_port}",
