@@ -51,6 +51,14 @@ def _down(args: argparse.Namespace) -> None:
     print(f"cluster {args.stack} is down")
 
 
+def _export(args: argparse.Namespace) -> None:
+    from strata.train.export import export_consolidated, export_hf
+
+    run_dir, out = Path(args.run_dir), Path(args.out)
+    written = export_hf(run_dir, out) if args.format == "hf" else export_consolidated(run_dir, out)
+    print(f"exported {run_dir} as {args.format}: {written}")
+
+
 def _health(args: argparse.Namespace) -> None:
     from strata.cluster import health
 
@@ -209,6 +217,12 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text)
         p.add_argument("stack", help=STACK_HELP)
         p.set_defaults(func=func)
+
+    p = sub.add_parser("export", help="export a training run: one .pt file, or a transformers checkpoint")
+    p.add_argument("run_dir", help="a training job's output directory (model.pt, model-config.json)")
+    p.add_argument("--format", choices=["pt", "hf"], default="pt", help="pt: one file; hf: save_pretrained")
+    p.add_argument("--out", required=True, help="output file (pt) or directory (hf)")
+    p.set_defaults(func=_export)
 
     p = sub.add_parser("health", help="check every node (GPUs, all_reduce), drain failing ones in Slurm")
     p.add_argument("stack", help=STACK_HELP)

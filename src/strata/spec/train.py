@@ -1,8 +1,8 @@
-"""The training job: a small GPT trained with DeepSpeed ZeRO on Ray Train workers."""
+"""The training job: a GPT or Llama-style model trained with DeepSpeed ZeRO on Ray Train workers."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -16,18 +16,60 @@ class TrainDataSpec(Section):
 
 
 class ModelSpec(Section):
-    """GPT shape. The vocabulary size comes from the shards' tokenizer."""
+    """Model family and shape. The vocabulary size comes from the shards' tokenizer."""
 
+    family: Literal["gpt", "llama"] = Field(
+        "gpt", description="gpt: LayerNorm, GELU, learned positions, tied; llama: RMSNorm, SwiGLU, RoPE, GQA."
+    )
+    preset: str | None = Field(
+        None, description="A llama shape by name (llama-10m ... llama-70b); sets the shape fields."
+    )
     n_layers: int = Field(2, ge=1, description="Transformer blocks.")
     d_model: int = Field(128, ge=8, description="Hidden size.")
     n_heads: int = Field(4, ge=1, description="Attention heads.")
+    n_kv_heads: int | None = Field(None, ge=1, description="Key/value heads (llama; default n_heads).")
+    ffn_hidden: int | None = Field(
+        None, ge=1, description="SwiGLU hidden size (llama; default 8/3 d_model rounded up to 256)."
+    )
+    tie_embeddings: bool = Field(
+        False, description="Share input and output embeddings (llama; gpt always ties)."
+    )
+    rope_theta: float = Field(10_000.0, gt=0, description="Rotary base (llama).")
     seq_len: int = Field(128, ge=8, description="Tokens per sample.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("preset") is None:
+            return data
+        from strata.train.llama import PRESETS
+
+        preset = data["preset"]
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
+        clash = sorted(k for k, v in PRESETS[preset].items() if k in data and data[k] != v)
+        if clash:
+            raise ValueError(f"preset {preset!r} sets the shape; remove {', '.join(clash)} or the preset")
+        return {**data, "family": data.get("family", "llama"), **PRESETS[preset]}
+
     @model_validator(mode="after")
-    def _heads_divide(self) -> ModelSpec:
+    def _consistent(self) -> ModelSpec:
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model({self.d_model}) % n_heads({self.n_heads}) != 0")
+        llama_only = (self.preset, self.n_kv_heads, self.ffn_hidden, self.tie_embeddings or None)
+        if self.family == "gpt" and any(value is not None for value in llama_only):
+            raise ValueError("preset, n_kv_heads, ffn_hidden and tie_embeddings belong to family 'llama'")
+        if self.n_heads % self.kv_heads:
+            raise ValueError(f"n_heads({self.n_heads}) % n_kv_heads({self.kv_heads}) != 0")
         return self
+
+    @property
+    def kv_heads(self) -> int:
+        return self.n_kv_heads or self.n_heads
+
+    @property
+    def ffn_size(self) -> int:
+        return self.ffn_hidden or -(-8 * self.d_model // 3 // 256) * 256
 
 
 class OptimizerSpec(Section):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 import time
@@ -14,6 +15,7 @@ import torch.distributed as dist
 
 from strata.spec.train import TrainJob
 from strata.train.metrics import MetricsLogger
+from strata.train.models import MODEL_CONFIG, describe
 from strata.train.step import build_engine, configure_runtime, open_samples, train_step
 
 logger = logging.getLogger(__name__)
@@ -59,16 +61,24 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                     mean_loss,
                     row["tokens_per_second"],
                 )
-    _save_and_report(engine, row, out, rank)
+    _save_and_report(engine, row, out, rank, describe(cfg))
     if metrics is not None:
         metrics.close()
 
 
-def _save_and_report(engine: Any, row: dict[str, Any], out: Path, rank: int) -> None:
-    """Every rank saves its DeepSpeed shard and reports it; rank 0 also writes plain weights."""
+def _save_and_report(engine: Any, row: dict[str, Any], out: Path, rank: int, model: dict[str, Any]) -> None:
+    """Every rank saves its DeepSpeed shard and reports it; rank 0 also writes plain weights
+    and the model's config (what `strata export` needs)."""
+    # Under ZeRO-3 each rank holds a slice of every parameter: gathering them is a
+    # collective, so every rank takes part and rank 0 receives the whole model.
+    if engine.zero_optimization_stage() == 3:
+        full = engine._zero3_consolidated_16bit_state_dict()
+    else:
+        full = engine.module.state_dict() if rank == 0 else None
     with tempfile.TemporaryDirectory() as tmp:
         engine.save_checkpoint(tmp, tag="final")
         if rank == 0:
-            weights = {k: v.detach().cpu() for k, v in engine.module.state_dict().items()}
+            weights = {k: v.detach().cpu() for k, v in full.items()}
             torch.save(weights, out / "model.pt")
+            (out / MODEL_CONFIG).write_text(json.dumps(model, indent=2), encoding="utf-8")
         ray.train.report(row, checkpoint=ray.train.Checkpoint.from_directory(tmp))

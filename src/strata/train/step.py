@@ -12,7 +12,7 @@ import torch
 from strata.spec.train import BatchSpec, TrainJob
 from strata.train.data import ShardSamples, global_index
 from strata.train.deepspeed_config import build_ds_config
-from strata.train.model import GPT, GPTConfig
+from strata.train.models import ModelConfig, build_model, build_model_config
 
 
 def configure_runtime(job: TrainJob) -> None:
@@ -27,19 +27,19 @@ def configure_runtime(job: TrainJob) -> None:
         torch.set_num_threads(job.workers.cpus_per_worker)
 
 
-def open_samples(job: TrainJob) -> tuple[ShardSamples, GPTConfig]:
+def open_samples(job: TrainJob) -> tuple[ShardSamples, ModelConfig]:
     """The job's samples and model shape, in a worker. The launcher already verified the
     shards' checksums before training started, so workers do not read every shard again."""
     samples = ShardSamples(Path(job.data.shards), job.model.seq_len, job.seed, verify=False)
-    return samples, GPTConfig(vocab_size=samples.vocab_size, **job.model.model_dump())
+    return samples, build_model_config(job.model, samples.vocab_size)
 
 
-def build_engine(job: TrainJob, cfg: GPTConfig, world_size: int) -> Any:
+def build_engine(job: TrainJob, cfg: ModelConfig, world_size: int) -> Any:
     """The model, seeded, wrapped in a DeepSpeed engine (and compiled when the job asks)."""
     import deepspeed  # the caller has set DS_ACCELERATOR before this first import
 
     torch.manual_seed(job.seed)
-    model = GPT(cfg)
+    model = build_model(cfg)
     engine, _, _, _ = deepspeed.initialize(
         model=model, model_parameters=model.parameters(), config=build_ds_config(job, world_size)
     )
