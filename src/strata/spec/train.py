@@ -110,6 +110,16 @@ class TrainOutputSpec(Section):
     dir: str = Field(description="Output directory, relative to the repo root.")
 
 
+class CheckpointSpec(Section):
+    """Checkpoints: every rank saves its DeepSpeed shard and reports it to Ray Train."""
+
+    every_steps: int = Field(0, ge=0, description="Save every N steps (0: only at the end).")
+    keep: int = Field(2, ge=1, description="Checkpoints Ray Train keeps; older ones are deleted.")
+    max_failures: int = Field(
+        2, ge=0, description="Worker-group failures to recover from, resuming at the last checkpoint."
+    )
+
+
 class TrainJob(Section):
     """A training job."""
 
@@ -126,4 +136,7 @@ class TrainJob(Section):
         False, description="Compile the model with torch.compile (DeepSpeed engine.compile)."
     )
     workers: WorkersSpec = Field(default_factory=WorkersSpec, description="Workers.")
+    checkpoint: CheckpointSpec = Field(
+        default_factory=CheckpointSpec, description="Checkpoints and recovery."
+    )
     output: TrainOutputSpec = Field(description="Outputs.")

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ray.train import CheckpointConfig, RunConfig, ScalingConfig
+from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 
 from strata.errors import JobError
@@ -42,7 +42,8 @@ def run_training(job: TrainJob) -> dict[str, Any]:
         run_config=RunConfig(
             name=job.name,
             storage_path=str(out / "ray"),
-            checkpoint_config=CheckpointConfig(num_to_keep=1),
+            checkpoint_config=CheckpointConfig(num_to_keep=job.checkpoint.keep),
+            failure_config=FailureConfig(max_failures=job.checkpoint.max_failures),
         ),
     )
     result = trainer.fit()

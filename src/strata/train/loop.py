@@ -19,6 +19,7 @@ from strata.train.models import MODEL_CONFIG, describe
 from strata.train.step import build_engine, configure_runtime, open_samples, train_step
 
 logger = logging.getLogger(__name__)
+CHECKPOINT_TAG = "state"  # one tag: each reported checkpoint directory holds one state
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
@@ -33,10 +34,13 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     n_params = sum(p.numel() for p in engine.module.parameters())
     if rank == 0:
         logger.info("model: %d parameters, %d FLOPs per token", n_params, cfg.flops_per_token())
-    metrics = MetricsLogger(out / "metrics.jsonl") if rank == 0 else None
+    start = _maybe_resume(engine)
+    metrics = MetricsLogger(out / "metrics.jsonl", keep_steps=start) if rank == 0 else None
     b = job.batch
     tokens_per_step = b.micro_batch_size * b.grad_accum_steps * world * cfg.seq_len
-    for step in range(job.steps):
+    every = job.checkpoint.every_steps
+    row: dict[str, Any] = {"step": start}
+    for step in range(start, job.steps):
         started = time.perf_counter()
         loss_sum = train_step(engine, samples, step=step, rank=rank, world_size=world, batch=b)
         dist.all_reduce(loss_sum, op=dist.ReduceOp.SUM)
@@ -61,9 +65,32 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                     mean_loss,
                     row["tokens_per_second"],
                 )
+        if every and (step + 1) % every == 0 and step + 1 < job.steps:
+            _report_checkpoint(engine, row)
     _save_and_report(engine, row, out, rank, describe(cfg))
     if metrics is not None:
         metrics.close()
+
+
+def _maybe_resume(engine: Any) -> int:
+    """Load the last checkpoint Ray Train registered (after a failure or on resubmission);
+    return the step to continue from. The sample order depends only on the global sample
+    number, so the run continues with exactly the samples it would have seen."""
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is None:
+        return 0
+    with checkpoint.as_directory() as directory:
+        _, client_state = engine.load_checkpoint(directory, tag=CHECKPOINT_TAG)
+    step = int((client_state or {}).get("step", 0))
+    logger.info("resumed from the checkpoint of step %d", step)
+    return step
+
+
+def _report_checkpoint(engine: Any, row: dict[str, Any]) -> None:
+    """Every rank saves its shard of the training state and reports it with the step's metrics."""
+    with tempfile.TemporaryDirectory() as tmp:
+        engine.save_checkpoint(tmp, tag=CHECKPOINT_TAG, client_state={"step": row["step"]})
+        ray.train.report(row, checkpoint=ray.train.Checkpoint.from_directory(tmp))
 
 
 def _save_and_report(engine: Any, row: dict[str, Any], out: Path, rank: int, model: dict[str, Any]) -> None:
@@ -76,7 +103,7 @@ def _save_and_report(engine: Any, row: dict[str, Any], out: Path, rank: int, mod
     else:
         full = engine.module.state_dict() if rank == 0 else None
     with tempfile.TemporaryDirectory() as tmp:
-        engine.save_checkpoint(tmp, tag="final")
+        engine.save_checkpoint(tmp, tag=CHECKPOINT_TAG, client_state={"step": row["step"]})
         if rank == 0:
             weights = {k: v.detach().cpu() for k, v in full.items()}
             torch.save(weights, out / "model.pt")
