@@ -38,6 +38,11 @@ def test_zero3_run_saves_the_whole_model_and_exports_to_transformers(tmp_path: P
     assert weights["embed_tokens.weight"].shape == (config["vocab_size"], 64)  # gathered, not a ZeRO-3 slice
     assert weights["layers.0.self_attn.k_proj.weight"].shape == (2 * 16, 64)
     assert all(t.numel() > 0 for t in weights.values())
+    rows = [json.loads(line) for line in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 8 and all(
+        len(r["memory_mib_per_rank"]) == 2 and r["memory_mib_max"] > 50 for r in rows
+    )
+    assert list((tmp_path / "out" / "tensorboard").glob("events.out.tfevents.*"))
 
     from transformers import AutoModelForCausalLM
 

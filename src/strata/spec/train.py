@@ -102,6 +102,9 @@ class WorkersSpec(Section):
     num_workers: int = Field(2, ge=1, description="Data-parallel ranks.")
     use_gpu: bool = Field(False, description="One GPU per worker (NCCL) instead of CPU (gloo).")
     cpus_per_worker: int = Field(1, ge=1, description="CPUs reserved per worker.")
+    collective_timeout_s: int = Field(
+        300, ge=10, description="Seconds a collective may wait before the run fails (a hung rank surfaces)."
+    )
 
 
 class TrainOutputSpec(Section):

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-from ray.train.torch import TorchTrainer
+from ray.train.torch import TorchConfig, TorchTrainer
 
 from strata.errors import JobError
 from strata.spec.train import TrainJob
@@ -36,6 +36,8 @@ def run_training(job: TrainJob) -> dict[str, Any]:
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"job": resolved.model_dump(mode="json")},
+        # A rank that stops answering fails the collective after this long, not hours later.
+        torch_config=TorchConfig(timeout_s=w.collective_timeout_s),
         scaling_config=ScalingConfig(
             num_workers=w.num_workers, use_gpu=w.use_gpu, resources_per_worker={"CPU": w.cpus_per_worker}
         ),

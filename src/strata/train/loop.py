@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -35,7 +36,11 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     if rank == 0:
         logger.info("model: %d parameters, %d FLOPs per token", n_params, cfg.flops_per_token())
     start = _maybe_resume(engine)
-    metrics = MetricsLogger(out / "metrics.jsonl", keep_steps=start) if rank == 0 else None
+    metrics = (
+        MetricsLogger(out / "metrics.jsonl", keep_steps=start, tensorboard_dir=out / "tensorboard")
+        if rank == 0
+        else None
+    )
     b = job.batch
     tokens_per_step = b.micro_batch_size * b.grad_accum_steps * world * cfg.seq_len
     every = job.checkpoint.every_steps
@@ -46,6 +51,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         dist.all_reduce(loss_sum, op=dist.ReduceOp.SUM)
         mean_loss = loss_sum.item() / (world * b.grad_accum_steps)
         seconds = time.perf_counter() - started
+        memory = _peak_memory_mib_per_rank(engine.device, world)
         row = {
             "step": step + 1,
             "loss": mean_loss,
@@ -54,6 +60,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             "tokens_per_second": tokens_per_step / seconds,
             "tokens_per_second_per_worker": tokens_per_step / seconds / world,
             "model_flops_per_second": cfg.flops_per_token() * tokens_per_step / seconds,
+            "memory_mib_max": max(memory),
+            "memory_mib_per_rank": memory,
         }
         if metrics is not None:
             metrics.log(row)
@@ -70,6 +78,18 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     _save_and_report(engine, row, out, rank, describe(cfg))
     if metrics is not None:
         metrics.close()
+
+
+def _peak_memory_mib_per_rank(device: torch.device, world: int) -> list[float]:
+    """Peak memory of every rank, gathered: accelerator memory on GPU, resident set on CPU."""
+    if device.type == "cuda":
+        mib = torch.cuda.max_memory_allocated(device) / 2**20
+    else:
+        mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    mine = torch.tensor([mib], dtype=torch.float64, device=device)
+    every = torch.zeros(world, dtype=torch.float64, device=device)
+    dist.all_gather_into_tensor(every, mine)
+    return [round(v, 1) for v in every.tolist()]
 
 
 def _maybe_resume(engine: Any) -> int:

@@ -1,4 +1,4 @@
-"""Training metrics: one JSON object per step in metrics.jsonl (written by rank 0)."""
+"""Training metrics: one JSON object per step in metrics.jsonl and TensorBoard scalars (rank 0)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ class MetricsLogger:
     written after the checkpoint the run resumes from, are dropped.
     """
 
-    def __init__(self, path: Path, keep_steps: int = 0) -> None:
+    def __init__(self, path: Path, keep_steps: int = 0, tensorboard_dir: Path | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         kept = (
             [r for r in read_metrics(path) if r["step"] <= keep_steps]
@@ -22,15 +22,31 @@ class MetricsLogger:
             else []
         )
         self._file = path.open("w", encoding="utf-8")
+        self._writer: Any = None
+        if tensorboard_dir is not None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            # purge_step drops the events a failed attempt wrote after the resumed checkpoint.
+            self._writer = SummaryWriter(
+                log_dir=str(tensorboard_dir), purge_step=keep_steps + 1 if keep_steps else None
+            )
         for row in kept:
-            self.log(row)
+            self._file.write(json.dumps(row) + "\n")
+        self._file.flush()
 
     def log(self, row: dict[str, Any]) -> None:
         self._file.write(json.dumps(row) + "\n")
         self._file.flush()
+        if self._writer is not None:
+            for key, value in row.items():
+                if key != "step" and isinstance(value, int | float):
+                    self._writer.add_scalar(f"train/{key}", value, row["step"])
+            self._writer.flush()
 
     def close(self) -> None:
         self._file.close()
+        if self._writer is not None:
+            self._writer.close()
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
