@@ -68,11 +68,14 @@ def state_dir(stack: str) -> Path:
     return path
 
 
-def _extravars(spec: ClusterSpec, state: str, token_copy: Path) -> dict[str, Any]:
+def _gpus_per_node(spec: ClusterSpec) -> int:
     row = load_catalog().get(spec.instance_type)
-    gpus = row.accelerators_per_node if row.provider in ("aws", "gcp") else 0  # the catalog's GPU types
+    return row.accelerators_per_node if row.is_gpu else 0
+
+
+def _extravars(spec: ClusterSpec, state: str, token_copy: Path) -> dict[str, Any]:
     return {
-        "slurm_gpus_per_node": gpus,
+        "slurm_gpus_per_node": _gpus_per_node(spec),
         "ray_state": state,
         "slurm_state": state,
         "ray_executable": spec.ray.executable or str(Path(sys.executable).parent / "ray"),
@@ -178,7 +181,7 @@ def health(stack: str, floor_gb_s: float | None = None) -> dict[str, Any]:
         "health_python": str(ray.parent / "python"),
         "health_report": str(report.resolve()),
         "health_allreduce_floor_gb_s": floor,
-        "health_expected_gpus": _extravars(spec, "started", state / "auth_token")["slurm_gpus_per_node"],
+        "health_expected_gpus": _gpus_per_node(spec),
     }
     try:
         run_playbook(PLAYBOOK_DIR / "health.yml", inventory, extravars, state / "ansible-health")

@@ -89,7 +89,7 @@ def load_compute_capabilities() -> dict[str, float]:
 
 def catalog_gpus() -> list[str]:
     """The GPU accelerators of the instance catalog, which an image must run on."""
-    return sorted({row.accelerator for row in load_catalog() if row.provider in ("aws", "gcp")})
+    return sorted({row.accelerator for row in load_catalog() if row.is_gpu})
 
 
 def cuda_arch_list(gpus: Iterable[str]) -> str:

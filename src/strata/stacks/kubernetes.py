@@ -88,7 +88,7 @@ def ray_cluster_spec(name: str, spec: ClusterSpec, *, token_secret: str, claim: 
     mount = {"name": "data", "mountPath": spec.storage.mount_point}
     volumes = [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]
     limits: dict[str, str | int] = {}
-    if row.provider in ("aws", "gcp"):  # the catalog's GPU types
+    if row.is_gpu:
         limits["nvidia.com/gpu"] = row.accelerators_per_node
     if spec.network.efa and row.efa_count:
         limits["vpc.amazonaws.com/efa"] = row.efa_count

@@ -130,15 +130,7 @@ def check_efa_count(resource_type: str, props: Props) -> list[str]:
 
 def _is_gpu_type(instance_type: object) -> bool:
     catalog = load_catalog()
-    return (
-        isinstance(instance_type, str)
-        and instance_type in catalog
-        and catalog.get(instance_type).provider
-        in (
-            "aws",
-            "gcp",
-        )
-    )
+    return isinstance(instance_type, str) and instance_type in catalog and catalog.get(instance_type).is_gpu
 
 
 def check_placement(resources: list[tuple[str, Props]]) -> list[str]:

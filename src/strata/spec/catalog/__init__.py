@@ -37,6 +37,11 @@ class InstanceType:
     source: str
 
     @property
+    def is_gpu(self) -> bool:
+        """A GPU type (aws and gcp rows; TPU slices and static CPU hosts are not)."""
+        return self.provider in ("aws", "gcp")
+
+    @property
     def peak_bf16_flops_per_node(self) -> float | None:
         """Dense bf16 FLOP/s of all accelerators in one node, or None on CPU-only nodes."""
         if self.peak_bf16_tflops_per_accelerator is None:
