@@ -31,12 +31,19 @@ def write_random_shards(out: Path, vocab: int, tokens: int) -> None:
     from strata.pipeline.shards import write_shards
 
     rng = np.random.default_rng(0)
-    docs = [rng.integers(1, vocab, size=4096, dtype=np.uint16) for _ in range(tokens // 4096)]
+    docs = [rng.integers(1, vocab, size=4096, dtype=np.uint16) for _ in range(-(-tokens // 4096))]
     write_shards(docs=docs, out_dir=out, tokens_per_shard=1 << 22, seed=0, vocab_size=vocab, eot_id=0)
 
 
 def run_stage(
-    stage: int, micro_batch: int, steps: int, warmup: int, *, smoke: bool, compile_model: bool
+    stage: int,
+    micro_batch: int,
+    steps: int,
+    warmup: int,
+    *,
+    smoke: bool,
+    compile_model: bool,
+    precision: str,
 ) -> dict[str, object]:
     os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path(sys.prefix) / "torch_extensions"))
     if smoke:
@@ -57,6 +64,7 @@ def run_stage(
         "steps": warmup + steps, "model": shape, "zero": {"stage": stage},
         "batch": {"micro_batch_size": micro_batch}, "workers": {"num_workers": 1, "use_gpu": not smoke},
         "optimizer": {"warmup_steps": 0, "lr": 3e-4}, "compile": compile_model,
+        "precision": precision,
     })  # fmt: skip
     torch.backends.cuda.matmul.allow_tf32 = True
     for key, value in (("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", "29512"), ("RANK", "0"),
@@ -87,7 +95,7 @@ def run_stage(
         dt = (time.perf_counter() - t0) / steps
     tokens_per_s = micro_batch * cfg.seq_len / dt
     return {
-        "mode": f"strata_z{stage}" + ("_compile" if compile_model else ""),
+        "mode": mode_name(stage, compile_model, precision),
         "gpu": torch.cuda.get_device_name(0) if cuda else "cpu",
         "torch": torch.__version__,
         "deepspeed": deepspeed.__version__,
@@ -104,6 +112,11 @@ def run_stage(
     }
 
 
+def mode_name(stage: int | str, compile_model: bool, precision: str) -> str:
+    parts = [f"strata_z{stage}", precision, *(["compile"] if compile_model else [])]
+    return "_".join(parts)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage", type=int, help="run one ZeRO stage in this process")
@@ -114,6 +127,9 @@ def main() -> None:
     parser.add_argument("--timeout", type=int, default=240)
     parser.add_argument("--smoke", action="store_true", help="tiny model on the CPU")
     parser.add_argument("--compile", action="store_true", help="set the job's `compile: true`")
+    parser.add_argument(
+        "--precision", default="bf16", choices=["bf16", "autocast"], help="the job's `precision`"
+    )
     args = parser.parse_args()
     common = [
         "--micro-batch",
@@ -124,6 +140,7 @@ def main() -> None:
         str(args.warmup),
         *(["--smoke"] if args.smoke else []),
         *(["--compile"] if args.compile else []),
+        *("--precision", args.precision),
     ]
     if args.stage is not None:
         result = run_stage(
@@ -133,6 +150,7 @@ def main() -> None:
             args.warmup,
             smoke=args.smoke,
             compile_model=args.compile,
+            precision=args.precision,
         )
         print("RESULT " + json.dumps(result), flush=True)
         return
@@ -142,11 +160,30 @@ def main() -> None:
         try:
             proc = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout, check=False)
             lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-            error = {"mode": f"strata_z{stage}", "error": (proc.stderr or proc.stdout)[-1500:]}
+            error = {
+                "mode": mode_name(stage, args.compile, args.precision),
+                "error": (proc.stderr or proc.stdout)[-1500:],
+            }
             print(lines[-1][7:] if lines else json.dumps(error), flush=True)
         except subprocess.TimeoutExpired:
-            print(json.dumps({"mode": f"strata_z{stage}", "error": "timeout"}), flush=True)
-        print(json.dumps({"mode": f"strata_z{stage}", "wall_s": round(time.time() - started, 1)}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "mode": mode_name(stage, args.compile, args.precision),
+                        "error": "timeout",
+                    }
+                ),
+                flush=True,
+            )
+        print(
+            json.dumps(
+                {
+                    "mode": mode_name(stage, args.compile, args.precision),
+                    "wall_s": round(time.time() - started, 1),
+                }
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

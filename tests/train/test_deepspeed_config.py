@@ -1,4 +1,4 @@
-"""The DeepSpeed config follows the job: batch sizes, ZeRO stage, precision, schedule."""
+"""The DeepSpeed config follows the job: batch sizes, ZeRO stage, precision."""
 
 from __future__ import annotations
 
@@ -25,14 +25,13 @@ def test_stage_3_partitions_even_small_parameters() -> None:
     assert build_ds_config(job(zero={"stage": 1}), 2)["zero_optimization"] == {"stage": 1}
 
 
-def test_no_warmup_starts_at_the_peak_lr() -> None:
-    params = build_ds_config(job(optimizer={"warmup_steps": 0}), 2)["scheduler"]["params"]
-    assert params["warmup_num_steps"] == 1 and params["warmup_min_ratio"] == 1.0
-
-
-def test_bf16_only_on_gpu_and_schedule_from_the_job() -> None:
-    assert build_ds_config(job(), 2)["bf16"] == {"enabled": False}
-    config = build_ds_config(job(workers={"use_gpu": True}, optimizer={"warmup_steps": 7}), 2)
-    assert config["bf16"] == {"enabled": True}
-    assert config["scheduler"]["params"]["warmup_num_steps"] == 7
-    assert config["scheduler"]["params"]["total_num_steps"] == 100
+def test_precision_applies_on_gpu_only() -> None:
+    cpu = build_ds_config(job(precision="autocast"), 2)
+    assert not cpu["bf16"]["enabled"] and not cpu["torch_autocast"]["enabled"]
+    assert "fused" not in cpu["optimizer"]["params"]  # fp32 on CPU, torch's default AdamW
+    bf16 = build_ds_config(job(workers={"use_gpu": True}), 2)
+    assert bf16["bf16"]["enabled"] and not bf16["torch_autocast"]["enabled"]
+    autocast = build_ds_config(job(workers={"use_gpu": True}, precision="autocast"), 2)
+    assert not autocast["bf16"]["enabled"]
+    assert autocast["torch_autocast"] == {"enabled": True, "dtype": "bfloat16"}
+    assert autocast["optimizer"]["params"]["fused"] is True

@@ -94,6 +94,12 @@ class BatchSpec(Section):
 
     micro_batch_size: int = Field(8, ge=1, description="Samples per worker per micro-step.")
     grad_accum_steps: int = Field(1, ge=1, description="Micro-steps per optimizer step.")
+    global_batch_size: int | None = Field(
+        None,
+        ge=1,
+        description="Samples per optimizer step over all workers; sets grad_accum_steps to "
+        "global / (micro_batch_size × num_workers). Keep it fixed to resume on another worker count.",
+    )
 
 
 class WorkersSpec(Section):
@@ -138,8 +144,38 @@ class TrainJob(Section):
     compile: bool = Field(
         False, description="Compile the model with torch.compile (DeepSpeed engine.compile)."
     )
+    precision: Literal["bf16", "autocast"] = Field(
+        "bf16",
+        description="On GPU: bf16 keeps bf16 weights with fp32 master copies in DeepSpeed; autocast "
+        "keeps fp32 weights and runs matrix products in bf16 (torch.autocast). CPU runs are fp32.",
+    )
     workers: WorkersSpec = Field(default_factory=WorkersSpec, description="Workers.")
     checkpoint: CheckpointSpec = Field(
         default_factory=CheckpointSpec, description="Checkpoints and recovery."
     )
     output: TrainOutputSpec = Field(description="Outputs.")
+
+    @model_validator(mode="after")
+    def _accumulation_from_global_batch(self) -> TrainJob:
+        b, workers = self.batch, self.workers.num_workers
+        if b.global_batch_size is None:
+            return self
+        per_micro_step = b.micro_batch_size * workers
+        if b.global_batch_size % per_micro_step:
+            raise ValueError(
+                f"batch.global_batch_size {b.global_batch_size} does not divide across "
+                f"{workers} workers × micro_batch_size {b.micro_batch_size} = {per_micro_step}; "
+                f"use a multiple of {per_micro_step} or change the workers or micro-batch"
+            )
+        accum = b.global_batch_size // per_micro_step
+        if "grad_accum_steps" in b.model_fields_set and b.grad_accum_steps != accum:
+            raise ValueError(
+                f"batch.grad_accum_steps {b.grad_accum_steps} contradicts global_batch_size "
+                f"{b.global_batch_size} ({accum} micro-steps on {workers} workers); give only one"
+            )
+        return self.model_copy(update={"batch": b.model_copy(update={"grad_accum_steps": accum})})
+
+    @property
+    def global_batch(self) -> int:
+        """Samples per optimizer step over all workers."""
+        return self.batch.micro_batch_size * self.batch.grad_accum_steps * self.workers.num_workers
