@@ -24,6 +24,10 @@ def test_matmul_params_match_the_module() -> None:
     assert matmul - CFG.seq_len * CFG.d_model == CFG.matmul_params()
 
 
+def test_param_count_matches_the_module() -> None:
+    assert CFG.param_count() == sum(p.numel() for p in GPT(CFG).parameters())
+
+
 def test_initial_loss_is_near_uniform() -> None:
     torch.manual_seed(0)
     idx, targets = torch.randint(0, CFG.vocab_size, (2, 4, CFG.seq_len))

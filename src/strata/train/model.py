@@ -25,6 +25,11 @@ class GPTConfig:
         per_block = 12 * self.d_model * self.d_model
         return self.n_layers * per_block + self.vocab_size * self.d_model
 
+    def param_count(self) -> int:
+        """Every parameter: matmuls, learned positions and the LayerNorms' weights and biases."""
+        norms = (4 * self.n_layers + 2) * self.d_model
+        return self.matmul_params() + self.seq_len * self.d_model + norms
+
     def flops_per_token(self) -> int:
         """Training FLOPs per token, PaLM convention: 6·N_matmul + 12·L·d·S (no recompute)."""
         return 6 * self.matmul_params() + 12 * self.n_layers * self.d_model * self.seq_len

@@ -13,6 +13,7 @@ from strata.spec.train import BatchSpec, TrainJob
 from strata.train.data import ShardSamples, global_index
 from strata.train.deepspeed_config import build_ds_config
 from strata.train.models import ModelConfig, build_model, build_model_config
+from strata.train.schedule import lr_scheduler
 
 
 def configure_runtime(job: TrainJob) -> None:
@@ -41,8 +42,15 @@ def build_engine(job: TrainJob, cfg: ModelConfig, world_size: int) -> Any:
     torch.manual_seed(job.seed)
     model = build_model(cfg)
     engine, _, _, _ = deepspeed.initialize(
-        model=model, model_parameters=model.parameters(), config=build_ds_config(job, world_size)
+        model=model,
+        model_parameters=model.parameters(),
+        config=build_ds_config(job, world_size),
+        lr_scheduler=lr_scheduler(job.optimizer, job.steps),
     )
+    if world_size == 1 and job.zero.stage == 0:
+        # One data-parallel rank has nothing to reduce, but DeepSpeed would still flatten
+        # every gradient into a bucket, all-reduce it and copy it back after each backward.
+        engine.enable_backward_allreduce = False
     if job.compile:
         engine.compile()
     return engine
