@@ -121,6 +121,25 @@ def test_reserved_capacity_needs_an_id(write_yaml) -> None:
     assert "reservation_id" in refused(write_yaml(text))
 
 
+def test_a_global_batch_that_does_not_divide_across_workers_is_refused(write_yaml) -> None:
+    text = (
+        TRAIN.format(stage=2)
+        + "workers: {num_workers: 4}\nbatch: {micro_batch_size: 2, global_batch_size: 12}\n"
+    )
+    message = refused(write_yaml(text))
+    assert "batch.global_batch_size 12 does not divide" in message and "multiple of 8" in message
+
+
+def test_the_global_batch_sets_the_accumulation_for_the_worker_count(write_yaml) -> None:
+    text = TRAIN.format(stage=2) + "batch: {micro_batch_size: 2, global_batch_size: 16}\n"
+    two = load_spec(write_yaml(text + "workers: {num_workers: 2}\n"))
+    one = load_spec(write_yaml(text + "workers: {num_workers: 1}\n"))
+    assert (two.batch.grad_accum_steps, one.batch.grad_accum_steps) == (4, 8)
+    assert two.global_batch == one.global_batch == 16
+    contradiction = text.replace("global_batch_size: 16", "global_batch_size: 16, grad_accum_steps: 1")
+    assert "contradicts global_batch_size 16" in refused(write_yaml(contradiction))
+
+
 def test_heads_must_divide_the_hidden_size(write_yaml) -> None:
     text = TRAIN.format(stage=2) + "model: {d_model: 100, n_heads: 3}\n"
     assert "d_model(100) % n_heads(3) != 0" in refused(write_yaml(text))

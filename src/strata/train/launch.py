@@ -10,10 +10,12 @@ from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
 
 from strata.errors import JobError
-from strata.spec.train import TrainJob
+from strata.spec.train import TrainJob, WorkersSpec
+from strata.train.checkpoints import check_resumable
 from strata.train.data import ShardSamples
 from strata.train.loop import train_loop_per_worker
 from strata.train.metrics import read_metrics
+from strata.train.models import build_model_config
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +28,9 @@ def run_training(job: TrainJob) -> dict[str, Any]:
     logger.info(
         "%d training samples of %d tokens in %s", samples.num_samples, job.model.seq_len, job.data.shards
     )
+    cfg = build_model_config(job.model, samples.vocab_size)
+    check_resumable(job, cfg, out / "ray" / job.name)
+    check_cluster_holds(job.workers)
     resolved = job.model_copy(
         update={
             "data": job.data.model_copy(update={"shards": str(Path(job.data.shards).resolve())}),
@@ -63,3 +68,24 @@ def run_training(job: TrainJob) -> dict[str, Any]:
     }
     logger.info("trained %d steps: loss %.3f → %.3f", len(rows), summary["first_loss"], summary["final_loss"])
     return summary
+
+
+def check_cluster_holds(workers: WorkersSpec) -> None:
+    """Refuse a worker group the connected Ray cluster cannot place (Ray would wait for it forever)."""
+    import ray
+
+    need = {"CPU": workers.num_workers * workers.cpus_per_worker}
+    if workers.use_gpu:
+        need["GPU"] = workers.num_workers
+    have = ray.cluster_resources()
+    short = {k: (v, have.get(k, 0)) for k, v in need.items() if have.get(k, 0) < v}
+    largest_node = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n["Alive"]), default=0)
+    if short or largest_node < workers.cpus_per_worker:
+        wanted = ", ".join(f"{v:g} {k}" for k, v in need.items())
+        cluster = ", ".join(f"{have.get(k, 0):g} {k}" for k in need)
+        raise JobError(
+            f"workers: {workers.num_workers} workers need {wanted} (cpus_per_worker "
+            f"{workers.cpus_per_worker}{', one GPU each' if workers.use_gpu else ''}); the Ray cluster has "
+            f"{cluster}, the largest node {largest_node:g} CPU. Lower workers.num_workers or "
+            "cpus_per_worker, or declare more or larger nodes"
+        )

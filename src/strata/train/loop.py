@@ -15,8 +15,9 @@ import torch
 import torch.distributed as dist
 
 from strata.spec.train import TrainJob
+from strata.train.checkpoints import CHECKPOINT_INFO, checkpoint_info
 from strata.train.metrics import MetricsLogger
-from strata.train.models import MODEL_CONFIG, describe
+from strata.train.models import MODEL_CONFIG
 from strata.train.step import build_engine, configure_runtime, open_samples, train_step
 
 logger = logging.getLogger(__name__)
@@ -32,9 +33,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     out = Path(job.output.dir)
     samples, cfg = open_samples(job)
     engine = build_engine(job, cfg, world)  # after configure_runtime: DeepSpeed reads it at import
-    n_params = sum(p.numel() for p in engine.module.parameters())
-    if rank == 0:
-        logger.info("model: %d parameters, %d FLOPs per token", n_params, cfg.flops_per_token())
+    if rank == 0:  # from the shape: under ZeRO-3 a rank's module holds only its slice
+        logger.info("model: %d parameters, %d FLOPs per token", cfg.param_count(), cfg.flops_per_token())
     start = _maybe_resume(engine)
     metrics = (
         MetricsLogger(out / "metrics.jsonl", keep_steps=start, tensorboard_dir=out / "tensorboard")
@@ -47,6 +47,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     row: dict[str, Any] = {"step": start}
     for step in range(start, job.steps):
         started = time.perf_counter()
+        lr = engine.get_lr()[0]  # this step's; the scheduler moves on after the optimizer step
         loss_sum = train_step(engine, samples, step=step, rank=rank, world_size=world, batch=b)
         dist.all_reduce(loss_sum, op=dist.ReduceOp.SUM)
         mean_loss = loss_sum.item() / (world * b.grad_accum_steps)
@@ -55,7 +56,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         row = {
             "step": step + 1,
             "loss": mean_loss,
-            "lr": engine.get_lr()[0],
+            "lr": lr,
             "step_seconds": seconds,
             "tokens_per_second": tokens_per_step / seconds,
             "tokens_per_second_per_worker": tokens_per_step / seconds / world,
@@ -74,8 +75,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                     row["tokens_per_second"],
                 )
         if every and (step + 1) % every == 0 and step + 1 < job.steps:
-            _report_checkpoint(engine, row)
-    _save_and_report(engine, row, out, rank, describe(cfg))
+            _report_checkpoint(engine, row, checkpoint_info(job, cfg, world, step + 1) if rank == 0 else None)
+    info = checkpoint_info(job, cfg, world, int(row["step"])) if rank == 0 else None
+    _save_and_report(engine, row, out, info)
     if metrics is not None:
         metrics.close()
 
@@ -106,26 +108,31 @@ def _maybe_resume(engine: Any) -> int:
     return step
 
 
-def _report_checkpoint(engine: Any, row: dict[str, Any]) -> None:
-    """Every rank saves its shard of the training state and reports it with the step's metrics."""
+def _report_checkpoint(engine: Any, row: dict[str, Any], info: dict[str, Any] | None) -> None:
+    """Every rank saves its shard of the training state and reports it with the step's metrics;
+    rank 0 adds what the checkpoint was made from (`info`)."""
     with tempfile.TemporaryDirectory() as tmp:
         engine.save_checkpoint(tmp, tag=CHECKPOINT_TAG, client_state={"step": row["step"]})
+        if info is not None:
+            (Path(tmp) / CHECKPOINT_INFO).write_text(json.dumps(info, indent=2), encoding="utf-8")
         ray.train.report(row, checkpoint=ray.train.Checkpoint.from_directory(tmp))
 
 
-def _save_and_report(engine: Any, row: dict[str, Any], out: Path, rank: int, model: dict[str, Any]) -> None:
-    """Every rank saves its DeepSpeed shard and reports it; rank 0 also writes plain weights
-    and the model's config (what `strata export` needs)."""
+def _save_and_report(engine: Any, row: dict[str, Any], out: Path, info: dict[str, Any] | None) -> None:
+    """Every rank saves its DeepSpeed shard and reports it; rank 0 (the one given `info`) also
+    writes plain weights and the model's config (what `strata export` needs)."""
     # Under ZeRO-3 each rank holds a slice of every parameter: gathering them is a
     # collective, so every rank takes part and rank 0 receives the whole model.
     if engine.zero_optimization_stage() == 3:
         full = engine._zero3_consolidated_16bit_state_dict()
     else:
-        full = engine.module.state_dict() if rank == 0 else None
+        full = engine.module.state_dict() if info is not None else None
     with tempfile.TemporaryDirectory() as tmp:
         engine.save_checkpoint(tmp, tag=CHECKPOINT_TAG, client_state={"step": row["step"]})
-        if rank == 0:
-            weights = {k: v.detach().cpu() for k, v in full.items()}
-            torch.save(weights, out / "model.pt")
-            (out / MODEL_CONFIG).write_text(json.dumps(model, indent=2), encoding="utf-8")
+        if info is not None:
+            (Path(tmp) / CHECKPOINT_INFO).write_text(json.dumps(info, indent=2), encoding="utf-8")
+            # Written aside and renamed: a run that dies here leaves the previous weights whole.
+            torch.save({k: v.detach().cpu() for k, v in full.items()}, out / "model.pt.partial")
+            (out / "model.pt.partial").replace(out / "model.pt")
+            (out / MODEL_CONFIG).write_text(json.dumps(info["model"], indent=2), encoding="utf-8")
         ray.train.report(row, checkpoint=ray.train.Checkpoint.from_directory(tmp))
