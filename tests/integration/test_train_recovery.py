@@ -1,8 +1,10 @@
-"""Killing a training worker mid-run: Ray Train restarts the workers from the last checkpoint
-and the run ends with the same final loss as an uninterrupted one."""
+"""Interrupted training: a killed worker (Ray Train restarts the group from the last
+checkpoint) and a killed job resubmitted on another worker count both end with the
+losses of an uninterrupted run; a checkpoint or worker group that cannot work is refused."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -22,17 +24,30 @@ pytestmark = pytest.mark.integration
 STEPS = 24
 
 
-def _job(tmp_path: Path, name: str) -> Path:
-    job = tmp_path / f"{name}.yaml"
+def _job(tmp_path: Path, name: str, *, zero: int = 2, workers: int = 2, extra: str = "") -> Path:
+    job = tmp_path / f"{name}-{workers}.yaml"
     job.write_text(
         f"kind: train\nname: {name}\ndata: {{shards: {tmp_path / 'shards'}}}\n"
         "model: {family: llama, n_layers: 2, d_model: 64, n_heads: 4, n_kv_heads: 2, seq_len: 64}\n"
-        "optimizer: {lr: 0.01, warmup_steps: 2}\nzero: {stage: 2}\n"
-        f"batch: {{micro_batch_size: 4, grad_accum_steps: 1}}\nsteps: {STEPS}\n"
+        f"optimizer: {{lr: 0.01, warmup_steps: 2}}\nzero: {{stage: {zero}}}\n"
+        f"batch: {{micro_batch_size: 4, global_batch_size: 8}}\nsteps: {STEPS}\n"
         "checkpoint: {every_steps: 4, keep: 2, max_failures: 2}\n"
-        f"workers: {{num_workers: 2, cpus_per_worker: 1}}\noutput: {{dir: {tmp_path / name}}}\n"
+        f"workers: {{num_workers: {workers}, cpus_per_worker: 1}}\noutput: {{dir: {tmp_path / name}}}\n{extra}"
     )
     return job
+
+
+@pytest.fixture
+def shards(tmp_path: Path) -> Path:
+    docs = [(np.arange(start, start + 400) % 250 + 1).astype(np.uint16) for start in range(80)]
+    write_shards(
+        docs=docs, out_dir=tmp_path / "shards", tokens_per_shard=8192, seed=3, vocab_size=256, eot_id=0
+    )
+    return tmp_path / "shards"
+
+
+def _strata(*args: str | Path) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "strata", *map(str, args)], capture_output=True, check=False)
 
 
 def _parent(pid: int) -> int:
@@ -47,30 +62,39 @@ def _descends_from(pid: int, ancestor: int) -> bool:
     return False
 
 
-def _train_workers(run: subprocess.Popen[bytes]) -> list[int]:
-    """RayTrainWorker processes under the Ray head that this `strata run` started."""
-    workers = []
+def _descendants(run: subprocess.Popen[bytes], cmdline_prefix: bytes) -> list[int]:
+    """Processes under this `strata run` whose command line starts with the prefix."""
+    found = []
     for proc in Path("/proc").iterdir():
         try:
-            if (proc / "cmdline").read_bytes().startswith(b"ray::RayTrainWorker") and _descends_from(
+            if (proc / "cmdline").read_bytes().startswith(cmdline_prefix) and _descends_from(
                 int(proc.name), run.pid
             ):
-                workers.append(int(proc.name))
+                found.append(int(proc.name))
         except (OSError, ValueError, IndexError):
             continue
-    return workers
+    return found
 
 
-def test_a_killed_worker_resumes_from_the_last_checkpoint_with_the_same_final_loss(tmp_path: Path) -> None:
-    docs = [(np.arange(start, start + 400) % 250 + 1).astype(np.uint16) for start in range(80)]
-    write_shards(
-        docs=docs, out_dir=tmp_path / "shards", tokens_per_shard=8192, seed=3, vocab_size=256, eot_id=0
-    )
-    whole = subprocess.run(
-        [sys.executable, "-m", "strata", "run", str(_job(tmp_path, "whole"))],
-        capture_output=True,
-        check=False,
-    )
+def _signal_after_step(
+    run: subprocess.Popen[bytes], metrics: Path, step: int, cmdline_prefix: bytes, sig: int = signal.SIGKILL
+) -> int:
+    """Signal the last process matching the prefix once metrics.jsonl has reached `step`."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and run.poll() is None:
+        rows = read_metrics(metrics) if metrics.is_file() else []
+        targets = _descendants(run, cmdline_prefix)
+        if rows and rows[-1]["step"] >= step and targets:
+            os.kill(targets[-1], sig)
+            return targets[-1]
+        time.sleep(0.2)
+    raise AssertionError(f"the run ended before step {step}; nothing was signalled")
+
+
+def test_a_killed_worker_resumes_from_the_last_checkpoint_with_the_same_final_loss(
+    tmp_path: Path, shards: Path
+) -> None:
+    whole = _strata("run", _job(tmp_path, "whole"))
     assert whole.returncode == 0, whole.stderr[-3000:]
 
     metrics = tmp_path / "killed" / "metrics.jsonl"
@@ -78,17 +102,8 @@ def test_a_killed_worker_resumes_from_the_last_checkpoint_with_the_same_final_lo
         [sys.executable, "-m", "strata", "run", str(_job(tmp_path, "killed"))],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
-    killed = None
-    deadline = time.monotonic() + 300
-    while killed is None and time.monotonic() < deadline and run.poll() is None:
-        rows = read_metrics(metrics) if metrics.is_file() else []
-        workers = _train_workers(run)
-        if rows and rows[-1]["step"] >= 10 and workers:
-            killed = workers[-1]
-            os.kill(killed, signal.SIGKILL)
-        time.sleep(0.2)
+    _signal_after_step(run, metrics, 10, b"ray::RayTrainWorker")
     _, stderr = run.communicate(timeout=600)
-    assert killed is not None, "the run ended before a worker could be killed"
     assert run.returncode == 0, stderr[-3000:]
     resumed_at = re.search(rb"resumed from the checkpoint of step (\d+)", stderr)
     assert resumed_at is not None and 4 <= int(resumed_at.group(1)) <= 12, stderr[-3000:]
@@ -98,3 +113,70 @@ def test_a_killed_worker_resumes_from_the_last_checkpoint_with_the_same_final_lo
     assert [r["step"] for r in resumed] == list(range(1, STEPS + 1))  # each step once, in order
     assert [r["loss"] for r in resumed] == pytest.approx([r["loss"] for r in expected], abs=1e-6)
     assert json.loads((tmp_path / "killed" / "model-config.json").read_text())["family"] == "llama"
+
+
+def test_a_killed_job_resubmitted_on_one_worker_continues_the_same_run(tmp_path: Path, shards: Path) -> None:
+    whole = _strata("run", _job(tmp_path, "whole", zero=0))
+    assert whole.returncode == 0, whole.stderr[-3000:]
+
+    # The job's own process dies (a crash, a preempted head): `strata run` stops its Ray.
+    metrics = tmp_path / "job" / "metrics.jsonl"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "strata", "run", str(_job(tmp_path, "job", zero=0))],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    _signal_after_step(run, metrics, 9, f"{sys.executable}\0-m\0strata\0exec".encode())
+    run.communicate(timeout=600)
+    assert run.returncode != 0
+
+    again = _strata("run", _job(tmp_path, "job", zero=0, workers=1))  # same global batch of 8
+    assert again.returncode == 0, again.stderr[-3000:]
+    resumed_at = re.search(rb"resumed from the checkpoint of step (\d+)", again.stderr)
+    assert resumed_at is not None and int(resumed_at.group(1)) in (4, 8), again.stderr[-3000:]
+    expected = read_metrics(tmp_path / "whole" / "metrics.jsonl")
+    resumed = read_metrics(metrics)
+    assert [r["step"] for r in resumed] == list(range(1, STEPS + 1))
+    assert [r["loss"] for r in resumed] == pytest.approx([r["loss"] for r in expected], abs=1e-5)
+
+    # The same output with another model shape is refused before anything runs or is written.
+    wider = _job(tmp_path, "job", zero=0).read_text().replace("d_model: 64", "d_model: 128")
+    (tmp_path / "wider.yaml").write_text(wider)
+    refused = _strata("run", tmp_path / "wider.yaml")
+    assert refused.returncode != 0
+    assert b"holds another model (d_model: 64 in the checkpoint, 128 in the job" in refused.stderr
+    assert read_metrics(metrics) == resumed
+
+
+def test_workers_the_cluster_cannot_place_are_refused(tmp_path: Path, shards: Path) -> None:
+    job = _job(tmp_path, "big", extra="").read_text().replace("cpus_per_worker: 1", "cpus_per_worker: 1000")
+    (tmp_path / "big.yaml").write_text(job)
+    refused = _strata("run", tmp_path / "big.yaml")
+    assert refused.returncode != 0
+    assert b"2 workers need 2000 CPU (cpus_per_worker 1000); the Ray cluster has" in refused.stderr
+
+
+def test_a_rank_that_stops_answering_is_named(tmp_path: Path, shards: Path) -> None:
+    text = _job(tmp_path, "hang").read_text()
+    text = text.replace("cpus_per_worker: 1}", "cpus_per_worker: 1, collective_timeout_s: 10}")
+    text = text.replace("every_steps: 4", "every_steps: 0")  # no checkpoint: only collectives wait
+    text = text.replace(f"steps: {STEPS}", "steps: 400")  # stopped long before the end
+    (tmp_path / "hang.yaml").write_text(text.replace("max_failures: 2", "max_failures: 0"))
+    run = subprocess.Popen(
+        [sys.executable, "-m", "strata", "run", str(tmp_path / "hang.yaml")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    stopped = _signal_after_step(
+        run, tmp_path / "hang" / "metrics.jsonl", 3, b"ray::RayTrainWorker", signal.SIGSTOP
+    )
+    try:
+        _, stderr = run.communicate(timeout=300)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(stopped, signal.SIGCONT)
+        if run.poll() is None:
+            run.terminate()
+            run.wait(timeout=60)
+    assert run.returncode != 0
+    named = re.search(rb"rank (\d) \(pid (\d+) on [^)]+\) stopped answering", stderr)
+    assert named is not None, stderr[-3000:]
+    assert int(named.group(2)) == stopped

@@ -16,8 +16,10 @@ import torch.distributed as dist
 
 from strata.spec.train import TrainJob
 from strata.train.checkpoints import CHECKPOINT_INFO, checkpoint_info
+from strata.train.data import ShardSamples
 from strata.train.metrics import MetricsLogger
-from strata.train.models import MODEL_CONFIG
+from strata.train.models import MODEL_CONFIG, ModelConfig
+from strata.train.stalls import StallWatch
 from strata.train.step import build_engine, configure_runtime, open_samples, train_step
 
 logger = logging.getLogger(__name__)
@@ -41,6 +43,30 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         if rank == 0
         else None
     )
+    watch = StallWatch(job.workers.collective_timeout_s)
+    peak = config.get("peak_flops_per_worker")
+    row = _train_steps(job, cfg, engine, samples, start=start, metrics=metrics, watch=watch, peak=peak)
+    watch.close()
+    info = checkpoint_info(job, cfg, world, int(row["step"])) if rank == 0 else None
+    _save_and_report(engine, row, out, info)
+    if metrics is not None:
+        metrics.close()
+
+
+def _train_steps(
+    job: TrainJob,
+    cfg: ModelConfig,
+    engine: Any,
+    samples: ShardSamples,
+    *,
+    start: int,
+    metrics: MetricsLogger | None,
+    watch: StallWatch,
+    peak: float | None,
+) -> dict[str, Any]:
+    """Steps `start` … `job.steps - 1` of this rank, with metrics and periodic checkpoints; the last row.
+    `peak` is one worker's accelerator FLOP/s (for MFU), None on CPUs."""
+    rank, world = dist.get_rank(), dist.get_world_size()
     b = job.batch
     tokens_per_step = b.micro_batch_size * b.grad_accum_steps * world * cfg.seq_len
     every = job.checkpoint.every_steps
@@ -48,11 +74,12 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     for step in range(start, job.steps):
         started = time.perf_counter()
         lr = engine.get_lr()[0]  # this step's; the scheduler moves on after the optimizer step
-        loss_sum = train_step(engine, samples, step=step, rank=rank, world_size=world, batch=b)
-        dist.all_reduce(loss_sum, op=dist.ReduceOp.SUM)
-        mean_loss = loss_sum.item() / (world * b.grad_accum_steps)
-        seconds = time.perf_counter() - started
-        memory = _peak_memory_mib_per_rank(engine.device, world)
+        with watch.step_running(step):
+            loss_sum = train_step(engine, samples, step=step, rank=rank, world_size=world, batch=b)
+            dist.all_reduce(loss_sum, op=dist.ReduceOp.SUM)
+            mean_loss = loss_sum.item() / (world * b.grad_accum_steps)
+            seconds = time.perf_counter() - started
+            memory = _peak_memory_mib_per_rank(engine.device, world)
         row = {
             "step": step + 1,
             "loss": mean_loss,
@@ -61,6 +88,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             "tokens_per_second": tokens_per_step / seconds,
             "tokens_per_second_per_worker": tokens_per_step / seconds / world,
             "model_flops_per_second": cfg.flops_per_token() * tokens_per_step / seconds,
+            "mfu": cfg.flops_per_token() * tokens_per_step / seconds / (world * peak) if peak else None,
             "memory_mib_max": max(memory),
             "memory_mib_per_rank": memory,
         }
@@ -76,10 +104,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                 )
         if every and (step + 1) % every == 0 and step + 1 < job.steps:
             _report_checkpoint(engine, row, checkpoint_info(job, cfg, world, step + 1) if rank == 0 else None)
-    info = checkpoint_info(job, cfg, world, int(row["step"])) if rank == 0 else None
-    _save_and_report(engine, row, out, info)
-    if metrics is not None:
-        metrics.close()
+    return row
 
 
 def _peak_memory_mib_per_rank(device: torch.device, world: int) -> list[float]:

@@ -1,0 +1,113 @@
+"""Naming the rank that stopped answering.
+
+A collective that waits on a rank that died, froze or lost its node may wait far longer
+than its timeout (a gloo all-reduce can wait forever), and when it does fail it says only
+that it timed out. So every rank runs two small threads: a heartbeat that writes its step,
+process and host into the job's rendezvous store (the TCP store the process group was made
+with) every few seconds, and a watchdog. When this rank's step has run longer than
+`workers.collective_timeout_s` (or a collective raised), the rank reads every heartbeat
+twice: the ranks whose heartbeat did not move are named as stopped, else the ranks behind
+on steps. The watchdog then ends this worker, so Ray Train fails the worker group in
+minutes (and restarts it from the last checkpoint when `checkpoint.max_failures` allows).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import torch.distributed as dist
+
+from strata.errors import JobError
+
+logger = logging.getLogger(__name__)
+STALL_EXIT = 75  # the exit status of a worker that gave up on a stopped rank
+
+
+class StallWatch:
+    """Started on every rank after the process group exists; `close()` stops its threads."""
+
+    def __init__(self, collective_timeout_s: int, interval_s: float = 2.0) -> None:
+        self.store = dist.distributed_c10d._get_default_store()
+        self.rank, self.world = dist.get_rank(), dist.get_world_size()
+        self.me = f"pid {os.getpid()} on {socket.gethostname()}"
+        self.timeout_s, self.interval_s = collective_timeout_s, interval_s
+        self.step = 0
+        self.step_started: float | None = None  # monotonic time; None between steps
+        self._closed = threading.Event()
+        self._beat()
+        for target in (self._heartbeat, self._watchdog):
+            threading.Thread(target=target, name=f"strata-{target.__name__[1:]}", daemon=True).start()
+
+    @contextlib.contextmanager
+    def step_running(self, step: int) -> Iterator[None]:
+        """Mark a step's span; a failure inside is re-raised naming the ranks that stopped."""
+        self.step, self.step_started = step, time.monotonic()
+        try:
+            yield
+        except Exception as exc:
+            stopped = self.diagnose()
+            if stopped is None:
+                raise
+            raise JobError(f"{stopped}; the step failed with: {exc}") from exc
+        finally:
+            self.step_started = None
+
+    def close(self) -> None:
+        self._closed.set()
+
+    def diagnose(self) -> str | None:
+        """Which ranks stopped beating, else which are behind, as one sentence; None if none."""
+        first = self._heartbeats()
+        time.sleep(2 * self.interval_s)
+        second = self._heartbeats()
+        silent = [r for r in range(self.world) if r not in second or first.get(r) == second[r]]
+        if silent:
+            names = ", ".join(f"rank {r} ({(first.get(r) or {}).get('who', 'never seen')})" for r in silent)
+            return f"{names} stopped answering during step {self.step + 1} (no heartbeat)"
+        steps = {r: beat["step"] for r, beat in second.items()}
+        behind = [r for r, s in steps.items() if s < max(steps.values())]
+        if behind:
+            names = ", ".join(f"rank {r} ({second[r]['who']}) at step {steps[r] + 1}" for r in behind)
+            return f"{names} fell behind the others (step {max(steps.values()) + 1}) and stopped answering"
+        return None
+
+    def _heartbeats(self) -> dict[int, dict[str, Any]]:
+        """Every rank's last heartbeat; one the store cannot give is missing (rank 0 holds the store)."""
+        beats = {}
+        for r in range(self.world):
+            key = f"strata/heartbeat/{r}"
+            try:
+                if self.store.check([key]):
+                    beats[r] = json.loads(self.store.get(key))
+            except Exception:  # an unreachable store is what we diagnose
+                logger.warning("rank %d: no heartbeat of rank %d in the store", self.rank, r)
+        return beats
+
+    def _beat(self) -> None:
+        beat = {"step": self.step, "who": self.me, "time": time.time()}
+        self.store.set(f"strata/heartbeat/{self.rank}", json.dumps(beat))
+
+    def _heartbeat(self) -> None:
+        while not self._closed.wait(self.interval_s):
+            with contextlib.suppress(Exception):  # the store's host may be gone; the watchdog says so
+                self._beat()
+
+    def _watchdog(self) -> None:
+        while not self._closed.wait(self.interval_s):
+            started = self.step_started
+            if started is None or time.monotonic() - started < self.timeout_s:
+                continue
+            waited = time.monotonic() - started
+            stopped = self.diagnose() or "every rank is alive, but a collective among them stopped"
+            logger.error("rank %d: step %d waited %.0f s: %s", self.rank, self.step + 1, waited, stopped)
+            for handler in logging.getLogger().handlers:
+                handler.flush()
+            os._exit(STALL_EXIT)
