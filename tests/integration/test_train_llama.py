@@ -43,6 +43,9 @@ def test_zero3_run_saves_the_whole_model_and_exports_to_transformers(tmp_path: P
         len(r["memory_mib_per_rank"]) == 2 and r["memory_mib_max"] > 50 for r in rows
     )
     assert list((tmp_path / "out" / "tensorboard").glob("events.out.tfevents.*"))
+    report = (tmp_path / "out" / "report" / "training.md").read_text()
+    assert "| steps | 8 |" in report and "n/a (no accelerator peak)" in report  # CPU workers
+    assert (tmp_path / "out" / "report" / "training.png").stat().st_size > 10_000
 
     from transformers import AutoModelForCausalLM
 

@@ -52,7 +52,7 @@ def test_shape_is_close_to_the_planned_parameters() -> None:
 
 def test_mfu_comes_from_a_measurement_when_one_is_recorded() -> None:
     h200 = plan(law=HOFFMANN, budget=Budget(flops=1e21), catalog=load_catalog(), instance_name="p5e.48xlarge")
-    assert h200.mfu == pytest.approx(0.464) and h200.mfu_source.startswith("measured")
+    assert h200.mfu == pytest.approx(0.567) and h200.mfu_source.startswith("measured")
     h100 = plan(law=HOFFMANN, budget=Budget(flops=1e21), catalog=load_catalog(), instance_name="p5.48xlarge")
     assert (h100.mfu, h100.mfu_source) == (0.4, "default")
 

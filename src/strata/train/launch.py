@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,12 +11,15 @@ from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
 
 from strata.errors import JobError
+from strata.provenance import STACK_ENV
+from strata.spec.catalog import load_catalog
 from strata.spec.train import TrainJob, WorkersSpec
 from strata.train.checkpoints import check_resumable
 from strata.train.data import ShardSamples
 from strata.train.loop import train_loop_per_worker
 from strata.train.metrics import read_metrics
 from strata.train.models import build_model_config
+from strata.train.report import write_training_report
 
 logger = logging.getLogger(__name__)
 
@@ -38,9 +42,10 @@ def run_training(job: TrainJob) -> dict[str, Any]:
         }
     )
     w = job.workers
+    peak = peak_flops_per_worker(job)
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"job": resolved.model_dump(mode="json")},
+        train_loop_config={"job": resolved.model_dump(mode="json"), "peak_flops_per_worker": peak},
         # A rank that stops answering fails the collective after this long, not hours later.
         torch_config=TorchConfig(timeout_s=w.collective_timeout_s),
         scaling_config=ScalingConfig(
@@ -65,7 +70,10 @@ def run_training(job: TrainJob) -> dict[str, Any]:
         "mean_tokens_per_second": sum(r["tokens_per_second"] for r in rows[1:]) / max(1, len(rows) - 1),
         "checkpoint": result.checkpoint.path if result.checkpoint else None,
         "weights": str(out / "model.pt"),
+        "parameters": cfg.param_count(),
+        "flops_per_token": cfg.flops_per_token(),
     }
+    summary["report"] = str(write_training_report(out, rows, summary))
     logger.info("trained %d steps: loss %.3f → %.3f", len(rows), summary["first_loss"], summary["final_loss"])
     return summary
 
@@ -77,9 +85,10 @@ def check_cluster_holds(workers: WorkersSpec) -> None:
     need = {"CPU": workers.num_workers * workers.cpus_per_worker}
     if workers.use_gpu:
         need["GPU"] = workers.num_workers
-    have = ray.cluster_resources()
-    short = {k: (v, have.get(k, 0)) for k, v in need.items() if have.get(k, 0) < v}
-    largest_node = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n["Alive"]), default=0)
+    have = ray.cluster_resources()  # type: ignore[no-untyped-call]
+    short = [k for k, v in need.items() if have.get(k, 0) < v]
+    nodes = ray.nodes()  # type: ignore[no-untyped-call]
+    largest_node = max((n["Resources"].get("CPU", 0) for n in nodes if n["Alive"]), default=0)
     if short or largest_node < workers.cpus_per_worker:
         wanted = ", ".join(f"{v:g} {k}" for k, v in need.items())
         cluster = ", ".join(f"{have.get(k, 0):g} {k}" for k in need)
@@ -89,3 +98,16 @@ def check_cluster_holds(workers: WorkersSpec) -> None:
             f"{cluster}, the largest node {largest_node:g} CPU. Lower workers.num_workers or "
             "cpus_per_worker, or declare more or larger nodes"
         )
+
+
+def peak_flops_per_worker(job: TrainJob) -> float | None:
+    """Dense bf16 FLOP/s of one worker's accelerator, from the catalog entry of the instance
+    type the job was submitted to (`strata submit` sets it); None on CPU workers."""
+    if not job.workers.use_gpu:
+        return None
+    _, _, instance = os.environ.get(STACK_ENV, "").partition(":")
+    if instance not in load_catalog():
+        logger.warning("instance type %r is not in the catalog: MFU is not reported", instance)
+        return None
+    tflops = load_catalog().get(instance).peak_bf16_tflops_per_accelerator
+    return tflops * 1e12 if tflops else None
