@@ -67,3 +67,9 @@ def test_zero_shards_resume_only_on_the_same_number_of_ranks(tmp_path: Path, sta
     assert check_resumable(job(**zero), CFG, tmp_path) is not None
     with pytest.raises(JobError, match=f"ZeRO-{stage} shards of 2 ranks and the job asks for 1 workers"):
         check_resumable(job(workers=1, **zero), CFG, tmp_path)
+
+
+def test_a_checkpoint_without_its_record_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "checkpoint_2026-11-28_00-54-26.904816" / "final").mkdir(parents=True)
+    with pytest.raises(JobError, match=r"a checkpoint without strata-checkpoint\.json"):
+        check_resumable(job(), CFG, tmp_path)

@@ -50,6 +50,12 @@ def check_resumable(job: TrainJob, cfg: ModelConfig, root: Path) -> dict[str, An
     """Raise JobError if the newest checkpoint under `root` cannot continue `job`; return its info."""
     latest = latest_checkpoint_info(root)
     if latest is None:
+        foreign = sorted(root.glob("checkpoint_*"))
+        if foreign:
+            raise JobError(
+                f"{foreign[-1]}: a checkpoint without {CHECKPOINT_INFO} (from an older Strata or another "
+                f"program) cannot be checked against this job; move {root} away or use another output.dir"
+            )
         return None
     path, saved = latest
     wanted = checkpoint_info(job, cfg, job.workers.num_workers, saved["step"])
