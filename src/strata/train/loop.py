@@ -45,8 +45,10 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     )
     watch = StallWatch(job.workers.collective_timeout_s)
     peak = config.get("peak_flops_per_worker")
-    row = _train_steps(job, cfg, engine, samples, start=start, metrics=metrics, watch=watch, peak=peak)
-    watch.close()
+    try:
+        row = _train_steps(job, cfg, engine, samples, start=start, metrics=metrics, watch=watch, peak=peak)
+    finally:
+        watch.close()
     info = checkpoint_info(job, cfg, world, int(row["step"])) if rank == 0 else None
     _save_and_report(engine, row, out, info)
     if metrics is not None:
@@ -133,13 +135,18 @@ def _maybe_resume(engine: Any) -> int:
     return step
 
 
+def _save_state(engine: Any, directory: str, step: int, info: dict[str, Any] | None) -> None:
+    """This rank's DeepSpeed shard of the training state; rank 0 (given `info`) adds what the
+    checkpoint was made from, which the launcher checks before a later run resumes from it."""
+    engine.save_checkpoint(directory, tag=CHECKPOINT_TAG, client_state={"step": step})
+    if info is not None:
+        (Path(directory) / CHECKPOINT_INFO).write_text(json.dumps(info, indent=2), encoding="utf-8")
+
+
 def _report_checkpoint(engine: Any, row: dict[str, Any], info: dict[str, Any] | None) -> None:
-    """Every rank saves its shard of the training state and reports it with the step's metrics;
-    rank 0 adds what the checkpoint was made from (`info`)."""
+    """Every rank saves its shard of the training state and reports it with the step's metrics."""
     with tempfile.TemporaryDirectory() as tmp:
-        engine.save_checkpoint(tmp, tag=CHECKPOINT_TAG, client_state={"step": row["step"]})
-        if info is not None:
-            (Path(tmp) / CHECKPOINT_INFO).write_text(json.dumps(info, indent=2), encoding="utf-8")
+        _save_state(engine, tmp, row["step"], info)
         ray.train.report(row, checkpoint=ray.train.Checkpoint.from_directory(tmp))
 
 
@@ -153,9 +160,8 @@ def _save_and_report(engine: Any, row: dict[str, Any], out: Path, info: dict[str
     else:
         full = engine.module.state_dict() if info is not None else None
     with tempfile.TemporaryDirectory() as tmp:
-        engine.save_checkpoint(tmp, tag=CHECKPOINT_TAG, client_state={"step": row["step"]})
+        _save_state(engine, tmp, row["step"], info)
         if info is not None:
-            (Path(tmp) / CHECKPOINT_INFO).write_text(json.dumps(info, indent=2), encoding="utf-8")
             # Written aside and renamed: a run that dies here leaves the previous weights whole.
             torch.save({k: v.detach().cpu() for k, v in full.items()}, out / "model.pt.partial")
             (out / "model.pt.partial").replace(out / "model.pt")
