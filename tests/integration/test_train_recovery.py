@@ -19,6 +19,7 @@ import pytest
 
 from strata.pipeline.shards import write_shards
 from strata.train.metrics import read_metrics
+from tests.integration.helpers import strata
 
 pytestmark = pytest.mark.integration
 STEPS = 24
@@ -44,10 +45,6 @@ def shards(tmp_path: Path) -> Path:
         docs=docs, out_dir=tmp_path / "shards", tokens_per_shard=8192, seed=3, vocab_size=256, eot_id=0
     )
     return tmp_path / "shards"
-
-
-def _strata(*args: str | Path) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([sys.executable, "-m", "strata", *map(str, args)], capture_output=True, check=False)
 
 
 def _parent(pid: int) -> int:
@@ -94,7 +91,7 @@ def _signal_after_step(
 def test_a_killed_worker_resumes_from_the_last_checkpoint_with_the_same_final_loss(
     tmp_path: Path, shards: Path
 ) -> None:
-    whole = _strata("run", _job(tmp_path, "whole"))
+    whole = strata("run", str(_job(tmp_path, "whole")))
     assert whole.returncode == 0, whole.stderr[-3000:]
 
     metrics = tmp_path / "killed" / "metrics.jsonl"
@@ -116,7 +113,7 @@ def test_a_killed_worker_resumes_from_the_last_checkpoint_with_the_same_final_lo
 
 
 def test_a_killed_job_resubmitted_on_one_worker_continues_the_same_run(tmp_path: Path, shards: Path) -> None:
-    whole = _strata("run", _job(tmp_path, "whole", zero=0))
+    whole = strata("run", str(_job(tmp_path, "whole", zero=0)))
     assert whole.returncode == 0, whole.stderr[-3000:]
 
     # The job's own process dies (a crash, a preempted head): `strata run` stops its Ray.
@@ -129,9 +126,9 @@ def test_a_killed_job_resubmitted_on_one_worker_continues_the_same_run(tmp_path:
     run.communicate(timeout=600)
     assert run.returncode != 0
 
-    again = _strata("run", _job(tmp_path, "job", zero=0, workers=1))  # same global batch of 8
+    again = strata("run", str(_job(tmp_path, "job", zero=0, workers=1)))  # same global batch of 8
     assert again.returncode == 0, again.stderr[-3000:]
-    resumed_at = re.search(rb"resumed from the checkpoint of step (\d+)", again.stderr)
+    resumed_at = re.search(r"resumed from the checkpoint of step (\d+)", again.stderr)
     assert resumed_at is not None and int(resumed_at.group(1)) in (4, 8), again.stderr[-3000:]
     expected = read_metrics(tmp_path / "whole" / "metrics.jsonl")
     resumed = read_metrics(metrics)
@@ -141,18 +138,18 @@ def test_a_killed_job_resubmitted_on_one_worker_continues_the_same_run(tmp_path:
     # The same output with another model shape is refused before anything runs or is written.
     wider = _job(tmp_path, "job", zero=0).read_text().replace("d_model: 64", "d_model: 128")
     (tmp_path / "wider.yaml").write_text(wider)
-    refused = _strata("run", tmp_path / "wider.yaml")
+    refused = strata("run", str(tmp_path / "wider.yaml"))
     assert refused.returncode != 0
-    assert b"holds another model (d_model: 64 in the checkpoint, 128 in the job" in refused.stderr
+    assert "holds another model (d_model: 64 in the checkpoint, 128 in the job" in refused.stderr
     assert read_metrics(metrics) == resumed
 
 
 def test_workers_the_cluster_cannot_place_are_refused(tmp_path: Path, shards: Path) -> None:
     job = _job(tmp_path, "big", extra="").read_text().replace("cpus_per_worker: 1", "cpus_per_worker: 1000")
     (tmp_path / "big.yaml").write_text(job)
-    refused = _strata("run", tmp_path / "big.yaml")
+    refused = strata("run", str(tmp_path / "big.yaml"))
     assert refused.returncode != 0
-    assert b"2 workers need 2000 CPU (cpus_per_worker 1000); the Ray cluster has" in refused.stderr
+    assert "2 workers need 2000 CPU (cpus_per_worker 1000); the Ray cluster has" in refused.stderr
 
 
 def test_a_rank_that_stops_answering_is_named(tmp_path: Path, shards: Path) -> None:

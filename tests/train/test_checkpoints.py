@@ -33,14 +33,14 @@ def test_no_checkpoint_starts_fresh(tmp_path: Path) -> None:
 
 def test_the_newest_checkpoint_of_stage_0_resumes_on_another_worker_count(tmp_path: Path) -> None:
     stage0 = {"zero": {"stage": 0}}
-    save(tmp_path, 4, checkpoint_info(job(**stage0), CFG, 2, 4))
-    save(tmp_path, 8, checkpoint_info(job(**stage0), CFG, 2, 8))
+    save(tmp_path, 4, checkpoint_info(job(**stage0), CFG, 4))
+    save(tmp_path, 8, checkpoint_info(job(**stage0), CFG, 8))
     saved = check_resumable(job(workers=1, **stage0), CFG, tmp_path)  # same global batch: 1 × 4 × 2
     assert saved is not None and saved["step"] == 8 and saved["world_size"] == 2
 
 
 def test_another_model_shape_is_refused_naming_the_field(tmp_path: Path) -> None:
-    save(tmp_path, 4, checkpoint_info(job(), CFG, 2, 4))
+    save(tmp_path, 4, checkpoint_info(job(), CFG, 4))
     wider = GPTConfig(vocab_size=256, seq_len=32, n_layers=2, d_model=128, n_heads=4)
     with pytest.raises(JobError, match="another model \\(d_model: 64 in the checkpoint, 128 in the job\\)"):
         check_resumable(job(), wider, tmp_path)
@@ -55,7 +55,7 @@ def test_another_model_shape_is_refused_naming_the_field(tmp_path: Path) -> None
     ],
 )
 def test_a_run_that_would_continue_differently_is_refused(tmp_path: Path, change: dict, named: str) -> None:
-    save(tmp_path, 4, checkpoint_info(job(), CFG, 2, 4))
+    save(tmp_path, 4, checkpoint_info(job(), CFG, 4))
     with pytest.raises(JobError, match=f"trained with {named}"):
         check_resumable(job(**change), CFG, tmp_path)
 
@@ -63,7 +63,7 @@ def test_a_run_that_would_continue_differently_is_refused(tmp_path: Path, change
 @pytest.mark.parametrize("stage", [1, 2, 3])
 def test_zero_shards_resume_only_on_the_same_number_of_ranks(tmp_path: Path, stage: int) -> None:
     zero = {"zero": {"stage": stage}}
-    save(tmp_path, 4, checkpoint_info(job(**zero), CFG, 2, 4))
+    save(tmp_path, 4, checkpoint_info(job(**zero), CFG, 4))
     assert check_resumable(job(**zero), CFG, tmp_path) is not None
     with pytest.raises(JobError, match=f"ZeRO-{stage} shards of 2 ranks and the job asks for 1 workers"):
         check_resumable(job(workers=1, **zero), CFG, tmp_path)

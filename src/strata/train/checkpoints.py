@@ -22,16 +22,16 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_INFO = "strata-checkpoint.json"
 
 
-def checkpoint_info(job: TrainJob, cfg: ModelConfig, world_size: int, step: int) -> dict[str, Any]:
+def checkpoint_info(job: TrainJob, cfg: ModelConfig, step: int) -> dict[str, Any]:
     """The facts a later run compares against (written by rank 0 into each checkpoint)."""
     return {
         "job": job.name,
         "step": step,
         "model": describe(cfg),
         "seed": job.seed,
-        "global_batch_size": job.batch.micro_batch_size * job.batch.grad_accum_steps * world_size,
+        "global_batch_size": job.global_batch,
         "zero_stage": job.zero.stage,
-        "world_size": world_size,
+        "world_size": job.workers.num_workers,
     }
 
 
@@ -58,7 +58,7 @@ def check_resumable(job: TrainJob, cfg: ModelConfig, root: Path) -> dict[str, An
             )
         return None
     path, saved = latest
-    wanted = checkpoint_info(job, cfg, job.workers.num_workers, saved["step"])
+    wanted = checkpoint_info(job, cfg, saved["step"])
     where = f"{path.parent} (step {saved['step']})"
     fix = "use another output.dir or job name for a new run, or restore the job as it was"
     model_diff = {

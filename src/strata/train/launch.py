@@ -106,8 +106,9 @@ def peak_flops_per_worker(job: TrainJob) -> float | None:
     if not job.workers.use_gpu:
         return None
     _, _, instance = os.environ.get(STACK_ENV, "").partition(":")
-    if instance not in load_catalog():
+    catalog = load_catalog()
+    if instance not in catalog:
         logger.warning("instance type %r is not in the catalog: MFU is not reported", instance)
         return None
-    tflops = load_catalog().get(instance).peak_bf16_tflops_per_accelerator
+    tflops = catalog.get(instance).peak_bf16_tflops_per_accelerator
     return tflops * 1e12 if tflops else None

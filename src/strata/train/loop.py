@@ -49,7 +49,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         row = _train_steps(job, cfg, engine, samples, start=start, metrics=metrics, watch=watch, peak=peak)
     finally:
         watch.close()
-    info = checkpoint_info(job, cfg, world, int(row["step"])) if rank == 0 else None
+    info = checkpoint_info(job, cfg, int(row["step"])) if rank == 0 else None
     _save_and_report(engine, row, out, info)
     if metrics is not None:
         metrics.close()
@@ -70,7 +70,7 @@ def _train_steps(
     `peak` is one worker's accelerator FLOP/s (for MFU), None on CPUs."""
     rank, world = dist.get_rank(), dist.get_world_size()
     b = job.batch
-    tokens_per_step = b.micro_batch_size * b.grad_accum_steps * world * cfg.seq_len
+    tokens_per_step = job.global_batch * cfg.seq_len
     every = job.checkpoint.every_steps
     row: dict[str, Any] = {"step": start}
     for step in range(start, job.steps):
@@ -105,7 +105,7 @@ def _train_steps(
                     row["tokens_per_second"],
                 )
         if every and (step + 1) % every == 0 and step + 1 < job.steps:
-            _report_checkpoint(engine, row, checkpoint_info(job, cfg, world, step + 1) if rank == 0 else None)
+            _report_checkpoint(engine, row, checkpoint_info(job, cfg, step + 1) if rank == 0 else None)
     return row
 
 
