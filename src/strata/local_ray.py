@@ -17,9 +17,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 from strata.errors import ClusterError
 
@@ -60,8 +62,32 @@ def session_members(session_id: int) -> list[int]:
     return members
 
 
+@contextlib.contextmanager
+def _sigterm_held() -> Iterator[None]:
+    """A SIGTERM to this process inside the block is delivered when the block ends."""
+    if threading.current_thread() is not threading.main_thread():  # only it may set handlers
+        yield
+        return
+    received: list[FrameType | None] = []
+    previous = signal.signal(signal.SIGTERM, lambda _signum, frame: received.append(frame))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if received and callable(previous):
+            previous(signal.SIGTERM, received[0])
+        elif received and previous == signal.SIG_DFL:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _stop_session(proc: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
-    """SIGTERM the head (Ray drains and stops its processes), wait for its whole session to exit."""
+    """SIGTERM the head (Ray drains and stops its processes), wait for its whole session to exit.
+    A SIGTERM to Strata meanwhile waits until the session is gone (else the head is orphaned)."""
+    with _sigterm_held():
+        _terminate_session(proc, timeout_s)
+
+
+def _terminate_session(proc: subprocess.Popen[bytes], timeout_s: float) -> None:
     proc.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
