@@ -28,11 +28,18 @@ PEAK_BF16 = 989e12  # H100/H200 SXM dense bf16, as in the catalog and the anchor
 
 
 def write_random_shards(out: Path, vocab: int, tokens: int) -> None:
-    from strata.pipeline.shards import write_shards
+    from strata.pipeline.shards import TokenizedDocument, write_shards
 
     rng = np.random.default_rng(0)
     docs = [rng.integers(1, vocab, size=4096, dtype=np.uint16) for _ in range(-(-tokens // 4096))]
-    write_shards(docs=docs, out_dir=out, tokens_per_shard=1 << 22, seed=0, vocab_size=vocab, eot_id=0)
+    write_shards(
+        docs=[TokenizedDocument(d, "", "synthetic") for d in docs],
+        out_dir=out,
+        tokens_per_shard=1 << 22,
+        seed=0,
+        vocab_size=vocab,
+        eot_id=0,
+    )
 
 
 def run_stage(

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from strata.pipeline.shards import write_shards
+from strata.pipeline.shards import TokenizedDocument, write_shards
 from strata.train.metrics import read_metrics
 from tests.integration.helpers import strata
 
@@ -42,7 +42,12 @@ def _job(tmp_path: Path, name: str, *, zero: int = 2, workers: int = 2, extra: s
 def shards(tmp_path: Path) -> Path:
     docs = [(np.arange(start, start + 400) % 250 + 1).astype(np.uint16) for start in range(80)]
     write_shards(
-        docs=docs, out_dir=tmp_path / "shards", tokens_per_shard=8192, seed=3, vocab_size=256, eot_id=0
+        docs=[TokenizedDocument(d, "", "synthetic") for d in docs],
+        out_dir=tmp_path / "shards",
+        tokens_per_shard=8192,
+        seed=3,
+        vocab_size=256,
+        eot_id=0,
     )
     return tmp_path / "shards"
 

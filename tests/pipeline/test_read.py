@@ -1,15 +1,41 @@
-"""Bad input records are quarantined with their reason and line; the reader never fails on them."""
+"""Readers for every input format: stable ids, and bad records or broken files quarantined by
+reason with their source and offset, never fatal."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
-from strata.pipeline.read import JsonlReader
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import zstandard
+
+from strata.pipeline.read import DocumentReader, detect_format, input_files
 from strata.spec.pipeline import InputSpec
 
+WARC = Path("data/multilingual/debian-reference.warc.gz")
 
-def test_bad_records_are_quarantined_by_reason(tmp_path: Path) -> None:
+
+def read(path: Path, **spec: object) -> list[dict[str, object]]:
+    fields: dict[str, object] = {
+        "paths": [str(path)],
+        "format": "auto",
+        "content": "auto",
+        "text_key": "text",
+        "id_key": "id",
+        "max_doc_bytes": 1_000_000,
+        **spec,
+    }
+    return list(DocumentReader(InputSpec.model_construct(**fields))({"path": str(path), "file_index": 0}))
+
+
+def good_lines(n: int) -> list[bytes]:
+    return [json.dumps({"id": f"doc{i}", "text": f"document number {i} " * 20}).encode() for i in range(n)]
+
+
+def test_bad_jsonl_records_are_quarantined_by_reason(tmp_path: Path) -> None:
     path = tmp_path / "docs.jsonl"
     lines = [
         json.dumps({"id": "a", "text": "good text"}).encode(),
@@ -22,8 +48,7 @@ def test_bad_records_are_quarantined_by_reason(tmp_path: Path) -> None:
         json.dumps({"text": "no id"}).encode(),
     ]
     path.write_bytes(b"\n".join(lines) + b"\n")
-    spec = InputSpec.model_construct(paths=[str(path)], text_key="text", id_key="id", max_doc_bytes=200)
-    rows = JsonlReader(spec)({"path": str(path), "file_index": 0})
+    rows = read(path, max_doc_bytes=200)
     assert [r["status"] for r in rows] == [
         "",
         "quarantined_invalid_json",
@@ -37,3 +62,77 @@ def test_bad_records_are_quarantined_by_reason(tmp_path: Path) -> None:
     assert rows[1]["detail"] == f"{path}:2"
     assert rows[-1]["id"] == f"{path}:8"  # no id field: source path and line
     assert [r["order"] for r in rows] == sorted(r["order"] for r in rows)
+
+
+def test_truncated_gzip_keeps_the_records_before_the_cut(tmp_path: Path) -> None:
+    data = gzip.compress(b"\n".join(good_lines(200)) + b"\n")
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(data[: len(data) // 2])
+    rows = read(path)
+    good = [r for r in rows if r["status"] == ""]
+    assert 0 < len(good) < 200
+    assert [r["id"] for r in good] == [f"doc{i}" for i in range(len(good))]
+    assert rows[-1]["status"] == "quarantined_truncated_file"
+    assert rows[-1]["detail"] == f"{path}:{len(good) + 1}"
+
+
+def test_zstd_jsonl(tmp_path: Path) -> None:
+    path = tmp_path / "docs.jsonl.zst"
+    path.write_bytes(zstandard.ZstdCompressor().compress(b"\n".join(good_lines(30)) + b"\n"))
+    rows = read(path)
+    assert [r["id"] for r in rows] == [f"doc{i}" for i in range(30)]
+    assert all(r["status"] == "" for r in rows)
+
+
+def test_parquet_rows_and_an_unreadable_file(tmp_path: Path) -> None:
+    path = tmp_path / "docs.parquet"
+    pq.write_table(pa.table({"text": ["first text", "", "third text"], "url": ["u1", "u2", "u3"]}), path)
+    rows = read(path, id_key=None)
+    assert [r["status"] for r in rows] == ["", "quarantined_empty_text", ""]
+    assert [r["id"] for r in rows] == [f"{path}#0", f"{path}#1", f"{path}#2"]
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"PAR1 this is not a parquet file")
+    assert [r["status"] for r in read(broken)] == ["quarantined_unreadable_file"]
+
+
+def test_text_folder_one_document_per_file(tmp_path: Path) -> None:
+    folder = tmp_path / "texts"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "b.txt").write_text("second file")
+    (folder / "sub" / "a.txt").write_text("nested file")
+    (folder / "bad.txt").write_bytes(b"caf\xe9")
+    (folder / ".hidden.txt").write_text("skipped")
+    spec = InputSpec.model_construct(paths=[str(folder)])
+    files = input_files(spec)
+    assert files == sorted([str(folder / "b.txt"), str(folder / "bad.txt"), str(folder / "sub" / "a.txt")])
+    texts = {f: read(Path(f))[0] for f in files}
+    assert texts[str(folder / "b.txt")]["text"] == "second file"
+    assert texts[str(folder / "b.txt")]["id"] == str(folder / "b.txt")
+    assert texts[str(folder / "bad.txt")]["status"] == "quarantined_invalid_utf8"
+
+
+def test_warc_responses_are_html_with_record_ids() -> None:
+    rows = read(WARC)
+    assert len(rows) == 12
+    assert all(r["content"] == "html" and r["status"] == "" for r in rows)
+    assert rows[0]["id"] == "<urn:debian-reference:pr01.en.html>"
+    assert rows[0]["source"] == "www.debian.org"
+    assert rows[1]["detail"].startswith(f"{WARC}@") and rows[1]["detail"] != f"{WARC}@0"
+    assert str(rows[0]["text"]).lstrip().startswith("<?xml")
+
+
+def test_truncated_warc_keeps_whole_records(tmp_path: Path) -> None:
+    data = WARC.read_bytes()
+    path = tmp_path / "cut.warc.gz"
+    path.write_bytes(data[: len(data) // 2])
+    rows = read(path)
+    good = [r for r in rows if r["status"] == ""]
+    assert 0 < len(good) < 12
+    assert rows[-1]["status"] == "quarantined_truncated_file"
+
+
+def test_unknown_suffix_names_the_fix() -> None:
+    assert detect_format("x/part-0001.jsonl.zst") == "jsonl"
+    assert detect_format("crawl/CC-MAIN-1.warc.wet.gz") == "warc"
+    with pytest.raises(ValueError, match=r"set input.format"):
+        detect_format("data.bin")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from strata.errors import JobError
-from strata.pipeline.shards import load_manifest, write_shards
+from strata.pipeline.shards import TokenizedDocument, load_manifest, write_shards
 from strata.train.data import ShardSamples, global_index
 
 
@@ -17,7 +17,14 @@ def shard_dir(tmp_path: Path) -> Path:
     rng = np.random.default_rng(0)
     docs = [rng.integers(1, 500, size=int(rng.integers(20, 200)), dtype=np.uint16) for _ in range(60)]
     out = tmp_path / "shards"
-    write_shards(docs=docs, out_dir=out, tokens_per_shard=2048, seed=3, vocab_size=500, eot_id=0)
+    write_shards(
+        docs=[TokenizedDocument(d, "", "synthetic") for d in docs],
+        out_dir=out,
+        tokens_per_shard=2048,
+        seed=3,
+        vocab_size=500,
+        eot_id=0,
+    )
     return out
 
 

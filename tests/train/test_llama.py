@@ -105,12 +105,17 @@ def test_a_llama_job_trains_with_deepspeed_zero(tmp_path: Path) -> None:
 
     import numpy as np
 
-    from strata.pipeline.shards import write_shards
+    from strata.pipeline.shards import TokenizedDocument, write_shards
 
     # Each token is followed by the next one: a bigram a model learns in a few steps.
     docs = [(np.arange(start, start + 160) % 63 + 1).astype(np.uint16) for start in range(40)]
     write_shards(
-        docs=docs, out_dir=tmp_path / "shards", tokens_per_shard=4096, seed=3, vocab_size=64, eot_id=0
+        docs=[TokenizedDocument(d, "", "synthetic") for d in docs],
+        out_dir=tmp_path / "shards",
+        tokens_per_shard=4096,
+        seed=3,
+        vocab_size=64,
+        eot_id=0,
     )
     job = {
         "kind": "train", "name": "llama-test", "data": {"shards": str(tmp_path / "shards")},

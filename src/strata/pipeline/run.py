@@ -1,8 +1,14 @@
 """Build and run the pipeline on Ray Data from a PipelineJob.
 
+Stages, each switched by the job file: read → extract (HTML) → language ID → quality
+(Gopher repetition, Gopher quality, C4, FineWeb) → exact dedup → MinHash dedup →
+tokenizer → tokenize → balance → shards. Every row keeps a `status`; a stage that drops
+a row writes its reason there, so every drop is counted at the end.
+
 Outputs under `output.dir`: `shards/` (see strata.pipeline.shards), `tokenizer.json`,
-`stats/pipeline.json`, `quarantine.jsonl` (bad input records with source and line)
-and `duplicates.jsonl` (every removed duplicate with the id of the kept document).
+`stats/pipeline.json` and `stats/pipeline.png` (see strata.pipeline.stats),
+`quarantine.jsonl` (bad input records with their source and offset) and
+`duplicates.jsonl` (every removed duplicate with the id of the kept document).
 """
 
 from __future__ import annotations
@@ -10,43 +16,145 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import ray
 
+from strata.pipeline.balance import copies, group_key, sampling_rates
+from strata.pipeline.dedup.clusters import BandRows, bucket_edges, connected_components
 from strata.pipeline.dedup.exact import add_text_hash, mark_exact_duplicates
-from strata.pipeline.dedup.minhash import MinhashSignatures, find_near_duplicates
-from strata.pipeline.documents import KEPT, Batch
+from strata.pipeline.dedup.minhash import MinhashSignatures
+from strata.pipeline.documents import KEPT
+from strata.pipeline.extract import ExtractMainText
+from strata.pipeline.filters.base import Filter
+from strata.pipeline.filters.c4 import C4Quality
+from strata.pipeline.filters.fineweb import FineWebQuality
 from strata.pipeline.filters.gopher_quality import GopherQuality
-from strata.pipeline.read import JsonlReader
-from strata.pipeline.shards import write_shards
+from strata.pipeline.filters.gopher_repetition import GopherRepetition
+from strata.pipeline.language import IdentifyLanguage
+from strata.pipeline.read import DocumentReader, input_files
+from strata.pipeline.shards import TokenizedDocument, atomic_write, write_shards
+from strata.pipeline.stats import pipeline_stats, plot_stats
 from strata.pipeline.tokenize import END_OF_TEXT, Tokenize, train_tokenizer
 from strata.spec.pipeline import PipelineJob
 
 logger = logging.getLogger(__name__)
+ROW_COLUMNS = ["id", "source", "order", "status", "detail", "duplicate_of", "language", "cluster_size"]
 
 
-class MarkNearDuplicates:
-    """map_batches stage: drop the rows clustering chose to remove."""
-
-    def __init__(self, duplicate_of: dict[str, str]) -> None:
-        self.duplicate_of = duplicate_of
-
-    def __call__(self, batch: Batch) -> Batch:
-        status = batch["status"].astype(object)
-        dup = batch["duplicate_of"].astype(object)
-        for i, doc_id in enumerate(batch["id"]):
-            kept_id = self.duplicate_of.get(str(doc_id))
-            if kept_id is not None and status[i] == KEPT:
-                status[i], dup[i] = "dropped_minhash_duplicate", kept_id
-        batch["status"], batch["duplicate_of"] = status, dup
-        return batch
+def _partitions() -> int:
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
 
 
-def _collect(ds: ray.data.Dataset, columns: list[str]) -> dict[str, list[Any]]:
+def _quality_filters(job: PipelineJob) -> list[Filter]:
+    q = job.quality
+    candidates: list[tuple[bool, type[Any], Any]] = [
+        (q.gopher_repetition.enabled, GopherRepetition, q.gopher_repetition),
+        (q.gopher.enabled, GopherQuality, q.gopher),
+        (q.c4.enabled, C4Quality, q.c4),
+        (q.fineweb.enabled, FineWebQuality, q.fineweb),
+    ]
+    return [cls(spec) for enabled, cls, spec in candidates if enabled]
+
+
+def _read_and_filter(job: PipelineJob) -> ray.data.Dataset:
+    files = [{"path": p, "file_index": i} for i, p in enumerate(input_files(job.input))]
+    logger.info("reading %d input files", len(files))
+    ds = ray.data.from_items(files).flat_map(DocumentReader(job.input))
+    if job.extract.enabled:
+        ds = ds.map_batches(
+            ExtractMainText,
+            fn_constructor_args=(job.extract,),
+            concurrency=_partitions(),
+            batch_format="numpy",
+        )
+    if job.language.enabled:
+        ds = ds.map_batches(
+            IdentifyLanguage,
+            fn_constructor_args=(job.language,),
+            concurrency=_partitions(),
+            batch_format="numpy",
+        )
+    else:
+        ds = ds.map_batches(
+            lambda b: {**b, "language": np.full(len(b["id"]), "", object)}, batch_format="numpy"
+        )
+    for quality in _quality_filters(job):
+        ds = ds.map_batches(quality, batch_format="numpy")
+    ds = ds.map_batches(add_text_hash, batch_format="numpy")
+    if job.dedup.exact.enabled:
+        ds = ds.groupby("text_hash", num_partitions=_partitions()).map_groups(
+            mark_exact_duplicates, batch_format="numpy"
+        )
+    else:
+        ds = ds.map_batches(
+            lambda b: {**b, "duplicate_of": np.full(len(b["id"]), "", object)}, batch_format="numpy"
+        )
+    result: ray.data.Dataset = ds.sort("order").materialize()
+    return result
+
+
+def _near_duplicates(job: PipelineJob, ds: ray.data.Dataset) -> tuple[ray.data.Dataset, dict[str, Any]]:
+    """Mark MinHash duplicates (status, duplicate_of) and each kept document's cluster size."""
+    spec = job.dedup.minhash
+    kept = ds.filter(lambda r: r["status"] == KEPT).select_columns(["id", "order", "text"])
+    verified = (
+        kept.map_batches(MinhashSignatures(spec), batch_format="numpy")
+        .map_batches(BandRows(spec.bands, spec.rows), batch_format="numpy")
+        .groupby("bucket", num_partitions=_partitions())
+        .map_groups(bucket_edges, fn_kwargs={"threshold": spec.threshold}, batch_format="numpy")
+        .materialize()
+    )
+    candidates = int(verified.sum("compared") or 0) if verified.count() else 0
+    edges = verified.filter(lambda r: r["b"] >= 0).drop_columns(["compared"]).materialize()
+    info: dict[str, Any] = {
+        "candidate_pairs": candidates,
+        "edges": edges.count(),
+        "cluster_size_histogram": {},
+    }
+    if info["edges"] == 0:
+        return ds.map_batches(lambda b: {**b, "cluster_size": np.ones(len(b["id"]), np.int64)}), info
+    stars = connected_components(edges, _partitions()).materialize()
+    sizes = (
+        stars.groupby("parent")
+        .count()
+        .map_batches(lambda b: {"order": b["parent"], "cluster_size": b["count()"] + 1}, batch_format="numpy")
+        .materialize()
+    )
+    histogram = sizes.groupby("cluster_size").count().to_pandas()
+    info["cluster_size_histogram"] = {
+        int(s): int(c) for s, c in zip(histogram["cluster_size"], histogram["count()"], strict=True)
+    }
+    removed = stars.map_batches(
+        lambda b: {"order": b["node"], "near_duplicate_of": b["parent_id"]}, batch_format="numpy"
+    )
+    joined = (
+        ds.join(removed, "left_outer", num_partitions=_partitions(), on=("order",))
+        .join(sizes, "left_outer", num_partitions=_partitions(), on=("order",))
+        .map_batches(_mark_near_duplicates, batch_format="pandas")
+        .sort("order")
+    )
+    return joined, info
+
+
+def _mark_near_duplicates(df: pd.DataFrame) -> pd.DataFrame:
+    hit = df["near_duplicate_of"].notna() & (df["status"] == KEPT)
+    df.loc[hit, "status"] = "dropped_minhash_duplicate"
+    df.loc[hit, "duplicate_of"] = df.loc[hit, "near_duplicate_of"]
+    df["cluster_size"] = df["cluster_size"].fillna(1).astype("int64")
+    return df.drop(columns=["near_duplicate_of"])
+
+
+def _texts(ds: ray.data.Dataset) -> Iterator[str]:
+    for batch in ds.select_columns(["text"]).iter_batches(batch_format="numpy", batch_size=1024):
+        yield from (str(t) for t in batch["text"])
+
+
+def _columns(ds: ray.data.Dataset, columns: list[str]) -> dict[str, list[Any]]:
     """Gather some columns of the whole dataset to the driver, in dataset order."""
     out: dict[str, list[Any]] = {c: [] for c in columns}
     for batch in ds.select_columns(columns).iter_batches(batch_format="numpy", batch_size=4096):
@@ -55,10 +163,39 @@ def _collect(ds: ray.data.Dataset, columns: list[str]) -> dict[str, list[Any]]:
     return out
 
 
-def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    with path.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row) + "\n")
+def _tokenize_and_balance(
+    job: PipelineJob, kept: ray.data.Dataset, tokenizer_path: Path
+) -> tuple[list[TokenizedDocument], dict[str, Any]]:
+    tokenized = kept.map_batches(Tokenize(str(tokenizer_path)), batch_format="numpy")
+    rows = _columns(tokenized, ["id", "language", "source", "tokens"])
+    docs = [
+        TokenizedDocument(np.asarray(t, dtype=np.uint16), str(lang), str(src))
+        for t, lang, src in zip(rows["tokens"], rows["language"], rows["source"], strict=True)
+    ]
+    if not job.balance.enabled:
+        return docs, {}
+    groups = [group_key(d.language, d.source, job.balance.by) for d in docs]
+    before: dict[str, int] = {}
+    for g, d in zip(groups, docs, strict=True):
+        before[g] = before.get(g, 0) + len(d.tokens)
+    rates = sampling_rates(before, job.balance)
+    balanced: list[TokenizedDocument] = []
+    for doc_id, g, d in zip(rows["id"], groups, docs, strict=True):
+        balanced.extend([d] * copies(str(doc_id), rates[g], job.seed))
+    after: dict[str, int] = {}
+    for d in balanced:
+        g = group_key(d.language, d.source, job.balance.by)
+        after[g] = after.get(g, 0) + len(d.tokens)
+    info = {
+        "alpha": job.balance.alpha,
+        "token_budget": job.balance.token_budget,
+        "groups": {
+            g: {"tokens_before": before[g], "rate": round(rates[g], 6), "tokens_after": after.get(g, 0)}
+            for g in sorted(before)
+        },
+    }
+    logger.info("balanced %d groups: %d → %d tokens", len(before), sum(before.values()), sum(after.values()))
+    return balanced, info
 
 
 def run_pipeline(job: PipelineJob) -> dict[str, Any]:
@@ -68,50 +205,25 @@ def run_pipeline(job: PipelineJob) -> dict[str, Any]:
     (out / "stats").mkdir(parents=True, exist_ok=True)
     ray.data.DataContext.get_current().execution_options.preserve_order = True
 
-    files = [{"path": str(Path(p).resolve()), "file_index": i} for i, p in enumerate(job.input.paths)]
-    ds = ray.data.from_items(files).flat_map(JsonlReader(job.input))
-    if job.quality.gopher.enabled:
-        ds = ds.map_batches(GopherQuality(job.quality.gopher), batch_format="numpy")
-    ds = ds.map_batches(add_text_hash, batch_format="numpy")
-    if job.dedup.exact.enabled:
-        partitions = max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
-        ds = ds.groupby("text_hash", num_partitions=partitions).map_groups(
-            mark_exact_duplicates, batch_format="numpy"
-        )
-    else:
-        ds = ds.add_column("duplicate_of", lambda df: [""] * len(df))
-    ds = ds.sort("order").materialize()
-    logger.info("read, filtered and exact-deduplicated %d documents", ds.count())
-
-    near_clusters: dict[int, int] = {}
-    candidate_pairs = 0
+    ds = _read_and_filter(job)
+    logger.info("read, extracted, identified, filtered and exact-deduplicated %d documents", ds.count())
+    near: dict[str, Any] = {"candidate_pairs": 0, "edges": 0, "cluster_size_histogram": {}}
     if job.dedup.minhash.enabled:
-        signed = ds.map_batches(MinhashSignatures(job.dedup.minhash), batch_format="numpy")
-        rows = _collect(signed.filter(lambda r: r["status"] == KEPT), ["id", "order", "signature"])
-        near = find_near_duplicates(
-            [str(i) for i in rows["id"]],
-            [int(o) for o in rows["order"]],
-            np.array(rows["signature"], dtype=np.uint32).reshape(len(rows["id"]), -1),
-            job.dedup.minhash,
-        )
-        near_clusters, candidate_pairs = near.cluster_size_histogram, near.candidate_pairs
-        ds = ds.map_batches(MarkNearDuplicates(near.duplicate_of), batch_format="numpy").materialize()
-        logger.info("MinHash: %d candidate pairs, %d removed", candidate_pairs, len(near.duplicate_of))
-
-    everything = _collect(ds, ["id", "status", "duplicate_of", "detail", "text"])
-    kept_texts = [t for t, s in zip(everything["text"], everything["status"], strict=True) if s == KEPT]
-    if not kept_texts:
+        ds, near = _near_duplicates(job, ds)
+    else:
+        ds = ds.map_batches(lambda b: {**b, "cluster_size": np.ones(len(b["id"]), np.int64)})
+    ds = ds.materialize()
+    kept = ds.filter(lambda r: r["status"] == KEPT).materialize()
+    if kept.count() == 0:
         raise RuntimeError(f"{job.name}: no documents survived filtering; check the input and thresholds")
-    tokenizer_path = out / "tokenizer.json"
-    tokenizer = train_tokenizer(kept_texts, job.tokenizer, tokenizer_path)
-    logger.info("trained a %d-token BPE on %d documents", tokenizer.get_vocab_size(), len(kept_texts))
 
-    kept_ds = ds.filter(lambda r: r["status"] == KEPT)
-    tokenized = kept_ds.map_batches(Tokenize(str(tokenizer_path)), batch_format="numpy")
-    docs = [np.asarray(t, dtype=np.uint16) for t in _collect(tokenized, ["tokens"])["tokens"]]
+    tokenizer_path = out / "tokenizer.json"
+    tokenizer = train_tokenizer(_texts(kept), job.tokenizer, tokenizer_path)
     eot_id = tokenizer.token_to_id(END_OF_TEXT)
     if eot_id is None:
         raise RuntimeError(f"{tokenizer_path}: the tokenizer lacks {END_OF_TEXT}")
+    logger.info("trained a %d-token BPE on %d documents", tokenizer.get_vocab_size(), kept.count())
+    docs, balance = _tokenize_and_balance(job, kept, tokenizer_path)
     manifest = write_shards(
         docs=docs,
         out_dir=out / "shards",
@@ -120,69 +232,32 @@ def run_pipeline(job: PipelineJob) -> dict[str, Any]:
         vocab_size=tokenizer.get_vocab_size(),
         eot_id=eot_id,
     )
-    stats = _stats(
-        job=job,
-        rows=everything,
-        manifest=manifest,
-        near_clusters=near_clusters,
-        candidate_pairs=candidate_pairs,
-        seconds=time.monotonic() - started,
+    rows = _columns(ds, ROW_COLUMNS)
+    _write_side_files(out, rows)
+    stats = pipeline_stats(
+        job=job, rows=rows, manifest=manifest, near=near, balance=balance, seconds=time.monotonic() - started
     )
-    _write_side_files(out, everything)
-    (out / "stats" / "pipeline.json").write_text(json.dumps(stats, indent=2), encoding="utf-8")
+    atomic_write(out / "stats" / "pipeline.json", json.dumps(stats, indent=2).encode("utf-8"))
+    plot_stats(stats, out / "stats" / "pipeline.png")
     logger.info("wrote %d tokens in %d shards to %s", manifest["total_tokens"], len(manifest["shards"]), out)
     return stats
 
 
+def _jsonl(rows: list[dict[str, Any]]) -> bytes:
+    return "".join(json.dumps(row) + "\n" for row in rows).encode("utf-8")
+
+
 def _write_side_files(out: Path, rows: dict[str, list[Any]]) -> None:
-    statuses = rows["status"]
-    _write_jsonl(
-        out / "quarantine.jsonl",
-        [
-            {"source": d, "reason": s.removeprefix("quarantined_")}
-            for d, s in zip(rows["detail"], statuses, strict=True)
-            if s.startswith("quarantined_")
-        ],
-    )
-    _write_jsonl(
-        out / "duplicates.jsonl",
-        [
-            {"id": i, "duplicate_of": k, "kind": s.removeprefix("dropped_").removesuffix("_duplicate")}
-            for i, k, s in zip(rows["id"], rows["duplicate_of"], statuses, strict=True)
-            if s.endswith("_duplicate")
-        ],
-    )
-
-
-def _stats(
-    *,
-    job: PipelineJob,
-    rows: dict[str, list[Any]],
-    manifest: dict[str, Any],
-    near_clusters: dict[int, int],
-    candidate_pairs: int,
-    seconds: float,
-) -> dict[str, Any]:
-    counts = Counter(str(s) for s in rows["status"])
-    kept = counts.pop(KEPT, 0)
-    total = kept + sum(counts.values())
-    return {
-        "job": job.name,
-        "documents": {"total": total, "kept": kept, **dict(sorted(counts.items()))},
-        "stages": {
-            "read": {"total": total, "quarantined": sum(v for k, v in counts.items() if "quarantined" in k)},
-            "quality": {"dropped": sum(v for k, v in counts.items() if k.startswith("dropped_gopher"))},
-            "exact_dedup": {"dropped": counts.get("dropped_exact_duplicate", 0)},
-            "minhash_dedup": {
-                "dropped": counts.get("dropped_minhash_duplicate", 0),
-                "candidate_pairs": candidate_pairs,
-                "cluster_size_histogram": near_clusters,
-            },
-        },
-        "tokens": {
-            "total": manifest["total_tokens"],
-            "shards": len(manifest["shards"]),
-            "vocab_size": manifest["vocab_size"],
-        },
-        "seconds": round(seconds, 2),
-    }
+    statuses = [str(s) for s in rows["status"]]
+    quarantined = [
+        {"source": str(d), "reason": s.removeprefix("quarantined_")}
+        for d, s in zip(rows["detail"], statuses, strict=True)
+        if s.startswith("quarantined_")
+    ]
+    duplicates = [
+        {"id": str(i), "duplicate_of": str(k), "kind": s.removeprefix("dropped_").removesuffix("_duplicate")}
+        for i, k, s in zip(rows["id"], rows["duplicate_of"], statuses, strict=True)
+        if s.endswith("_duplicate")
+    ]
+    atomic_write(out / "quarantine.jsonl", _jsonl(quarantined))
+    atomic_write(out / "duplicates.jsonl", _jsonl(duplicates))

@@ -1,4 +1,4 @@
-"""The pipeline job: JSONL in, quality-filtered, deduplicated token shards out."""
+"""The pipeline job: raw documents in; extracted, filtered, deduplicated, balanced token shards out."""
 
 from __future__ import annotations
 
@@ -9,31 +9,76 @@ from pydantic import Field, field_validator, model_validator
 
 from strata.spec.base import Section
 
+URI_SCHEMES = ("s3://", "gs://", "gcs://", "http://", "https://", "file://")
+
 
 class InputSpec(Section):
     """Where documents come from."""
 
-    paths: list[str] = Field(min_length=1, description="JSONL files, relative to the repo root.")
-    format: Literal["jsonl"] = Field("jsonl", description="Input format.")
-    text_key: str = Field("text", description="Field that holds the document text.")
-    id_key: str | None = Field("id", description="Field with a stable document id; None uses path:line.")
+    paths: list[str] = Field(
+        min_length=1,
+        description="Files, folders (read recursively) or s3:// / gs:// URIs; local paths relative to the repo root.",
+    )
+    format: Literal["auto", "jsonl", "parquet", "text", "warc"] = Field(
+        "auto",
+        description="Reader; auto picks it from each file name (.jsonl[.gz|.zst], .parquet, .txt, .warc[.gz], .wet[.gz]).",
+    )
+    content: Literal["auto", "text", "html"] = Field(
+        "auto", description="What the text field holds; auto: HTML for WARC responses, text otherwise."
+    )
+    text_key: str = Field("text", description="Field that holds the document text (JSONL, Parquet).")
+    id_key: str | None = Field(
+        "id", description="Field with a stable document id; None uses source + offset."
+    )
     max_doc_bytes: int = Field(1_000_000, ge=1, description="Larger documents are quarantined, not read.")
 
     @field_validator("paths")
     @classmethod
     def _paths_exist(cls, paths: list[str]) -> list[str]:
-        missing = [p for p in paths if not Path(p).is_file()]
+        missing = [p for p in paths if not p.startswith(URI_SCHEMES) and not Path(p).exists()]
         if missing:
             raise ValueError(
-                f"input file(s) not found: {', '.join(missing)} (paths are relative to the repo root)"
+                f"input path(s) not found: {', '.join(missing)} (paths are relative to the repo root)"
             )
         return paths
 
 
-class GopherQualitySpec(Section):
-    """Gopher quality rules (Rae et al. 2021); defaults are the published thresholds."""
+class ExtractSpec(Section):
+    """Main-text extraction from HTML (trafilatura), for documents whose content is HTML."""
+
+    enabled: bool = Field(True, description="Run extraction on HTML documents.")
+    timeout_s: float = Field(
+        5.0, gt=0, description="Per-document time limit; a document over it is dropped, the worker lives on."
+    )
+    favor_precision: bool = Field(False, description="trafilatura: prefer less text but less boilerplate.")
+
+
+class LanguageSpec(Section):
+    """Language ID with py3langid (its model ships inside the package)."""
+
+    enabled: bool = Field(True, description="Identify languages and filter by them.")
+    keep: list[str] = Field(
+        default_factory=list, description="ISO 639-1 codes to keep; empty keeps every language."
+    )
+    min_score: float = Field(0.65, ge=0, le=1, description="Documents scoring lower are dropped.")
+    min_score_by_language: dict[str, float] = Field(
+        default_factory=dict, description="Per-language score thresholds overriding min_score."
+    )
+
+
+class RuleSpec(Section):
+    """Fields every quality rule set shares."""
 
     enabled: bool = Field(True, description="Run this filter.")
+    languages: list[str] = Field(
+        default_factory=lambda: ["en"],
+        description="Languages it applies to (documents of others pass); empty: all. Needs language ID.",
+    )
+
+
+class GopherQualitySpec(RuleSpec):
+    """Gopher quality rules (Rae et al. 2021); defaults are the published thresholds."""
+
     min_words: int = Field(50, ge=0, description="Fewer words than this: dropped.")
     max_words: int = Field(100_000, ge=1, description="More words than this: dropped.")
     min_mean_word_length: float = Field(3.0, description="Shorter mean word length: dropped.")
@@ -45,10 +90,59 @@ class GopherQualitySpec(Section):
     min_stop_words: int = Field(2, ge=0, description="Min count of English stop words.")
 
 
-class QualitySpec(Section):
-    """Quality filters, in order."""
+class GopherRepetitionSpec(RuleSpec):
+    """Gopher repetition rules (Rae et al. 2021, table A1); defaults are the published thresholds."""
 
+    max_dup_line_frac: float = Field(0.30, description="Max share of lines that repeat an earlier line.")
+    max_dup_para_frac: float = Field(0.30, description="Max share of paragraphs that repeat one.")
+    max_dup_line_char_frac: float = Field(0.20, description="Max share of characters in repeated lines.")
+    max_dup_para_char_frac: float = Field(0.20, description="Max share of characters in repeated paragraphs.")
+    max_top_ngram_char_frac: dict[int, float] = Field(
+        default_factory=lambda: {2: 0.20, 3: 0.18, 4: 0.16},
+        description="n → max share of characters covered by the most frequent word n-gram.",
+    )
+    max_dup_ngram_char_frac: dict[int, float] = Field(
+        default_factory=lambda: {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10},
+        description="n → max share of characters in repeated word n-grams.",
+    )
+
+
+class C4Spec(RuleSpec):
+    """C4 rules (Raffel et al. 2020): line cleanup, then document rules."""
+
+    min_words_per_line: int = Field(3, ge=0, description="Lines with fewer words are removed.")
+    require_terminal_punctuation: bool = Field(
+        True, description="Remove lines not ending in . ! ? or a quote."
+    )
+    max_word_length: int = Field(1000, ge=1, description="Lines with a longer word are removed.")
+    remove_javascript_lines: bool = Field(True, description="Remove lines mentioning javascript.")
+    remove_policy_lines: bool = Field(True, description="Remove cookie/terms/privacy policy lines.")
+    drop_lorem_ipsum: bool = Field(True, description="Drop documents containing 'lorem ipsum'.")
+    drop_curly_bracket: bool = Field(True, description="Drop documents containing '{' (code).")
+    min_sentences: int = Field(5, ge=0, description="Drop documents with fewer sentences after cleanup.")
+
+
+class FineWebSpec(RuleSpec):
+    """FineWeb's own rules (Penedo et al. 2024); defaults are the published thresholds."""
+
+    min_line_punct_ratio: float = Field(0.12, description="Min share of lines ending in punctuation.")
+    max_short_line_ratio: float = Field(0.67, description="Max share of lines of <= short_line_chars.")
+    short_line_chars: int = Field(30, ge=1, description="A line this long or shorter is short.")
+    max_dup_line_char_ratio: float = Field(0.01, description="Max share of characters in repeated lines.")
+    max_newline_word_ratio: float = Field(0.3, description="Max newlines per word (lists).")
+
+
+class QualitySpec(Section):
+    """Quality filters, in this order."""
+
+    gopher_repetition: GopherRepetitionSpec = Field(
+        default_factory=GopherRepetitionSpec, description="Gopher repetition."
+    )
     gopher: GopherQualitySpec = Field(default_factory=GopherQualitySpec, description="Gopher quality.")
+    c4: C4Spec = Field(
+        default_factory=lambda: C4Spec(enabled=False), description="C4 rules (off by default)."
+    )
+    fineweb: FineWebSpec = Field(default_factory=FineWebSpec, description="FineWeb rules.")
 
 
 class ExactDedupSpec(Section):
@@ -77,6 +171,31 @@ class DedupSpec(Section):
     minhash: MinhashSpec = Field(default_factory=MinhashSpec, description="MinHash dedup.")
 
 
+GroupColumn = Literal["language", "source"]
+
+
+def _by_language() -> list[GroupColumn]:
+    return ["language"]
+
+
+class BalanceSpec(Section):
+    """Temperature sampling over (language, source) groups towards a token budget."""
+
+    enabled: bool = Field(False, description="Resample documents by group.")
+    by: list[GroupColumn] = Field(
+        default_factory=_by_language, min_length=1, description="Columns that define a group."
+    )
+    alpha: float = Field(
+        0.3, gt=0, le=1, description="Group g gets a share ∝ n_g^alpha (1: as found, → 0: uniform)."
+    )
+    token_budget: int | None = Field(
+        None, ge=1, description="Tokens to write in all; None keeps today's total and only reweights."
+    )
+    max_repeats: float = Field(
+        4.0, ge=1, description="A group is never repeated more than this many times (UniMax-style cap)."
+    )
+
+
 class TokenizerSpec(Section):
     """Byte-level BPE trained on the kept documents with HF tokenizers."""
 
@@ -103,8 +222,11 @@ class PipelineJob(Section):
     name: str = Field(min_length=1, description="Job name.")
     seed: int = Field(0, description="Seed for everything random in the job.")
     input: InputSpec = Field(description="Input documents.")
+    extract: ExtractSpec = Field(default_factory=ExtractSpec, description="HTML main-text extraction.")
+    language: LanguageSpec = Field(default_factory=LanguageSpec, description="Language ID.")
     quality: QualitySpec = Field(default_factory=QualitySpec, description="Quality filters.")
     dedup: DedupSpec = Field(default_factory=DedupSpec, description="Deduplication.")
+    balance: BalanceSpec = Field(default_factory=BalanceSpec, description="Language/source balancing.")
     tokenizer: TokenizerSpec = Field(default_factory=TokenizerSpec, description="Tokenizer.")
     shards: ShardSpec = Field(default_factory=ShardSpec, description="Shards.")
     output: PipelineOutputSpec = Field(description="Outputs.")

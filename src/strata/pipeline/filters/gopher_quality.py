@@ -20,6 +20,7 @@ class GopherQuality(Filter):
     name = "gopher"
 
     def __init__(self, spec: GopherQualitySpec) -> None:
+        super().__init__(spec)
         self.spec = spec
 
     def keep(self, text: str) -> tuple[bool, str]:

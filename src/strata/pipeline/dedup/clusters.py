@@ -1,0 +1,191 @@
+"""Near-duplicate clusters from MinHash signatures, computed across Ray workers.
+
+No step gathers the documents, their signatures or the duplicate graph on one node:
+
+1. Bands: every signature is cut into `bands` bands of `rows` values; each band becomes a
+   64-bit bucket key. Documents are grouped by key (a Ray Data shuffle). Inside a
+   bucket, each document is compared with the earlier documents (input order), and
+   linked to the first whose estimated Jaccard reaches the threshold: only verified
+   pairs become edges.
+2. Components: the large-star / small-star rounds of Kiveris et al. ("Connected
+   Components in MapReduce and Beyond", SoCC 2014) turn the edges into stars, each
+   node pointing at the smallest node of its component. Every round is a groupby over
+   edges; the loop ends when the edges form a star forest (checked by a third groupby).
+
+A node is a document's `order` (its input position), so a component's smallest node is
+its earliest document, which is the one kept. Edges carry both ends' ids, so the
+removal records name the kept document without a join.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import ray
+
+from strata.pipeline.documents import Batch
+
+logger = logging.getLogger(__name__)
+# Earlier bucket members a document is verified against; bounds a giant bucket's cost.
+MAX_COMPARISONS = 64
+MAX_ROUNDS = 64
+EDGE_COLUMNS = ("a", "a_id", "b", "b_id")
+
+
+def band_keys(signatures: np.ndarray[Any, Any], bands: int, rows: int) -> np.ndarray[Any, Any]:
+    """(n, bands) uint64 bucket keys: a seeded linear hash of each band's values and its index."""
+    multipliers = np.random.default_rng(0x5EED).integers(1, 2**63, size=rows, dtype=np.uint64) | np.uint64(1)
+    values = signatures[:, : bands * rows].reshape(len(signatures), bands, rows).astype(np.uint64)
+    keys = (values * multipliers).sum(axis=2, dtype=np.uint64)
+    return np.asarray(keys ^ (np.arange(bands, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)), np.uint64)
+
+
+class BandRows:
+    """map_batches stage: one row per (document, band) with its bucket key and signature."""
+
+    def __init__(self, bands: int, rows: int) -> None:
+        self.bands, self.rows = bands, rows
+
+    def __call__(self, batch: Batch) -> Batch:
+        signatures = np.asarray(np.stack(list(batch["signature"])), dtype=np.uint32)
+        keys = band_keys(signatures, self.bands, self.rows)
+        return {
+            "bucket": keys.reshape(-1),
+            "order": np.repeat(np.asarray(batch["order"], dtype=np.int64), self.bands),
+            "id": np.repeat(np.asarray(batch["id"], dtype=object), self.bands),
+            "signature": np.repeat(signatures, self.bands, axis=0),
+        }
+
+
+def _empty_edges() -> Batch:
+    return {
+        "a": np.zeros(0, np.int64),
+        "a_id": np.zeros(0, object),
+        "b": np.zeros(0, np.int64),
+        "b_id": np.zeros(0, object),
+    }
+
+
+def _edges(pairs: list[tuple[int, str, int, str]]) -> Batch:
+    if not pairs:
+        return _empty_edges()
+    a, a_id, b, b_id = zip(*pairs, strict=True)
+    return {
+        "a": np.array(a, np.int64),
+        "a_id": np.array(a_id, object),
+        "b": np.array(b, np.int64),
+        "b_id": np.array(b_id, object),
+    }
+
+
+def bucket_edges(group: Batch, threshold: float) -> Batch:
+    """map_groups stage over one bucket: verify each document against the earlier ones.
+
+    One row per document after the bucket's first: `a` the document, `b` the first
+    earlier document whose estimated Jaccard reaches the threshold (-1 when none),
+    `compared` the candidate pairs checked. Rows with b >= 0 are the graph's edges.
+    """
+    by_order = np.argsort(np.asarray(group["order"], dtype=np.int64), kind="stable")
+    nodes = np.asarray(group["order"], dtype=np.int64)[by_order]
+    ids = np.asarray(group["id"], dtype=object)[by_order]
+    signatures = np.stack(list(group["signature"]))[by_order]
+    rows: list[tuple[int, str, int, str]] = []
+    compared = []
+    for i in range(1, len(nodes)):
+        first = max(0, i - MAX_COMPARISONS)
+        similarity = (signatures[first:i] == signatures[i]).mean(axis=1)
+        hits = np.flatnonzero(similarity >= threshold)
+        j = first + int(hits[0]) if len(hits) else -1
+        rows.append(
+            (int(nodes[i]), str(ids[i]), int(nodes[j]) if j >= 0 else -1, str(ids[j]) if j >= 0 else "")
+        )
+        compared.append(i - first)
+    return {**_edges(rows), "compared": np.array(compared, np.int64)}
+
+
+def _neighbors(group: Batch) -> tuple[int, str, dict[int, str]]:
+    node, node_id = int(group["a"][0]), str(group["a_id"][0])
+    return node, node_id, {int(b): str(i) for b, i in zip(group["b"], group["b_id"], strict=True)}
+
+
+def large_star(group: Batch) -> Batch:
+    """Node u: link every larger neighbour to the smallest of u and its neighbours."""
+    node, node_id, neighbors = _neighbors(group)
+    m = min(neighbors, default=node)
+    m, m_id = (m, neighbors[m]) if m < node else (node, node_id)
+    return _edges([(v, v_id, m, m_id) for v, v_id in sorted(neighbors.items()) if v > node])
+
+
+def small_star(group: Batch) -> Batch:
+    """Node u with its smaller neighbours N: link u and N to the smallest of them."""
+    node, node_id, neighbors = _neighbors(group)
+    members = {v: i for v, i in neighbors.items() if v < node} | {node: node_id}
+    m = min(members)
+    return _edges([(v, v_id, m, members[m]) for v, v_id in sorted(members.items()) if v != m])
+
+
+def star_check(group: Batch) -> Batch:
+    """Node u with rows (u as child → parent, or u as parent): its one parent, or a violation.
+
+    The edges are a star forest when no node has two parents and no parent is a child.
+    """
+    node, node_id = int(group["a"][0]), str(group["a_id"][0])
+    parents = {
+        int(p): str(i) for p, i, child in zip(group["b"], group["b_id"], group["child"], strict=True) if child
+    }
+    is_parent = not bool(np.all(group["child"]))
+    violation = len(parents) > 1 or (bool(parents) and is_parent)
+    parent, parent_id = min(parents.items()) if parents else (-1, "")
+    return {
+        "node": np.array([node], np.int64),
+        "node_id": np.array([node_id], object),
+        "parent": np.array([parent], np.int64),
+        "parent_id": np.array([parent_id], object),
+        "violation": np.array([int(violation)], np.int64),
+    }
+
+
+def _both_directions(batch: Batch) -> Batch:
+    return {
+        "a": np.concatenate([batch["a"], batch["b"]]),
+        "a_id": np.concatenate([batch["a_id"], batch["b_id"]]),
+        "b": np.concatenate([batch["b"], batch["a"]]),
+        "b_id": np.concatenate([batch["b_id"], batch["a_id"]]),
+    }
+
+
+def _child_and_parent_rows(batch: Batch) -> Batch:
+    n = len(batch["a"])
+    return {
+        "a": np.concatenate([batch["a"], batch["b"]]),
+        "a_id": np.concatenate([batch["a_id"], batch["b_id"]]),
+        "b": np.concatenate([batch["b"], np.full(n, -1, np.int64)]),
+        "b_id": np.concatenate([batch["b_id"], np.full(n, "", object)]),
+        "child": np.concatenate([np.ones(n, bool), np.zeros(n, bool)]),
+    }
+
+
+def connected_components(edges: ray.data.Dataset, partitions: int) -> ray.data.Dataset:
+    """Rows (node, node_id, parent, parent_id): every non-root node and its component's smallest node."""
+    for round_no in range(1, MAX_ROUNDS + 1):
+        large = (
+            edges.map_batches(_both_directions, batch_format="numpy")
+            .groupby("a", num_partitions=partitions)
+            .map_groups(large_star, batch_format="numpy")
+        )
+        edges = large.groupby("a", num_partitions=partitions).map_groups(small_star, batch_format="numpy")
+        stars = (
+            edges.map_batches(_child_and_parent_rows, batch_format="numpy")
+            .groupby("a", num_partitions=partitions)
+            .map_groups(star_check, batch_format="numpy")
+            .materialize()
+        )
+        violations = int(stars.sum("violation") or 0) if stars.count() else 0
+        logger.info("connected components: round %d, %d nodes not yet in a star", round_no, violations)
+        if violations == 0:
+            result: ray.data.Dataset = stars.filter(lambda r: r["parent"] >= 0).drop_columns(["violation"])
+            return result
+        edges = edges.materialize()
+    raise RuntimeError(f"connected components did not converge in {MAX_ROUNDS} rounds")

@@ -1,0 +1,98 @@
+"""Main-text extraction from HTML with trafilatura, under a per-document time limit.
+
+Extraction runs in a child process that the stage owns. When a document takes longer
+than `timeout_s`, the child is killed and replaced, the document is dropped as
+`dropped_extract_timeout`, and the worker goes on: a pathological page cannot hang it.
+A page with no main text is dropped as `dropped_extract_no_text`.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from multiprocessing.connection import Connection
+from typing import Any
+
+import numpy as np
+
+from strata.pipeline.documents import Batch, kept_mask
+from strata.pipeline.read import HTML, TEXT
+from strata.spec.pipeline import ExtractSpec
+
+logger = logging.getLogger(__name__)
+
+
+def _serve(conn: Connection, favor_precision: bool) -> None:
+    """Child process: extract each HTML page received until the pipe closes."""
+    import trafilatura
+
+    while True:
+        try:
+            html = conn.recv()
+        except EOFError:
+            return
+        text = trafilatura.extract(
+            html, favor_precision=favor_precision, include_comments=False, include_tables=False
+        )
+        conn.send(text or "")
+
+
+class ExtractMainText:
+    """map_batches stage: replace HTML rows' text with their main text."""
+
+    def __init__(self, spec: ExtractSpec) -> None:
+        self.spec = spec
+        self._context = multiprocessing.get_context("spawn")
+        self._child: Any = None
+        self._conn: Connection | None = None
+
+    def _start(self) -> Connection:
+        parent, child = self._context.Pipe()
+        self._child = self._context.Process(
+            target=_serve, args=(child, self.spec.favor_precision), daemon=True
+        )
+        self._child.start()
+        child.close()
+        self._conn = parent
+        return parent
+
+    def _stop(self) -> None:
+        if self._child is not None:
+            self._child.kill()
+            self._child.join()
+        if self._conn is not None:
+            self._conn.close()
+        self._child, self._conn = None, None
+
+    def extract(self, html: str) -> str | None:
+        """The page's main text ("" when it has none), or None when it ran past the time limit."""
+        conn = self._conn or self._start()
+        conn.send(html)
+        if conn.poll(self.spec.timeout_s):
+            try:
+                return str(conn.recv())
+            except EOFError:  # the child died (e.g. out of memory): treat like a timeout
+                pass
+        self._stop()
+        return None
+
+    def __call__(self, batch: Batch) -> Batch:
+        status = batch["status"].astype(object)
+        texts = batch["text"].astype(object)
+        content = batch["content"].astype(object)
+        for i in np.flatnonzero(kept_mask(batch) & (content == HTML)):
+            text = self.extract(str(texts[i]))
+            if text is None:
+                logger.warning(
+                    "extraction of %s ran past %.1f s; dropped", batch["id"][i], self.spec.timeout_s
+                )
+                status[i], texts[i] = "dropped_extract_timeout", ""
+            elif not text.strip():
+                status[i], texts[i] = "dropped_extract_no_text", ""
+            else:
+                texts[i], content[i] = text, TEXT
+        batch["status"], batch["text"], batch["content"] = status, texts, content
+        return batch
+
+    def __del__(self) -> None:
+        self._stop()
