@@ -38,19 +38,18 @@ def write_report(pipeline_dir: Path, train_dir: Path, out: Path, wall_seconds: d
     drops = "\n".join(
         f"| {reason} | {count} |" for reason, count in docs.items() if reason not in ("total", "kept")
     )
+    stage_rows = "\n".join(f"| {name} | {s['dropped']} | {s['kept']} |" for name, s in stages.items())
     text = (
         f"""# Strata demo report
 
 ## Pipeline
 
-| | documents |
-|---|---|
-| read | {docs["total"]} |
-| quarantined (bad records) | {stages["read"]["quarantined"]} |
-| dropped by quality filters | {stages["quality"]["dropped"]} |
-| removed as exact duplicates | {stages["exact_dedup"]["dropped"]} |
-| removed as near duplicates (MinHash) | {stages["minhash_dedup"]["dropped"]} |
-| kept | {docs["kept"]} |
+{docs["total"]} documents read, {docs["kept"]} kept (`stats/pipeline.json` has every count and
+`stats/pipeline.png` the plots).
+
+| stage | dropped | kept after it |
+|---|---|---|
+{stage_rows}
 
 Tokens written: {stats["tokens"]["total"]} in {stats["tokens"]["shards"]} shards
 (byte-level BPE, vocabulary {stats["tokens"]["vocab_size"]}).

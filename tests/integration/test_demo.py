@@ -26,7 +26,7 @@ def test_pipeline_filters_and_deduplicates_the_corpus(demo: Path) -> None:
     docs = stats["documents"]
     assert docs["total"] == 2198
     assert docs["kept"] + sum(v for k, v in docs.items() if k not in ("total", "kept")) == docs["total"]
-    assert stats["stages"]["quality"]["dropped"] > 0
+    assert stats["stages"]["gopher"]["dropped"] > 0 and stats["stages"]["gopher_repetition"]["dropped"] > 0
     assert stats["stages"]["exact_dedup"]["dropped"] >= 35  # 40 planted, some dropped earlier by quality
     assert stats["stages"]["minhash_dedup"]["dropped"] >= 70  # 80 planted
     removed = {
@@ -52,7 +52,7 @@ def test_report_and_plot_are_written(demo: Path) -> None:
     report = (demo / "report.md").read_text()
     for needle in (
         "documents",
-        "removed as near duplicates",
+        "minhash_dedup",
         "Tokens written",
         "loss, last step",
         "tokens/s",

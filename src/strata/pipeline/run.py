@@ -50,6 +50,11 @@ def _partitions() -> int:
     return max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
 
 
+def _actors() -> ray.data.ActorPoolStrategy:
+    """One long-lived copy per CPU of a stage that loads a model or owns a child process."""
+    return ray.data.ActorPoolStrategy(min_size=1, max_size=_partitions())
+
+
 def _quality_filters(job: PipelineJob) -> list[Filter]:
     q = job.quality
     candidates: list[tuple[bool, type[Any], Any]] = [
@@ -101,7 +106,7 @@ def _read_and_filter(job: PipelineJob) -> ray.data.Dataset:
 def _near_duplicates(job: PipelineJob, ds: ray.data.Dataset) -> tuple[ray.data.Dataset, dict[str, Any]]:
     """Mark MinHash duplicates (status, duplicate_of) and each kept document's cluster size."""
     spec = job.dedup.minhash
-    kept = ds.filter(lambda r: r["status"] == KEPT).select_columns(["id", "order", "text"])
+    kept = ds.filter(lambda r: r["status"] == KEPT).select_columns(["id", "order", "text", "status"])
     verified = (
         kept.map_batches(MinhashSignatures(spec), batch_format="numpy")
         .map_batches(BandRows(spec.bands, spec.rows), batch_format="numpy")

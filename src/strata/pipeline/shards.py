@@ -118,6 +118,10 @@ def write_shards(
         "shards": shards,
     }
     atomic_write(out_dir / MANIFEST, json.dumps(manifest, indent=2).encode("utf-8"))
+    listed = {name for s in shards for name in (s["bin"], s["idx"])}
+    for stale in sorted(out_dir.glob("shard_*")):  # left by an earlier run that wrote more shards
+        if stale.name not in listed:
+            stale.unlink()
     return manifest
 
 

@@ -75,7 +75,7 @@ def pipeline_stats(
     stages["minhash_dedup"].update(near)
     return {
         "job": job.name,
-        "documents": {"total": total, "kept": statuses.count(KEPT)},
+        "documents": {"total": total, "kept": statuses.count(KEPT), **dict(sorted(by_reason.items()))},
         "stages": stages,
         "balance": balance,
         "tokens": {

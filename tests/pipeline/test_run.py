@@ -1,0 +1,86 @@
+"""The whole pipeline on Ray Data: real multilingual web pages (WARC) and a folder of broken
+files, with language counts, quarantine counts, balancing and the stats report checked."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from strata.pipeline.run import run_pipeline
+from strata.pipeline.shards import load_manifest
+from strata.spec.pipeline import PipelineJob
+
+pytestmark = pytest.mark.usefixtures("ray_cluster")
+LANGUAGES = ["de", "en", "es", "fr", "it", "ja"]
+
+
+def broken_folder(root: Path) -> Path:
+    folder = root / "broken"
+    folder.mkdir()
+    good = [json.dumps({"id": f"g{i}", "text": "short but fine"}) for i in range(20)]
+    data = gzip.compress("\n".join(good).encode())
+    (folder / "cut.jsonl.gz").write_bytes(data[: len(data) // 2])
+    (folder / "bad.jsonl").write_bytes(
+        b'{"id": "x", "text": "caf\xe9"}\n{oops\n' + json.dumps({"id": "y"}).encode()
+    )
+    (folder / "notes.txt").write_bytes(b"\xff\xfe broken bytes")
+    (folder / "table.parquet").write_bytes(b"PAR1 garbage")
+    return folder
+
+
+def job(tmp_path: Path, **sections: object) -> PipelineJob:
+    return PipelineJob.model_validate(
+        {
+            "kind": "pipeline",
+            "name": "multilingual",
+            "input": {"paths": ["data/multilingual/debian-reference.warc.gz", str(broken_folder(tmp_path))]},
+            "language": {"min_score": 0.5},
+            "tokenizer": {"vocab_size": 1024},
+            "shards": {"tokens_per_shard": 4096},
+            "output": {"dir": str(tmp_path / "out")},
+            **sections,
+        }
+    )
+
+
+def test_multilingual_pages_and_broken_files(tmp_path: Path) -> None:
+    stats = run_pipeline(job(tmp_path, balance={"enabled": True, "alpha": 0.3}))
+    out = tmp_path / "out"
+    docs = stats["documents"]
+    # 12 pages; from the broken folder: 2 bad JSONL records + 1 record without text, the records
+    # of the cut gzip before the cut, and one row for each broken file.
+    assert docs["quarantined_invalid_utf8"] == 2  # bad.jsonl line 1 and notes.txt
+    assert docs["quarantined_invalid_json"] == 1
+    assert docs["quarantined_no_text"] == 1
+    assert docs["quarantined_truncated_file"] == 1
+    assert docs["quarantined_unreadable_file"] == 1
+    quarantine = [json.loads(line) for line in (out / "quarantine.jsonl").read_text().splitlines()]
+    assert len(quarantine) == sum(v for k, v in docs.items() if k.startswith("quarantined_"))
+    assert {q["source"].split("/")[-1].split(":")[0].split("#")[0] for q in quarantine} == {
+        "bad.jsonl",
+        "notes.txt",
+        "cut.jsonl.gz",
+        "table.parquet",
+    }
+    # Language ID: every page in its language; the short JSONL records pass as whatever they are.
+    after_language = stats["stages"]["language"]["kept_by_language"]
+    assert all(after_language[lang] >= 2 for lang in LANGUAGES)
+    manifest = load_manifest(out / "shards")
+    assert set(LANGUAGES) <= set(manifest["tokens_by_language"])
+    assert manifest["total_tokens"] == stats["tokens"]["total"]
+    # Balancing at α = 0.3 gives the smallest language more than its natural share.
+    groups = stats["balance"]["groups"]
+    smallest = min(LANGUAGES, key=lambda g: groups[g]["tokens_before"])
+    assert groups[smallest]["rate"] > 1
+    assert manifest["tokens_by_language"][smallest] == groups[smallest]["tokens_after"]
+    assert (out / "stats" / "pipeline.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((out / "stats" / "pipeline.json").read_text()) == stats
+
+
+def test_keep_list_drops_other_languages(tmp_path: Path) -> None:
+    stats = run_pipeline(job(tmp_path, language={"keep": ["fr", "de"], "min_score": 0.5}))
+    assert set(stats["tokens"]["by_language"]) == {"de", "fr"}
+    assert stats["stages"]["language"]["dropped_by_reason"]["not_listed"] >= 8
