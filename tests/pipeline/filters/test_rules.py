@@ -79,7 +79,7 @@ def test_c4_removes_bad_lines_then_judges_the_document() -> None:
 
 def test_fineweb_rules() -> None:
     rule = FineWebQuality(FineWebSpec())
-    menu = "\n".join(["Home", "About us", "Products", "Contact", "Careers"] + [PROSE])
+    menu = "\n".join(["Home", "About us", "Products", "Contact", "Careers", PROSE])
     assert rule.keep(menu) == (False, "short_line_ratio")
     no_punct = "\n".join(f"item {i} in a list of things to buy today" for i in range(10))
     assert rule.keep(no_punct) == (False, "line_punct_ratio")
