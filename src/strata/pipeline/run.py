@@ -111,7 +111,7 @@ def _near_duplicates(job: PipelineJob, ds: ray.data.Dataset) -> tuple[ray.data.D
         kept.map_batches(MinhashSignatures(spec), batch_format="numpy")
         .map_batches(BandRows(spec.bands, spec.rows), batch_format="numpy")
         .groupby("bucket", num_partitions=_partitions())
-        .map_groups(bucket_edges, fn_kwargs={"threshold": spec.threshold}, batch_format="numpy")
+        .map_groups(bucket_edges(spec.threshold), batch_format="numpy")
         .materialize()
     )
     candidates = int(verified.sum("compared") or 0) if verified.count() else 0

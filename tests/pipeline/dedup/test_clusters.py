@@ -80,7 +80,7 @@ def test_bucket_links_only_verified_pairs_to_earlier_documents() -> None:
         "id": np.array(["near", "first", "far"], object),
         "signature": np.array([near, sig, far]),
     }
-    out = bucket_edges(group, threshold=0.8)
+    out = bucket_edges(threshold=0.8)(group)
     assert list(zip(out["a_id"], out["b_id"], strict=True)) == [("far", ""), ("near", "first")]
     assert list(out["compared"]) == [1, 2]
 
@@ -118,7 +118,7 @@ def test_planted_near_duplicates_are_clustered_across_workers() -> None:
     verified = (
         signed.map_batches(BandRows(spec.bands, spec.rows), batch_format="numpy")
         .groupby("bucket", num_partitions=2)
-        .map_groups(bucket_edges, fn_kwargs={"threshold": spec.threshold}, batch_format="numpy")
+        .map_groups(bucket_edges(spec.threshold), batch_format="numpy")
     )
     edges = verified.filter(lambda r: r["b"] >= 0).drop_columns(["compared"])
     stars = connected_components(edges, partitions=2).to_pandas()

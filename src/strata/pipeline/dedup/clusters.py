@@ -20,6 +20,7 @@ removal records name the kept document without a join.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -80,29 +81,33 @@ def _edges(pairs: list[tuple[int, str, int, str]]) -> Batch:
     }
 
 
-def bucket_edges(group: Batch, threshold: float) -> Batch:
-    """map_groups stage over one bucket: verify each document against the earlier ones.
+def bucket_edges(threshold: float) -> Callable[[Batch], Batch]:
+    """A map_groups stage over one bucket that verifies each document against the earlier ones.
 
-    One row per document after the bucket's first: `a` the document, `b` the first
-    earlier document whose estimated Jaccard reaches the threshold (-1 when none),
-    `compared` the candidate pairs checked. Rows with b >= 0 are the graph's edges.
+    It emits one row per document after the bucket's first: `a` the document, `b` the first
+    earlier document whose estimated Jaccard reaches `threshold` (-1 when none), `compared`
+    the candidate pairs checked. Rows with b >= 0 are the graph's edges.
     """
-    by_order = np.argsort(np.asarray(group["order"], dtype=np.int64), kind="stable")
-    nodes = np.asarray(group["order"], dtype=np.int64)[by_order]
-    ids = np.asarray(group["id"], dtype=object)[by_order]
-    signatures = np.stack(list(group["signature"]))[by_order]
-    rows: list[tuple[int, str, int, str]] = []
-    compared = []
-    for i in range(1, len(nodes)):
-        first = max(0, i - MAX_COMPARISONS)
-        similarity = (signatures[first:i] == signatures[i]).mean(axis=1)
-        hits = np.flatnonzero(similarity >= threshold)
-        j = first + int(hits[0]) if len(hits) else -1
-        rows.append(
-            (int(nodes[i]), str(ids[i]), int(nodes[j]) if j >= 0 else -1, str(ids[j]) if j >= 0 else "")
-        )
-        compared.append(i - first)
-    return {**_edges(rows), "compared": np.array(compared, np.int64)}
+
+    def verify_bucket(group: Batch) -> Batch:
+        by_order = np.argsort(np.asarray(group["order"], dtype=np.int64), kind="stable")
+        nodes = np.asarray(group["order"], dtype=np.int64)[by_order]
+        ids = np.asarray(group["id"], dtype=object)[by_order]
+        signatures = np.stack(list(group["signature"]))[by_order]
+        rows: list[tuple[int, str, int, str]] = []
+        compared = []
+        for i in range(1, len(nodes)):
+            first = max(0, i - MAX_COMPARISONS)
+            similarity = (signatures[first:i] == signatures[i]).mean(axis=1)
+            hits = np.flatnonzero(similarity >= threshold)
+            j = first + int(hits[0]) if len(hits) else -1
+            rows.append(
+                (int(nodes[i]), str(ids[i]), int(nodes[j]) if j >= 0 else -1, str(ids[j]) if j >= 0 else "")
+            )
+            compared.append(i - first)
+        return {**_edges(rows), "compared": np.array(compared, np.int64)}
+
+    return verify_bucket
 
 
 def _neighbors(group: Batch) -> tuple[int, str, dict[int, str]]:
