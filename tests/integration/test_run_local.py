@@ -4,6 +4,7 @@ quarantined and the output is deterministic."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -99,3 +100,45 @@ def test_sigterm_to_strata_run_stops_its_ray(tmp_path: Path) -> None:
     assert run.wait(timeout=120) == 128 + signal.SIGTERM
     assert not Path(f"/proc/{head}").exists()
     assert session_members(head) == []
+
+
+def _child(parent: int, marker: bytes) -> int | None:
+    for proc in Path("/proc").iterdir():
+        try:
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (proc / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == parent and marker in cmdline:
+            return int(proc.name)
+    return None
+
+
+def test_killed_pipeline_resumes_with_identical_output(tmp_path: Path) -> None:
+    assert strata("run", str(make_job(tmp_path, "whole"))).returncode == 0
+    job = make_job(tmp_path, "killed")
+    run = subprocess.Popen(
+        [sys.executable, "-m", "strata", "run", str(job)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    done = tmp_path / "killed" / "work" / "filtered" / "_DONE"
+    deadline = time.monotonic() + 300
+    while not done.exists() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    worker = _child(run.pid, b"exec\x00")
+    assert done.exists() and worker is not None, "the job did not finish its first stage"
+    os.kill(worker, signal.SIGKILL)  # the job process dies mid-run; strata run stops its Ray
+    assert run.wait(timeout=120) != 0
+    assert not (tmp_path / "killed" / "shards" / "manifest.json").exists()
+
+    again = strata("run", str(job))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "stage filtered: finished by an earlier run" in again.stderr
+    for name in ("shards/manifest.json", "tokenizer.json", "duplicates.jsonl", "quarantine.jsonl"):
+        assert (tmp_path / "killed" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+    manifest = json.loads((tmp_path / "whole" / "shards" / "manifest.json").read_text())
+    for shard in manifest["shards"]:
+        for key in ("bin", "idx"):
+            whole = (tmp_path / "whole" / "shards" / shard[key]).read_bytes()
+            assert (tmp_path / "killed" / "shards" / shard[key]).read_bytes() == whole

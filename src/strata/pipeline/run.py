@@ -8,7 +8,8 @@ a row writes its reason there, so every drop is counted at the end.
 Outputs under `output.dir`: `shards/` (see strata.pipeline.shards), `tokenizer.json`,
 `stats/pipeline.json` and `stats/pipeline.png` (see strata.pipeline.stats),
 `quarantine.jsonl` (bad input records with their source and offset) and
-`duplicates.jsonl` (every removed duplicate with the id of the kept document).
+`duplicates.jsonl` (every removed duplicate with the id of the kept document), and
+`work/` (finished stages, so a rerun of a killed job skips them: strata.pipeline.resume).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from strata.pipeline.filters.gopher_quality import GopherQuality
 from strata.pipeline.filters.gopher_repetition import GopherRepetition
 from strata.pipeline.language import IdentifyLanguage
 from strata.pipeline.read import DocumentReader, input_files
+from strata.pipeline.resume import StageStore
 from strata.pipeline.shards import TokenizedDocument, atomic_write, write_shards
 from strata.pipeline.stats import pipeline_stats, plot_stats
 from strata.pipeline.tokenize import END_OF_TEXT, Tokenize, train_tokenizer
@@ -66,8 +68,8 @@ def _quality_filters(job: PipelineJob) -> list[Filter]:
     return [cls(spec) for enabled, cls, spec in candidates if enabled]
 
 
-def _read_and_filter(job: PipelineJob) -> ray.data.Dataset:
-    files = [{"path": p, "file_index": i} for i, p in enumerate(input_files(job.input))]
+def _read_and_filter(job: PipelineJob, paths: list[str]) -> ray.data.Dataset:
+    files = [{"path": p, "file_index": i} for i, p in enumerate(paths)]
     logger.info("reading %d input files", len(files))
     ds = ray.data.from_items(files).flat_map(DocumentReader(job.input))
     if job.extract.enabled:
@@ -210,14 +212,23 @@ def run_pipeline(job: PipelineJob) -> dict[str, Any]:
     (out / "stats").mkdir(parents=True, exist_ok=True)
     ray.data.DataContext.get_current().execution_options.preserve_order = True
 
-    ds = _read_and_filter(job)
+    paths = input_files(job.input)
+    store = StageStore(out, job, paths)
+    ds = store.load("filtered")
+    if ds is None:
+        ds = store.save("filtered", _read_and_filter(job, paths))
     logger.info("read, extracted, identified, filtered and exact-deduplicated %d documents", ds.count())
-    near: dict[str, Any] = {"candidate_pairs": 0, "edges": 0, "cluster_size_histogram": {}}
-    if job.dedup.minhash.enabled:
-        ds, near = _near_duplicates(job, ds)
-    else:
-        ds = ds.map_batches(lambda b: {**b, "cluster_size": np.ones(len(b["id"]), np.int64)})
-    ds = ds.materialize()
+    near_path = out / "work" / "near_duplicates.json"
+    filtered, ds = ds, store.load("deduplicated")
+    if ds is None:
+        near = {"candidate_pairs": 0, "edges": 0, "cluster_size_histogram": {}}
+        if job.dedup.minhash.enabled:
+            marked, near = _near_duplicates(job, filtered)
+        else:
+            marked = filtered.map_batches(lambda b: {**b, "cluster_size": np.ones(len(b["id"]), np.int64)})
+        atomic_write(near_path, json.dumps(near).encode("utf-8"))
+        ds = store.save("deduplicated", marked)
+    near = json.loads(near_path.read_text(encoding="utf-8"))
     kept = ds.filter(lambda r: r["status"] == KEPT).materialize()
     if kept.count() == 0:
         raise RuntimeError(f"{job.name}: no documents survived filtering; check the input and thresholds")
