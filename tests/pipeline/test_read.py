@@ -102,6 +102,7 @@ def test_text_folder_one_document_per_file(tmp_path: Path) -> None:
     (folder / "sub" / "a.txt").write_text("nested file")
     (folder / "bad.txt").write_bytes(b"caf\xe9")
     (folder / ".hidden.txt").write_text("skipped")
+    (folder / "logo.png").write_bytes(b"\x89PNG")  # unknown format inside a folder: skipped
     spec = InputSpec.model_construct(paths=[str(folder)])
     files = input_files(spec)
     assert files == sorted([str(folder / "b.txt"), str(folder / "bad.txt"), str(folder / "sub" / "a.txt")])
@@ -136,3 +137,11 @@ def test_unknown_suffix_names_the_fix() -> None:
     assert detect_format("crawl/CC-MAIN-1.warc.wet.gz") == "warc"
     with pytest.raises(ValueError, match=r"set input.format"):
         detect_format("data.bin")
+
+
+def test_html_files_are_read_as_html(tmp_path: Path) -> None:
+    page = tmp_path / "page.html"
+    page.write_text("<html><body><p>Hello</p></body></html>")
+    rows = read(page)
+    assert rows[0]["content"] == "html" and rows[0]["id"] == str(page)
+    assert read(page, content="text")[0]["content"] == "text"

@@ -159,3 +159,9 @@ def test_cli_validate_show_prints_the_deepspeed_config(capsys) -> None:
     out = capsys.readouterr().out
     assert "valid train declaration" in out
     assert '"train_batch_size": 16' in out  # 8 per worker x 2 workers x 1 accumulation step
+
+
+def test_balance_groups_only_by_known_columns(write_yaml) -> None:
+    text = PIPELINE.format(path="data/demo/corpus.jsonl") + "balance: {enabled: true, by: [country]}\n"
+    message = refused(write_yaml(text))
+    assert "balance.by" in message and "'language'" in message and "'source'" in message

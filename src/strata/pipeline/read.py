@@ -1,8 +1,8 @@
 """Read input files into document rows; bad records are quarantined, never fatal.
 
 One reader per format, chosen from the file name (or the job's `input.format`):
-JSONL (`.jsonl`, `.json`, optionally `.gz` or `.zst`), Parquet, plain text (`.txt`,
-one document per file) and WARC/WET (`.warc`, `.wet`, optionally `.gz`, read with
+JSONL (`.jsonl`, `.json`, optionally `.gz` or `.zst`), Parquet, plain text and HTML files
+(`.txt`, `.md`, `.html`: one document per file) and WARC/WET (`.warc`, `.wet`, optionally `.gz`, read with
 warcio). Files are opened through fsspec, so `s3://` and `gs://` URIs work where the
 matching fsspec backend is installed.
 
@@ -50,7 +50,7 @@ def detect_format(path: str) -> str:
             return fmt
     if name.endswith((".warc", ".wet", ".arc")):
         return "warc"
-    if name.endswith((".txt", ".md", ".text")):
+    if name.endswith((".txt", ".md", ".text", ".html", ".htm")):
         return "text"
     raise ValueError(
         f"{path}: cannot tell the format from the name; use .jsonl/.parquet/.txt/.warc/.wet "
@@ -170,7 +170,10 @@ class DocumentReader:
         except UnicodeDecodeError:
             yield self._row(doc_id=path, source=path, where=path, text="", status="quarantined_invalid_utf8")
             return
-        yield self._row(doc_id=path, source=path, where=path, text=text)
+        row = self._row(doc_id=path, source=path, where=path, text=text)
+        if self.spec.content == "auto" and path.lower().removesuffix(".gz").endswith((".html", ".htm")):
+            row["content"] = HTML
+        yield row
 
     # WARC / WET ----------------------------------------------------------------------------
     def _read_warc(self, path: str) -> Iterator[dict[str, Any]]:
@@ -217,15 +220,34 @@ class DocumentReader:
 
 
 def input_files(spec: InputSpec) -> list[str]:
-    """Every file the job reads, in a stable order: folders are walked, URIs listed with fsspec."""
+    """Every file the job reads, in a stable order: folders are walked, URIs listed with fsspec.
+
+    In a folder, files whose format the name does not tell (images, stylesheets, ...) are
+    skipped and counted in the log; a file named in `input.paths` must have a known format.
+    """
     files: list[str] = []
     for path in spec.paths:
         fs, root = fsspec.core.url_to_fs(path)
-        if fs.isdir(root):
-            found = sorted(f for f in fs.find(root) if not f.rsplit("/", 1)[-1].startswith("."))
-            files.extend(fs.unstrip_protocol(f) if "://" in path else f for f in found)
-        else:
-            files.append(path if "://" in path else str(root))
+        if not fs.isdir(root):
+            file = path if "://" in path else str(root)
+            if spec.format == "auto":
+                detect_format(file)  # fails now, naming the file, rather than inside a worker
+            files.append(file)
+            continue
+        found = sorted(f for f in fs.find(root) if not f.rsplit("/", 1)[-1].startswith("."))
+        found = [fs.unstrip_protocol(f) if "://" in path else f for f in found]
+        readable = [f for f in found if spec.format != "auto" or _known_format(f)]
+        if len(readable) < len(found):
+            logger.info("%s: skipping %d files of unknown format", path, len(found) - len(readable))
+        files.extend(readable)
     if not files:
-        raise ValueError(f"input.paths {spec.paths} hold no files")
+        raise ValueError(f"input.paths {spec.paths} hold no files of a known format")
     return files
+
+
+def _known_format(path: str) -> bool:
+    try:
+        detect_format(path)
+    except ValueError:
+        return False
+    return True

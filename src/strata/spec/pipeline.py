@@ -21,10 +21,10 @@ class InputSpec(Section):
     )
     format: Literal["auto", "jsonl", "parquet", "text", "warc"] = Field(
         "auto",
-        description="Reader; auto picks it from each file name (.jsonl[.gz|.zst], .parquet, .txt, .warc[.gz], .wet[.gz]).",
+        description="Reader; auto picks it from each file name (.jsonl[.gz|.zst], .parquet, .txt/.md/.html, .warc[.gz], .wet[.gz]).",
     )
     content: Literal["auto", "text", "html"] = Field(
-        "auto", description="What the text field holds; auto: HTML for WARC responses, text otherwise."
+        "auto", description="What the text field holds; auto: HTML for WARC responses and .html files, text otherwise."
     )
     text_key: str = Field("text", description="Field that holds the document text (JSONL, Parquet).")
     id_key: str | None = Field(
