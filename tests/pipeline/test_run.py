@@ -13,7 +13,7 @@ from strata.pipeline.run import run_pipeline
 from strata.pipeline.shards import load_manifest
 from strata.spec.pipeline import PipelineJob
 
-pytestmark = pytest.mark.usefixtures("ray_cluster")
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_cluster")]
 LANGUAGES = ["de", "en", "es", "fr", "it", "ja"]
 
 

@@ -86,7 +86,9 @@ def _quality_filters(job: PipelineJob) -> list[Filter]:
 def _read_and_filter(job: PipelineJob, paths: list[str]) -> ray.data.Dataset:
     files = [{"path": p, "file_index": i} for i, p in enumerate(paths)]
     logger.info("reading %d input files", len(files))
-    ds = ray.data.from_items(files).flat_map(DocumentReader(job.input))
+    # Many small input blocks so that files spread evenly over the workers.
+    blocks = min(len(files), 16 * _partitions())
+    ds = ray.data.from_items(files, override_num_blocks=blocks).flat_map(DocumentReader(job.input))
     if job.extract.enabled:
         ds = ds.map_batches(
             ExtractMainText,

@@ -24,7 +24,8 @@ class InputSpec(Section):
         description="Reader; auto picks it from each file name (.jsonl[.gz|.zst], .parquet, .txt/.md/.html, .warc[.gz], .wet[.gz]).",
     )
     content: Literal["auto", "text", "html"] = Field(
-        "auto", description="What the text field holds; auto: HTML for WARC responses and .html files, text otherwise."
+        "auto",
+        description="What the text field holds; auto: HTML for WARC responses and .html files, text otherwise.",
     )
     text_key: str = Field("text", description="Field that holds the document text (JSONL, Parquet).")
     id_key: str | None = Field(

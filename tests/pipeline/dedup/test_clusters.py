@@ -59,6 +59,7 @@ def test_star_rules_on_one_node() -> None:
     assert list(small["b_id"]) == ["d2"]
 
 
+@pytest.mark.integration
 @pytest.mark.usefixtures("ray_cluster")
 def test_components_match_union_find_on_a_random_graph() -> None:
     rng = random.Random(3)
@@ -102,6 +103,7 @@ def jaccard(a: str, b: str) -> float:
     return len(x & y) / len(x | y)
 
 
+@pytest.mark.integration
 @pytest.mark.usefixtures("ray_cluster")
 def test_planted_near_duplicates_are_clustered_across_workers() -> None:
     docs = {}
