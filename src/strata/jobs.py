@@ -30,7 +30,10 @@ def resolve_paths(job: Job) -> Job:
         return job.model_copy(
             update={
                 "input": job.input.model_copy(
-                    update={"paths": [str(Path(p).resolve()) for p in job.input.paths]}
+                    update={"paths": [p if "://" in p else str(Path(p).resolve()) for p in job.input.paths]}
+                ),
+                "collect": job.collect.model_copy(
+                    update={"dir": str(Path(job.collect.dir).resolve()) if job.collect.dir else ""}
                 ),
                 "output": job.output.model_copy(update={"dir": str(Path(job.output.dir).resolve())}),
             }

@@ -64,7 +64,11 @@ def _lock() -> dict[str, Any] | None:
 def input_fingerprints(job: PipelineJob | TrainJob | SweepJob) -> list[dict[str, Any]]:
     """Path, size and SHA-256 of every file the job reads."""
     if isinstance(job, PipelineJob):
-        files = [Path(p) for p in job.input.paths]
+        from strata.pipeline.read import input_files
+
+        # Local files and folders (walked); object-storage URIs and downloads are not hashed.
+        local = [p for p in job.input.paths if "://" not in p]
+        files = [Path(f) for f in input_files(job.input.model_copy(update={"paths": local}))] if local else []
     else:
         shard_dir = Path(job.data.shards)
         files = sorted(p for p in shard_dir.glob("*") if p.suffix in (".bin", ".idx", ".json"))

@@ -1,6 +1,6 @@
 """Build and run the pipeline on Ray Data from a PipelineJob.
 
-Stages, each switched by the job file: read → extract (HTML) → language ID → quality
+Stages, each switched by the job file: collect (downloads) → read → extract (HTML) → language ID → quality
 (Gopher repetition, Gopher quality, C4, FineWeb) → exact dedup → MinHash dedup →
 tokenizer → tokenize → balance → shards. Every row keeps a `status`; a stage that drops
 a row writes its reason there, so every drop is counted at the end.
@@ -26,6 +26,7 @@ import pandas as pd
 import ray
 
 from strata.pipeline.balance import copies, group_key, sampling_rates
+from strata.pipeline.collect import collect
 from strata.pipeline.dedup.clusters import BandRows, bucket_edges, connected_components
 from strata.pipeline.dedup.exact import add_text_hash, mark_exact_duplicates
 from strata.pipeline.dedup.minhash import MinhashSignatures
@@ -229,7 +230,12 @@ def run_pipeline(job: PipelineJob) -> dict[str, Any]:
     (out / "stats").mkdir(parents=True, exist_ok=True)
     _configure_ray_data()
 
-    paths = input_files(job.input)
+    sources = list(job.input.paths)
+    if job.collect.common_crawl or job.collect.urls:
+        collect(job.collect, out / "stats" / "collect.json")
+    if job.collect.dir:
+        sources.append(job.collect.dir)
+    paths = input_files(job.input.model_copy(update={"paths": sources}))
     store = StageStore(out, job, paths)
     ds = store.load("filtered")
     if ds is None:

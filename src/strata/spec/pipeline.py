@@ -16,7 +16,7 @@ class InputSpec(Section):
     """Where documents come from."""
 
     paths: list[str] = Field(
-        min_length=1,
+        default_factory=list,
         description="Files, folders (read recursively) or s3:// / gs:// URIs; local paths relative to the repo root.",
     )
     format: Literal["auto", "jsonl", "parquet", "text", "warc"] = Field(
@@ -42,6 +42,43 @@ class InputSpec(Section):
                 f"input path(s) not found: {', '.join(missing)} (paths are relative to the repo root)"
             )
         return paths
+
+
+class CommonCrawlSource(Section):
+    """One Common Crawl crawl: its path list, then the files it names."""
+
+    crawl: str = Field(pattern=r"^CC-MAIN-\d{4}-\d{2}$", description="Crawl id, e.g. CC-MAIN-2024-10.")
+    files: Literal["wet", "warc"] = Field("wet", description="WET (extracted text) or WARC (HTML) files.")
+    max_files: int = Field(0, ge=0, description="Files to take from the list (0: all).")
+    base_url: str = Field("https://data.commoncrawl.org", description="Where crawl-data/ is served.")
+
+
+class CollectSpec(Section):
+    """Downloads before reading: crawls and URLs into `dir`, which is then read as input."""
+
+    dir: str = Field("", description="Download folder, relative to the repo root (required with sources).")
+    common_crawl: list[CommonCrawlSource] = Field(default_factory=list, description="Crawls to fetch.")
+    urls: list[str] = Field(
+        default_factory=list, description="Plain http(s) URLs: dump files, JSONL/Parquet exports, WARCs."
+    )
+    requests_per_second: float = Field(2.0, gt=0, description="One limit for all workers together.")
+    max_retries: int = Field(5, ge=0, description="Retries of a 429/5xx/connection failure per request.")
+    backoff_s: float = Field(1.0, ge=0, description="First retry delay; doubles each retry (or Retry-After).")
+    timeout_s: float = Field(60.0, gt=0, description="Per-request timeout.")
+
+    @field_validator("urls")
+    @classmethod
+    def _http_only(cls, urls: list[str]) -> list[str]:
+        bad = [u for u in urls if not u.startswith(("http://", "https://"))]
+        if bad:
+            raise ValueError(f"collect.urls must be http(s) URLs (s3:// and gs:// go in input.paths): {bad}")
+        return urls
+
+    @model_validator(mode="after")
+    def _dir_with_sources(self) -> CollectSpec:
+        if (self.common_crawl or self.urls) and not self.dir:
+            raise ValueError("collect.dir is required when collect has sources (where downloads go)")
+        return self
 
 
 class ExtractSpec(Section):
@@ -222,7 +259,8 @@ class PipelineJob(Section):
     kind: Literal["pipeline"] = Field(description="Job kind.")
     name: str = Field(min_length=1, description="Job name.")
     seed: int = Field(0, description="Seed for everything random in the job.")
-    input: InputSpec = Field(description="Input documents.")
+    collect: CollectSpec = Field(default_factory=CollectSpec, description="Downloads before reading.")
+    input: InputSpec = Field(default_factory=InputSpec, description="Input documents.")
     extract: ExtractSpec = Field(default_factory=ExtractSpec, description="HTML main-text extraction.")
     language: LanguageSpec = Field(default_factory=LanguageSpec, description="Language ID.")
     quality: QualitySpec = Field(default_factory=QualitySpec, description="Quality filters.")
@@ -231,6 +269,12 @@ class PipelineJob(Section):
     tokenizer: TokenizerSpec = Field(default_factory=TokenizerSpec, description="Tokenizer.")
     shards: ShardSpec = Field(default_factory=ShardSpec, description="Shards.")
     output: PipelineOutputSpec = Field(description="Outputs.")
+
+    @model_validator(mode="after")
+    def _something_to_read(self) -> PipelineJob:
+        if not self.input.paths and not self.collect.dir:
+            raise ValueError("nothing to read: set input.paths, or collect sources and collect.dir")
+        return self
 
     @model_validator(mode="after")
     def _minhash_shape(self) -> PipelineJob:

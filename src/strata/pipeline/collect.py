@@ -1,0 +1,147 @@
+"""Collect: download the job's sources into `collect.dir` before reading them.
+
+Sources: a Common Crawl crawl (its `wet.paths.gz` or `warc.paths.gz` list, then the
+files it names) and plain URLs (Wikipedia dump files, JSONL or Parquet exports, ...).
+Downloads run as Ray tasks; every request first asks one rate-limiter actor for its
+slot, so the limit holds for all workers together. A 429 or 5xx answer, or a broken
+connection, is retried with exponential backoff (honouring `Retry-After`), up to
+`max_retries`; a file that still fails is recorded in the report and skipped, so
+one bad file never stops the job. A file is written under a temporary name and
+renamed; a rerun skips files already there, so an interrupted collect resumes. The
+report (`stats/collect.json` of the job's output) lists every file with its size and
+SHA-256, or its error.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import os
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from strata.spec.pipeline import CollectSpec
+
+logger = logging.getLogger(__name__)
+RETRIED_STATUS = {429, 500, 502, 503, 504}
+CHUNK = 1 << 20
+
+
+@ray.remote(num_cpus=0)
+class RateLimiter:
+    """Hands out request slots at most `rate` per second, to every worker alike."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate
+        self.next_free = 0.0
+
+    def wait_s(self) -> float:
+        """Seconds the caller must wait before its request (its slot is then reserved)."""
+        now = time.monotonic()
+        slot = max(now, self.next_free)
+        self.next_free = slot + self.interval
+        return slot - now
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    """One file to fetch: its URL and where it goes under collect.dir."""
+
+    url: str
+    relative_path: str
+
+
+def _get(url: str, limiter: Any, spec: CollectSpec) -> bytes:
+    """GET with the shared rate limit and retries; raise the last error when out of retries."""
+    for attempt in range(spec.max_retries + 1):
+        time.sleep(ray.get(limiter.wait_s.remote()))
+        try:
+            with urllib.request.urlopen(url, timeout=spec.timeout_s) as response:
+                return bytes(response.read())
+        except urllib.error.HTTPError as error:
+            if error.code not in RETRIED_STATUS or attempt == spec.max_retries:
+                raise
+            retry_after = error.headers.get("Retry-After", "")
+            delay = float(retry_after) if retry_after.isdigit() else spec.backoff_s * 2**attempt
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+            if attempt == spec.max_retries:
+                raise
+            delay = spec.backoff_s * 2**attempt
+            logger.info("GET %s failed (%s); retrying in %.1f s", url, error, delay)
+        time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+@ray.remote(num_cpus=0.25)
+def _fetch(item: Download, root: str, limiter: Any, spec: CollectSpec) -> dict[str, Any]:
+    dest = Path(root) / item.relative_path
+    if dest.is_file():
+        return {"url": item.url, "path": str(dest), "bytes": dest.stat().st_size, "status": "present"}
+    try:
+        data = _get(item.url, limiter, spec)
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+        logger.warning("giving up on %s: %s", item.url, error)
+        return {"url": item.url, "path": str(dest), "status": "failed", "error": str(error)}
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".part")
+    tmp.write_bytes(data)
+    os.replace(tmp, dest)
+    return {
+        "url": item.url,
+        "path": str(dest),
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "status": "downloaded",
+    }
+
+
+def _plan(spec: CollectSpec, limiter: Any) -> list[Download]:
+    """Every file the sources name (a crawl's path list is fetched here, through the limiter)."""
+    files: list[Download] = []
+    for source in spec.common_crawl:
+        listing = f"{source.base_url}/crawl-data/{source.crawl}/{source.files}.paths.gz"
+        paths = gzip.decompress(_get(listing, limiter, spec)).decode("utf-8").split()
+        chosen = paths[: source.max_files] if source.max_files else paths
+        logger.info("%s: %d of %d %s files", source.crawl, len(chosen), len(paths), source.files)
+        files += [Download(f"{source.base_url}/{p}", p) for p in chosen]
+    for url in spec.urls:
+        name = url.split("://", 1)[1]
+        files.append(Download(url, f"urls/{name}"))
+    return files
+
+
+def collect(spec: CollectSpec, report_path: Path) -> dict[str, Any]:
+    """Download every source file into spec.dir; return the report, also written to report_path."""
+    root = Path(spec.dir)
+    root.mkdir(parents=True, exist_ok=True)
+    limiter = RateLimiter.remote(spec.requests_per_second)  # type: ignore[attr-defined]
+    files = _plan(spec, limiter)
+    pending = [_fetch.remote(f, str(root), limiter, spec) for f in files]
+    results = []
+    started = time.monotonic()
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        results.append(ray.get(done[0]))
+        logger.info("collect: %d/%d files (%.0f s)", len(results), len(files), time.monotonic() - started)
+    results.sort(key=lambda r: r["path"])
+    report = {
+        "files": results,
+        "downloaded": sum(r["status"] == "downloaded" for r in results),
+        "present": sum(r["status"] == "present" for r in results),
+        "failed": sum(r["status"] == "failed" for r in results),
+    }
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = report_path.with_name(report_path.name + ".tmp")
+    tmp.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    os.replace(tmp, report_path)
+    if report["failed"]:
+        logger.warning("collect: %d files failed after retries; see %s", report["failed"], report_path)
+    return report
