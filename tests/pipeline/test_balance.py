@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from strata.pipeline.balance import copies, group_key, sampling_rates
+from strata.pipeline.balance import copies, group_key, rehydrated_copies, sampling_rates
 from strata.spec.pipeline import BalanceSpec
 
 
@@ -40,3 +40,9 @@ def test_copies_are_deterministic_and_average_to_the_rate() -> None:
 def test_group_key() -> None:
     assert group_key("fr", "www.debian.org", ["language", "source"]) == "fr/www.debian.org"
     assert group_key("", "x", ["language"]) == "unknown"
+
+
+def test_rehydration_table_picks_the_largest_size_not_above() -> None:
+    table = {2: 3, 5: 2, 100: 1}
+    assert [rehydrated_copies(n, table) for n in (1, 2, 4, 5, 99, 100, 5000)] == [1, 3, 3, 2, 2, 1, 1]
+    assert rehydrated_copies(7, {}) == 1

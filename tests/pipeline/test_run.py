@@ -84,3 +84,36 @@ def test_keep_list_drops_other_languages(tmp_path: Path) -> None:
     stats = run_pipeline(job(tmp_path, language={"keep": ["fr", "de"], "min_score": 0.5}))
     assert set(stats["tokens"]["by_language"]) == {"de", "fr"}
     assert stats["stages"]["language"]["dropped_by_reason"]["not_listed"] >= 8
+
+
+def test_rehydration_repeats_kept_documents_by_cluster_size(tmp_path: Path) -> None:
+    planted = [json.loads(line) for line in Path("data/demo/planted.jsonl").read_text().splitlines()]
+    wanted = {p["id"] for p in planted if p["kind"] == "near"} | {
+        p["original"] for p in planted if p["kind"] == "near"
+    }
+    lines = [
+        line
+        for line in Path("data/demo/corpus.jsonl").read_text(encoding="utf-8").splitlines()
+        if json.loads(line)["id"] in wanted
+    ]
+    corpus = tmp_path / "pairs.jsonl"
+    corpus.write_text("\n".join(lines) + "\n")
+    job = PipelineJob.model_validate(
+        {
+            "kind": "pipeline",
+            "name": "rehydrated",
+            "input": {"paths": [str(corpus)]},
+            "language": {"enabled": False},
+            "quality": {"gopher_repetition": {"enabled": False}, "fineweb": {"enabled": False}},
+            "dedup": {"minhash": {"rehydrate": {2: 3}}},
+            "tokenizer": {"vocab_size": 1024},
+            "output": {"dir": str(tmp_path / "out")},
+        }
+    )
+    stats = run_pipeline(job)
+    minhash = stats["stages"]["minhash_dedup"]
+    pairs = minhash["cluster_size_histogram"].get("2", minhash["cluster_size_histogram"].get(2, 0))
+    assert pairs >= 70
+    kept = stats["documents"]["kept"]
+    assert minhash["rehydration"] == {"documents_before": kept, "documents_after": kept + 2 * pairs}
+    assert stats["tokens"]["documents_written"] == kept + 2 * pairs

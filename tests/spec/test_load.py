@@ -165,3 +165,18 @@ def test_balance_groups_only_by_known_columns(write_yaml) -> None:
     text = PIPELINE.format(path="data/demo/corpus.jsonl") + "balance: {enabled: true, by: [country]}\n"
     message = refused(write_yaml(text))
     assert "balance.by" in message and "'language'" in message and "'source'" in message
+
+
+def test_collect_needs_a_folder_and_http_urls(write_yaml) -> None:
+    base = PIPELINE.format(path="data/demo/corpus.jsonl")
+    message = refused(write_yaml(base + "collect: {urls: ['https://example.org/a.jsonl.gz']}\n"))
+    assert "collect.dir is required" in message
+    message = refused(write_yaml(base + "collect: {dir: raw, urls: ['ftp://example.org/a.jsonl']}\n"))
+    assert "collect.urls must be http(s) URLs" in message
+    message = refused(write_yaml(base + "collect: {dir: raw, common_crawl: [{crawl: CC-2024}]}\n"))
+    assert "collect.common_crawl.0.crawl" in message
+
+
+def test_rehydration_table_needs_positive_sizes_and_copies(write_yaml) -> None:
+    text = PIPELINE.format(path="data/demo/corpus.jsonl") + "dedup: {minhash: {rehydrate: {0: 2}}}\n"
+    assert "at least 1" in refused(write_yaml(text))

@@ -1,4 +1,5 @@
-"""Temperature sampling over document groups (languages, sources) towards a token budget.
+"""Temperature sampling over document groups (languages, sources) towards a token budget, and
+FineWeb-2-style rehydration of deduplicated documents by their cluster size.
 
 Group g with n_g tokens gets the share p_g = n_g^α / Σ n^α of the budget B (mT5, XLM-R:
 α = 0.3 lifts small languages); its documents are written r_g = B·p_g / n_g times on
@@ -31,6 +32,12 @@ def copies(doc_id: str, rate: float, seed: int) -> int:
     digest = hashlib.blake2b(f"{seed}\0{doc_id}".encode(), digest_size=8).digest()
     draw = int.from_bytes(digest, "little") / 2**64
     return whole + int(draw < rate - whole)
+
+
+def rehydrated_copies(cluster_size: int, table: dict[int, int]) -> int:
+    """Copies of a kept document whose near-duplicate cluster had `cluster_size` members."""
+    sizes = [k for k in table if k <= cluster_size]
+    return table[max(sizes)] if sizes else 1
 
 
 def group_key(language: str, source: str, by: Sequence[str]) -> str:

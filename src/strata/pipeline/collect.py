@@ -61,9 +61,11 @@ class Download:
 
 def _get(url: str, limiter: Any, spec: CollectSpec) -> bytes:
     """GET with the shared rate limit and retries; raise the last error when out of retries."""
-    for attempt in range(spec.max_retries + 1):
+    attempt = 0
+    while True:
         time.sleep(ray.get(limiter.wait_s.remote()))
         try:
+            # Only http(s): the spec refuses other schemes for urls and base_url.
             with urllib.request.urlopen(url, timeout=spec.timeout_s) as response:
                 return bytes(response.read())
         except urllib.error.HTTPError as error:
@@ -71,13 +73,14 @@ def _get(url: str, limiter: Any, spec: CollectSpec) -> bytes:
                 raise
             retry_after = error.headers.get("Retry-After", "")
             delay = float(retry_after) if retry_after.isdigit() else spec.backoff_s * 2**attempt
+            reason = f"HTTP {error.code}"
         except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
             if attempt == spec.max_retries:
                 raise
-            delay = spec.backoff_s * 2**attempt
-            logger.info("GET %s failed (%s); retrying in %.1f s", url, error, delay)
+            delay, reason = spec.backoff_s * 2**attempt, str(error)
+        logger.info("GET %s: %s; retry %d in %.1f s", url, reason, attempt + 1, delay)
         time.sleep(delay)
-    raise AssertionError("unreachable")
+        attempt += 1
 
 
 @ray.remote(num_cpus=0.25)

@@ -2,7 +2,7 @@
 
 Stages, each switched by the job file: collect (downloads) → read → extract (HTML) → language ID → quality
 (Gopher repetition, Gopher quality, C4, FineWeb) → exact dedup → MinHash dedup →
-tokenizer → tokenize → balance → shards. Every row keeps a `status`; a stage that drops
+tokenizer → tokenize → rehydrate → balance → shards. Every row keeps a `status`; a stage that drops
 a row writes its reason there, so every drop is counted at the end.
 
 Outputs under `output.dir`: `shards/` (see strata.pipeline.shards), `tokenizer.json`,
@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import ray
 
-from strata.pipeline.balance import copies, group_key, sampling_rates
+from strata.pipeline.balance import copies, group_key, rehydrated_copies, sampling_rates
 from strata.pipeline.collect import collect
 from strata.pipeline.dedup.clusters import BandRows, bucket_edges, connected_components
 from strata.pipeline.dedup.exact import add_text_hash, mark_exact_duplicates
@@ -188,25 +188,46 @@ def _columns(ds: ray.data.Dataset, columns: list[str]) -> dict[str, list[Any]]:
     return out
 
 
-def _tokenize_and_balance(
-    job: PipelineJob, kept: ray.data.Dataset, tokenizer_path: Path
-) -> tuple[list[TokenizedDocument], dict[str, Any]]:
+def _tokenize(
+    kept: ray.data.Dataset, tokenizer_path: Path
+) -> tuple[list[str], list[int], list[TokenizedDocument]]:
     tokenized = kept.map_batches(Tokenize(str(tokenizer_path)), batch_format="numpy")
-    rows = _columns(tokenized, ["id", "language", "source", "tokens"])
+    rows = _columns(tokenized, ["id", "cluster_size", "language", "source", "tokens"])
     docs = [
         TokenizedDocument(np.asarray(t, dtype=np.uint16), str(lang), str(src))
         for t, lang, src in zip(rows["tokens"], rows["language"], rows["source"], strict=True)
     ]
-    if not job.balance.enabled:
-        return docs, {}
+    return [str(i) for i in rows["id"]], [int(c) for c in rows["cluster_size"]], docs
+
+
+def _rehydrate(
+    table: dict[int, int], ids: list[str], sizes: list[int], docs: list[TokenizedDocument]
+) -> tuple[list[str], list[TokenizedDocument], dict[str, Any]]:
+    """Repeat each kept document by its cluster size's entry in the table (FineWeb-2)."""
+    out_ids: list[str] = []
+    out_docs: list[TokenizedDocument] = []
+    for doc_id, size, doc in zip(ids, sizes, docs, strict=True):
+        n = rehydrated_copies(size, table)
+        out_ids += [doc_id] * n
+        out_docs += [doc] * n
+    info = {"documents_before": len(docs), "documents_after": len(out_docs)}
+    logger.info("rehydrated %d documents into %d", len(docs), len(out_docs))
+    return out_ids, out_docs, info
+
+
+def _balance(
+    job: PipelineJob, ids: list[str], docs: list[TokenizedDocument]
+) -> tuple[list[TokenizedDocument], dict[str, Any]]:
     groups = [group_key(d.language, d.source, job.balance.by) for d in docs]
     before: dict[str, int] = {}
     for g, d in zip(groups, docs, strict=True):
         before[g] = before.get(g, 0) + len(d.tokens)
     rates = sampling_rates(before, job.balance)
     balanced: list[TokenizedDocument] = []
-    for doc_id, g, d in zip(rows["id"], groups, docs, strict=True):
-        balanced.extend([d] * copies(str(doc_id), rates[g], job.seed))
+    for copy_no, (doc_id, g, d) in enumerate(zip(ids, groups, docs, strict=True)):
+        # A rehydrated document's copies draw independently: the key includes the copy's position.
+        key = doc_id if not job.dedup.minhash.rehydrate else f"{doc_id}\0{copy_no}"
+        balanced.extend([d] * copies(key, rates[g], job.seed))
     after: dict[str, int] = {}
     for d in balanced:
         g = group_key(d.language, d.source, job.balance.by)
@@ -262,7 +283,13 @@ def run_pipeline(job: PipelineJob) -> dict[str, Any]:
     if eot_id is None:
         raise RuntimeError(f"{tokenizer_path}: the tokenizer lacks {END_OF_TEXT}")
     logger.info("trained a %d-token BPE on %d documents", tokenizer.get_vocab_size(), kept.count())
-    docs, balance = _tokenize_and_balance(job, kept, tokenizer_path)
+    ids, sizes, docs = _tokenize(kept, tokenizer_path)
+    rehydration: dict[str, Any] = {}
+    if job.dedup.minhash.rehydrate:
+        ids, docs, rehydration = _rehydrate(job.dedup.minhash.rehydrate, ids, sizes, docs)
+    balance: dict[str, Any] = {}
+    if job.balance.enabled:
+        docs, balance = _balance(job, ids, docs)
     manifest = write_shards(
         docs=docs,
         out_dir=out / "shards",
@@ -274,7 +301,12 @@ def run_pipeline(job: PipelineJob) -> dict[str, Any]:
     rows = _columns(ds, ROW_COLUMNS)
     _write_side_files(out, rows)
     stats = pipeline_stats(
-        job=job, rows=rows, manifest=manifest, near=near, balance=balance, seconds=time.monotonic() - started
+        job=job,
+        rows=rows,
+        manifest=manifest,
+        near={**near, "rehydration": rehydration},
+        balance=balance,
+        seconds=time.monotonic() - started,
     )
     atomic_write(out / "stats" / "pipeline.json", json.dumps(stats, indent=2).encode("utf-8"))
     plot_stats(stats, out / "stats" / "pipeline.png")

@@ -50,7 +50,11 @@ class CommonCrawlSource(Section):
     crawl: str = Field(pattern=r"^CC-MAIN-\d{4}-\d{2}$", description="Crawl id, e.g. CC-MAIN-2024-10.")
     files: Literal["wet", "warc"] = Field("wet", description="WET (extracted text) or WARC (HTML) files.")
     max_files: int = Field(0, ge=0, description="Files to take from the list (0: all).")
-    base_url: str = Field("https://data.commoncrawl.org", description="Where crawl-data/ is served.")
+    base_url: str = Field(
+        "https://data.commoncrawl.org",
+        pattern=r"^https?://",
+        description="Where crawl-data/ is served (http(s)).",
+    )
 
 
 class CollectSpec(Section):
@@ -200,6 +204,21 @@ class MinhashSpec(Section):
         0.8, gt=0, le=1, description="Candidates with estimated Jaccard below this are kept."
     )
     seed: int = Field(1, description="MinHash permutation seed.")
+    rehydrate: dict[int, int] = Field(
+        default_factory=dict,
+        description=(
+            "FineWeb-2-style rehydration: minimum cluster size → copies written of the kept document "
+            "(the entry with the largest key not above its cluster size applies); empty: off."
+        ),
+    )
+
+    @field_validator("rehydrate")
+    @classmethod
+    def _rehydrate_table(cls, table: dict[int, int]) -> dict[int, int]:
+        bad = {k: v for k, v in table.items() if k < 1 or v < 1}
+        if bad:
+            raise ValueError(f"cluster sizes and copies must be at least 1: {bad}")
+        return table
 
 
 class DedupSpec(Section):
