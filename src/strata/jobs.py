@@ -90,6 +90,22 @@ def write_resolved(job: Job) -> Path:
     return path
 
 
+AGENT_WAIT_S = 120
+
+
+def _submit_when_ready(client: Any, **job: Any) -> str:
+    """Submit; while a freshly started head's job agent is not up yet, wait and try again."""
+    deadline = time.monotonic() + AGENT_WAIT_S
+    while True:
+        try:
+            return str(client.submit_job(**job))
+        except RuntimeError as error:
+            if "No available agent" not in str(error) or time.monotonic() > deadline:
+                raise
+            logger.info("the cluster's job agent is not up yet; submitting again in 2 s")
+            time.sleep(2)
+
+
 def submit(job: Job, connection: Connection) -> None:
     """Submit a job to a running cluster, stream its logs until it ends, and raise JobError
     unless it succeeds. Interrupting the stream leaves the job running on the cluster.
@@ -107,7 +123,8 @@ def submit(job: Job, connection: Connection) -> None:
             f"cannot read the cluster's auth token: {exc}; run `strata up {connection.stack}`"
         ) from None
     client = JobSubmissionClient(connection.dashboard_url, headers={"Authorization": f"Bearer {token}"})
-    submission_id = client.submit_job(
+    submission_id = _submit_when_ready(
+        client,
         entrypoint=f"python -m strata exec {shlex.quote(str(job_file))}",
         metadata={"strata_job": job.name},
         runtime_env={"env_vars": {STACK_ENV: f"{connection.stack}:{connection.instance_type}"}},
