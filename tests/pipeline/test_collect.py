@@ -8,6 +8,7 @@ import gzip
 import io
 import itertools
 import json
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -19,8 +20,9 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.warcwriter import WARCWriter
 
 from strata.pipeline.collect import collect
+from strata.pipeline.read import input_files
 from strata.pipeline.run import run_pipeline
-from strata.spec.pipeline import CollectSpec, PipelineJob
+from strata.spec.pipeline import CollectSpec, InputSpec, PipelineJob
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_cluster")]
 CRAWL = "CC-MAIN-2026-01"
@@ -148,3 +150,30 @@ def test_pipeline_reads_what_it_collected(server: Server, tmp_path: Path) -> Non
     stats = run_pipeline(job)
     assert stats["documents"]["total"] == 12 + 50
     assert json.loads((tmp_path / "out" / "stats" / "collect.json").read_text())["downloaded"] == 4
+
+
+def git(*args: str, cwd: Path) -> str:
+    command = ["git", "-c", "user.name=t", "-c", "user.email=t@localhost", *args]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_code_repository_is_cloned_once_and_its_sources_read(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / "src").mkdir(parents=True)
+    (repo / "src" / "app.py").write_text("def main() -> None:\n    print('hello')\n")
+    (repo / "README.md").write_text("A tiny project.\n")
+    (repo / "logo.png").write_bytes(b"\x89PNG")
+    git("init", "--quiet", cwd=repo)
+    git("add", ".", cwd=repo)
+    git("commit", "--quiet", "-m", "first", cwd=repo)
+    spec = CollectSpec(dir=str(tmp_path / "raw"), git=[{"url": f"file://{repo}"}], backoff_s=0)
+    report = collect(spec, tmp_path / "collect.json")
+    (entry,) = report["files"]
+    assert entry["status"] == "cloned" and entry["commit"] == git("rev-parse", "HEAD", cwd=repo)
+    assert collect(spec, tmp_path / "collect.json")["files"][0]["status"] == "present"
+    files = input_files(InputSpec(paths=[str(tmp_path / "raw")]))
+    assert sorted(Path(f).name for f in files) == ["README.md", "app.py"]  # no .git internals, no image
+    missing = CollectSpec(
+        dir=str(tmp_path / "raw2"), git=[{"url": f"file://{tmp_path}/nowhere"}], max_retries=1, backoff_s=0
+    )
+    assert collect(missing, tmp_path / "c2.json")["failed"] == 1

@@ -1,7 +1,8 @@
 """Collect: download the job's sources into `collect.dir` before reading them.
 
 Sources: a Common Crawl crawl (its `wet.paths.gz` or `warc.paths.gz` list, then the
-files it names) and plain URLs (Wikipedia dump files, JSONL or Parquet exports, ...).
+files it names), plain URLs (Wikipedia dump files, JSONL or Parquet exports, ...) and
+code repositories (a shallow `git clone`, recorded with its commit).
 Downloads run as Ray tasks; every request first asks one rate-limiter actor for its
 slot, so the limit holds for all workers together. A 429 or 5xx answer, or a broken
 connection, is retried with exponential backoff (honouring `Retry-After`), up to
@@ -19,6 +20,8 @@ import hashlib
 import json
 import logging
 import os
+import shutil
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -28,7 +31,7 @@ from typing import Any
 
 import ray
 
-from strata.spec.pipeline import CollectSpec
+from strata.spec.pipeline import CollectSpec, GitSource
 
 logger = logging.getLogger(__name__)
 RETRIED_STATUS = {429, 500, 502, 503, 504}
@@ -121,6 +124,42 @@ def _plan(spec: CollectSpec, limiter: Any) -> list[Download]:
     return files
 
 
+def _clone(source: GitSource, root: Path, spec: CollectSpec) -> dict[str, Any]:
+    """Shallow clone into root/git/<host and path>; retried with backoff; skipped when present."""
+    dest = root / "git" / source.url.split("://", 1)[1].removesuffix(".git").strip("/")
+    report: dict[str, Any] = {"url": source.url, "path": str(dest)}
+    if not (dest / ".git").is_dir():
+        tmp = dest.with_name(dest.name + ".part")
+        shutil.rmtree(tmp, ignore_errors=True)
+        command = [
+            "git",
+            "clone",
+            "--quiet",
+            "--depth",
+            "1",
+            *(["--branch", source.ref] if source.ref else []),
+        ]
+        for attempt in range(spec.max_retries + 1):
+            result = subprocess.run(
+                [*command, source.url, str(tmp)], capture_output=True, text=True, check=False
+            )
+            if result.returncode == 0:
+                tmp.rename(dest)
+                report["status"] = "cloned"
+                break
+            shutil.rmtree(tmp, ignore_errors=True)
+            if attempt == spec.max_retries:
+                logger.warning("giving up on %s: %s", source.url, result.stderr.strip())
+                return {**report, "status": "failed", "error": result.stderr.strip()}
+            time.sleep(spec.backoff_s * 2**attempt)
+    else:
+        report["status"] = "present"
+    head = subprocess.run(
+        ["git", "-C", str(dest), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    )
+    return {**report, "commit": head.stdout.strip()}
+
+
 def collect(spec: CollectSpec, report_path: Path) -> dict[str, Any]:
     """Download every source file into spec.dir; return the report, also written to report_path."""
     root = Path(spec.dir)
@@ -134,10 +173,13 @@ def collect(spec: CollectSpec, report_path: Path) -> dict[str, Any]:
         done, pending = ray.wait(pending, num_returns=1)
         results.append(ray.get(done[0]))
         logger.info("collect: %d/%d files (%.0f s)", len(results), len(files), time.monotonic() - started)
+    for source in spec.git:
+        (root / "git").mkdir(exist_ok=True)
+        results.append(_clone(source, root, spec))
     results.sort(key=lambda r: r["path"])
     report = {
         "files": results,
-        "downloaded": sum(r["status"] == "downloaded" for r in results),
+        "downloaded": sum(r["status"] in ("downloaded", "cloned") for r in results),
         "present": sum(r["status"] == "present" for r in results),
         "failed": sum(r["status"] == "failed" for r in results),
     }

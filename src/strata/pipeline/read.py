@@ -2,13 +2,15 @@
 
 One reader per format, chosen from the file name (or the job's `input.format`):
 JSONL (`.jsonl`, `.json`, optionally `.gz` or `.zst`), Parquet, plain text and HTML files
-(`.txt`, `.md`, `.html`: one document per file) and WARC/WET (`.warc`, `.wet`, optionally `.gz`, read with
-warcio). Files are opened through fsspec, so `s3://` and `gs://` URIs work where the
-matching fsspec backend is installed.
+(`.txt`, `.md`, `.html`: one document per file), WARC/WET (`.warc`, `.wet`, optionally
+`.gz`, read with warcio) and Wikipedia XML dumps (`.xml`, `.xml.bz2`: articles, wikitext
+made plain by strata.pipeline.wikitext). Files are opened through fsspec, so `s3://`
+and `gs://` URIs work where the matching fsspec backend (s3fs, gcsfs) is installed.
 
 Every row has a stable `id`: the record's id field when the job names one, else the
 source and record offset (`path:line` for JSONL, `path#row` for Parquet, the
-WARC-Record-ID for WARC, the path for text files). A record that is not valid UTF-8
+WARC-Record-ID for WARC, the path for text files, `path#page-id` for Wikipedia). The
+index lines of Wikipedia's CirrusSearch JSON dumps are not documents and are skipped. A record that is not valid UTF-8
 or JSON, lacks text, has empty text or exceeds `max_doc_bytes` becomes a row with
 status `quarantined_<reason>` and a `detail` naming its source and offset; a file that
 ends early (a truncated gzip or zstd stream, an unreadable Parquet file) adds one
@@ -18,6 +20,7 @@ read before.
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import io
 import json
@@ -25,6 +28,7 @@ import logging
 import zlib
 from collections.abc import Iterator
 from typing import IO, Any
+from xml.etree.ElementTree import ParseError
 
 import fsspec
 import pyarrow as pa
@@ -34,39 +38,48 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
 from strata.pipeline.documents import KEPT
+from strata.pipeline.wikitext import pages, plain_text
 from strata.spec.pipeline import InputSpec
 
 logger = logging.getLogger(__name__)
 RECORDS_PER_FILE = 1_000_000_000  # order = file index * this + record number
 HTML = "html"
 TEXT = "text"
+# Source files read as text documents (code repositories).
+CODE_SUFFIXES = (".py", ".js", ".ts", ".go", ".rs", ".c", ".h", ".cc", ".cpp", ".hpp", ".java", ".kt",
+                 ".rb", ".php", ".sh", ".swift", ".scala", ".cs", ".lua", ".jl", ".sql", ".rst")  # fmt: skip
 
 
 def detect_format(path: str) -> str:
-    """The reader a file name implies: jsonl, parquet, text or warc."""
-    name = path.lower().removesuffix(".gz").removesuffix(".zst")
+    """The reader a file name implies: jsonl, parquet, text (also HTML and code), warc or mediawiki."""
+    name = path.lower().removesuffix(".gz").removesuffix(".zst").removesuffix(".bz2")
     for suffix, fmt in ((".jsonl", "jsonl"), (".json", "jsonl"), (".parquet", "parquet")):
         if name.endswith(suffix):
             return fmt
     if name.endswith((".warc", ".wet", ".arc")):
         return "warc"
-    if name.endswith((".txt", ".md", ".text", ".html", ".htm")):
+    if name.endswith(".xml"):
+        return "mediawiki"
+    if name.endswith((".txt", ".md", ".text", ".html", ".htm", *CODE_SUFFIXES)):
         return "text"
     raise ValueError(
-        f"{path}: cannot tell the format from the name; use .jsonl/.parquet/.txt/.warc/.wet "
-        "(optionally .gz or .zst) or set input.format"
+        f"{path}: cannot tell the format from the name; use .jsonl/.parquet/.txt/.html/.warc/.wet/.xml "
+        "(optionally .gz, .zst or .bz2) or set input.format"
     )
 
 
 def _decompressed(raw: IO[bytes], path: str) -> IO[bytes]:
     if path.endswith(".gz"):
         return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
+    if path.endswith(".bz2"):
+        return bz2.BZ2File(raw)
     if path.endswith(".zst"):
         return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True))
     return raw
 
 
 TRUNCATED = (EOFError, gzip.BadGzipFile, zlib.error, zstandard.ZstdError)
+CIRRUS_INDEX_KEYS = {"index"}  # Wikipedia CirrusSearch dumps: an index line before each page
 
 
 class DocumentReader:
@@ -112,7 +125,7 @@ class DocumentReader:
             stream = _decompressed(raw, path)
             try:
                 for line_no, line in enumerate(stream, start=1):
-                    if line.strip():
+                    if line.strip() and not _is_cirrus_index(line):
                         yield self._parse_json(line, path, line_no)
             except TRUNCATED as error:
                 yield self._broken_file(path, f"{path}:{line_no + 1}", "truncated_file", error)
@@ -140,6 +153,18 @@ class DocumentReader:
         key = self.spec.id_key
         doc_id = str(record[key]) if key and record.get(key) is not None else where
         return self._row(doc_id=doc_id, source=str(record.get("source") or path), where=where, text=value)
+
+    # Wikipedia XML dumps --------------------------------------------------------------------
+    def _read_mediawiki(self, path: str) -> Iterator[dict[str, Any]]:
+        count = 0
+        with fsspec.open(path, "rb") as raw:
+            try:
+                for page_id, _, wikitext in pages(_decompressed(raw, path)):
+                    count += 1
+                    where = f"{path}#{page_id}"
+                    yield self._row(doc_id=where, source=path, where=where, text=plain_text(wikitext))
+            except (*TRUNCATED, ParseError) as error:
+                yield self._broken_file(path, f"{path}#after-page-{count}", "truncated_file", error)
 
     # Parquet -------------------------------------------------------------------------------
     def _read_parquet(self, path: str) -> Iterator[dict[str, Any]]:
@@ -219,6 +244,15 @@ class DocumentReader:
         return row
 
 
+def _is_cirrus_index(line: bytes) -> bool:
+    if not line.lstrip().startswith(b'{"index"'):
+        return False
+    try:
+        return set(json.loads(line)) == CIRRUS_INDEX_KEYS
+    except (ValueError, TypeError):
+        return False
+
+
 def input_files(spec: InputSpec) -> list[str]:
     """Every file the job reads, in a stable order: folders are walked, URIs listed with fsspec.
 
@@ -234,7 +268,10 @@ def input_files(spec: InputSpec) -> list[str]:
                 detect_format(file)  # fails now, naming the file, rather than inside a worker
             files.append(file)
             continue
-        found = sorted(f for f in fs.find(root) if not f.rsplit("/", 1)[-1].startswith("."))
+        # Hidden files and folders (.git, .cache, ...) are not documents.
+        found = sorted(
+            f for f in fs.find(root) if not any(part.startswith(".") for part in f[len(root) :].split("/"))
+        )
         found = [fs.unstrip_protocol(f) if "://" in path else f for f in found]
         readable = [f for f in found if spec.format != "auto" or _known_format(f)]
         if len(readable) < len(found):

@@ -19,9 +19,9 @@ class InputSpec(Section):
         default_factory=list,
         description="Files, folders (read recursively) or s3:// / gs:// URIs; local paths relative to the repo root.",
     )
-    format: Literal["auto", "jsonl", "parquet", "text", "warc"] = Field(
+    format: Literal["auto", "jsonl", "parquet", "text", "warc", "mediawiki"] = Field(
         "auto",
-        description="Reader; auto picks it from each file name (.jsonl[.gz|.zst], .parquet, .txt/.md/.html, .warc[.gz], .wet[.gz]).",
+        description="Reader; auto picks it from each file name (.jsonl[.gz|.zst], .parquet, .txt/.md/.html, .warc[.gz], .wet[.gz], .xml[.bz2]).",
     )
     content: Literal["auto", "text", "html"] = Field(
         "auto",
@@ -57,6 +57,13 @@ class CommonCrawlSource(Section):
     )
 
 
+class GitSource(Section):
+    """A code repository, cloned shallowly; its source files are read as text documents."""
+
+    url: str = Field(pattern=r"^(https://|file://)", description="Repository URL (https:// or file://).")
+    ref: str | None = Field(None, description="Branch or tag to clone; None: the default branch.")
+
+
 class CollectSpec(Section):
     """Downloads before reading: crawls and URLs into `dir`, which is then read as input."""
 
@@ -65,6 +72,7 @@ class CollectSpec(Section):
     urls: list[str] = Field(
         default_factory=list, description="Plain http(s) URLs: dump files, JSONL/Parquet exports, WARCs."
     )
+    git: list[GitSource] = Field(default_factory=list, description="Code repositories to clone.")
     requests_per_second: float = Field(2.0, gt=0, description="One limit for all workers together.")
     max_retries: int = Field(5, ge=0, description="Retries of a 429/5xx/connection failure per request.")
     backoff_s: float = Field(1.0, ge=0, description="First retry delay; doubles each retry (or Retry-After).")
@@ -80,7 +88,7 @@ class CollectSpec(Section):
 
     @model_validator(mode="after")
     def _dir_with_sources(self) -> CollectSpec:
-        if (self.common_crawl or self.urls) and not self.dir:
+        if (self.common_crawl or self.urls or self.git) and not self.dir:
             raise ValueError("collect.dir is required when collect has sources (where downloads go)")
         return self
 
