@@ -137,19 +137,26 @@ def test_collect_retries_under_one_rate_limit_and_resumes(server: Server, tmp_pa
 
 
 def test_pipeline_reads_what_it_collected(server: Server, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "tool.py").write_text("print('a source file is a document too')\n")
+    git("init", "--quiet", cwd=repo)
+    git("add", ".", cwd=repo)
+    git("commit", "--quiet", "-m", "first", cwd=repo)
+    sources = spec(server, tmp_path / "raw").model_dump() | {"git": [{"url": f"file://{repo}"}]}
     job = PipelineJob.model_validate(
         {
             "kind": "pipeline",
             "name": "collected",
-            "collect": spec(server, tmp_path / "raw").model_dump(),
+            "collect": sources,
             "language": {"min_score": 0.5},
             "tokenizer": {"vocab_size": 1024},
             "output": {"dir": str(tmp_path / "out")},
         }
     )
     stats = run_pipeline(job)
-    assert stats["documents"]["total"] == 12 + 50
-    assert json.loads((tmp_path / "out" / "stats" / "collect.json").read_text())["downloaded"] == 4
+    assert stats["documents"]["total"] == 12 + 50 + 1
+    assert json.loads((tmp_path / "out" / "stats" / "collect.json").read_text())["downloaded"] == 4 + 1
 
 
 def git(*args: str, cwd: Path) -> str:

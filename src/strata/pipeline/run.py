@@ -244,6 +244,36 @@ def _balance(
     return balanced, info
 
 
+def _input_paths(job: PipelineJob, out: Path) -> list[str]:
+    """Collect the job's sources (if any), then list every file to read."""
+    sources = list(job.input.paths)
+    if job.collect.has_sources:
+        collect(job.collect, out / "stats" / "collect.json")
+    if job.collect.dir:
+        sources.append(job.collect.dir)
+    return input_files(job.input.model_copy(update={"paths": sources}))
+
+
+def _deduplicated(
+    job: PipelineJob, store: StageStore, paths: list[str], near_path: Path
+) -> tuple[ray.data.Dataset, dict[str, Any]]:
+    """Rows after exact and near dedup, each stage loaded when an earlier run finished it."""
+    filtered = store.load("filtered")
+    if filtered is None:
+        filtered = store.save("filtered", _read_and_filter(job, paths))
+    logger.info("read, extracted, identified, filtered and exact-deduplicated %d documents", filtered.count())
+    ds = store.load("deduplicated")
+    if ds is None:
+        near: dict[str, Any] = {"candidate_pairs": 0, "edges": 0, "cluster_size_histogram": {}}
+        if job.dedup.minhash.enabled:
+            marked, near = _near_duplicates(job, filtered)
+        else:
+            marked = filtered.map_batches(lambda b: {**b, "cluster_size": np.ones(len(b["id"]), np.int64)})
+        atomic_write(near_path, json.dumps(near).encode("utf-8"))
+        ds = store.save("deduplicated", marked)
+    return ds, dict(json.loads(near_path.read_text(encoding="utf-8")))
+
+
 def run_pipeline(job: PipelineJob) -> dict[str, Any]:
     """Run every enabled stage; return the stats that are also written to stats/pipeline.json."""
     started = time.monotonic()
@@ -251,28 +281,8 @@ def run_pipeline(job: PipelineJob) -> dict[str, Any]:
     (out / "stats").mkdir(parents=True, exist_ok=True)
     _configure_ray_data()
 
-    sources = list(job.input.paths)
-    if job.collect.common_crawl or job.collect.urls:
-        collect(job.collect, out / "stats" / "collect.json")
-    if job.collect.dir:
-        sources.append(job.collect.dir)
-    paths = input_files(job.input.model_copy(update={"paths": sources}))
-    store = StageStore(out, job, paths)
-    ds = store.load("filtered")
-    if ds is None:
-        ds = store.save("filtered", _read_and_filter(job, paths))
-    logger.info("read, extracted, identified, filtered and exact-deduplicated %d documents", ds.count())
-    near_path = out / "work" / "near_duplicates.json"
-    filtered, ds = ds, store.load("deduplicated")
-    if ds is None:
-        near = {"candidate_pairs": 0, "edges": 0, "cluster_size_histogram": {}}
-        if job.dedup.minhash.enabled:
-            marked, near = _near_duplicates(job, filtered)
-        else:
-            marked = filtered.map_batches(lambda b: {**b, "cluster_size": np.ones(len(b["id"]), np.int64)})
-        atomic_write(near_path, json.dumps(near).encode("utf-8"))
-        ds = store.save("deduplicated", marked)
-    near = json.loads(near_path.read_text(encoding="utf-8"))
+    paths = _input_paths(job, out)
+    ds, near = _deduplicated(job, StageStore(out, job, paths), paths, out / "work" / "near_duplicates.json")
     kept = ds.filter(lambda r: r["status"] == KEPT).materialize()
     if kept.count() == 0:
         raise RuntimeError(f"{job.name}: no documents survived filtering; check the input and thresholds")

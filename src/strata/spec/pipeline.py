@@ -78,6 +78,11 @@ class CollectSpec(Section):
     backoff_s: float = Field(1.0, ge=0, description="First retry delay; doubles each retry (or Retry-After).")
     timeout_s: float = Field(60.0, gt=0, description="Per-request timeout.")
 
+    @property
+    def has_sources(self) -> bool:
+        """Whether there is anything to download."""
+        return bool(self.common_crawl or self.urls or self.git)
+
     @field_validator("urls")
     @classmethod
     def _http_only(cls, urls: list[str]) -> list[str]:
@@ -88,7 +93,7 @@ class CollectSpec(Section):
 
     @model_validator(mode="after")
     def _dir_with_sources(self) -> CollectSpec:
-        if (self.common_crawl or self.urls or self.git) and not self.dir:
+        if self.has_sources and not self.dir:
             raise ValueError("collect.dir is required when collect has sources (where downloads go)")
         return self
 
