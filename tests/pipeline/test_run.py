@@ -84,6 +84,12 @@ def test_keep_list_drops_other_languages(tmp_path: Path) -> None:
     stats = run_pipeline(job(tmp_path, language={"keep": ["fr", "de"], "min_score": 0.5}))
     assert set(stats["tokens"]["by_language"]) == {"de", "fr"}
     assert stats["stages"]["language"]["dropped_by_reason"]["not_listed"] >= 8
+    # Tokens kept after the last stage are the tokens written, less one end-of-text per document.
+    last = stats["stages"]["minhash_dedup"]
+    assert last["tokens_kept"] + stats["tokens"]["documents_written"] == stats["tokens"]["total"]
+    assert last["tokens_kept_by_language"].keys() == {"de", "fr"}
+    kept = [s["tokens_kept"] for s in stats["stages"].values()]
+    assert kept == sorted(kept, reverse=True) and kept[0] > kept[-1]
 
 
 def test_rehydration_repeats_kept_documents_by_cluster_size(tmp_path: Path) -> None:

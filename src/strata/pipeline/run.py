@@ -42,12 +42,14 @@ from strata.pipeline.read import DocumentReader, input_files
 from strata.pipeline.resume import StageStore
 from strata.pipeline.shards import TokenizedDocument, atomic_write, write_shards
 from strata.pipeline.stats import pipeline_stats, plot_stats
-from strata.pipeline.tokenize import END_OF_TEXT, Tokenize, train_tokenizer
+from strata.pipeline.tokenize import END_OF_TEXT, CountTokens, Tokenize, train_tokenizer
 from strata.spec.pipeline import PipelineJob
 
 logger = logging.getLogger(__name__)
 BLOCK_BYTES = 1 << 20
-ROW_COLUMNS = ["id", "source", "order", "status", "detail", "duplicate_of", "language", "cluster_size"]
+ROW_COLUMNS = [
+    "id", "source", "order", "status", "detail", "duplicate_of", "language", "cluster_size", "token_count",
+]  # fmt: skip
 
 
 def _partitions() -> int:
@@ -308,7 +310,7 @@ def run_pipeline(job: PipelineJob) -> dict[str, Any]:
         vocab_size=tokenizer.get_vocab_size(),
         eot_id=eot_id,
     )
-    rows = _columns(ds, ROW_COLUMNS)
+    rows = _columns(ds.map_batches(CountTokens(str(tokenizer_path)), batch_format="numpy"), ROW_COLUMNS)
     _write_side_files(out, rows)
     stats = pipeline_stats(
         job=job,

@@ -1,5 +1,7 @@
-"""The pipeline's report: documents kept after every stage (in all and per language),
-drops by reason, dedup clusters, balancing and tokens, as JSON and as one figure."""
+"""The pipeline's report: documents and tokens kept after every stage (in all and per
+language), drops by reason, dedup clusters, balancing and tokens written, as JSON and as
+one figure. Tokens are counted with the job's tokenizer on each document's text as the
+stage saw it (extracted text for HTML), for dropped documents too."""
 
 from __future__ import annotations
 
@@ -52,6 +54,7 @@ def pipeline_stats(
     """The JSON report of one run."""
     statuses = [str(s) for s in rows["status"]]
     languages = [str(lang) or "unknown" for lang in rows["language"]]
+    tokens = [int(t) for t in rows["token_count"]]
     total = len(statuses)
     dropped_at = [stage_of(s) for s in statuses]
     by_reason = Counter(s for s in statuses if s != KEPT)
@@ -61,11 +64,17 @@ def pipeline_stats(
         dropped = dropped_at.count(stage)
         remaining -= dropped
         later = {name for name, _ in STAGES[index + 1 :]} | {""}
-        per_language = Counter(lang for lang, at in zip(languages, dropped_at, strict=True) if at in later)
+        survivors = [i for i, at in enumerate(dropped_at) if at in later]
+        per_language = Counter(languages[i] for i in survivors)
+        tokens_per_language: Counter[str] = Counter()
+        for i in survivors:
+            tokens_per_language[languages[i]] += tokens[i]
         stages[stage] = {
             "dropped": dropped,
             "kept": remaining,
             "kept_by_language": dict(sorted(per_language.items())),
+            "tokens_kept": sum(tokens_per_language.values()),
+            "tokens_kept_by_language": dict(sorted(tokens_per_language.items())),
             "dropped_by_reason": {
                 r.removeprefix(prefix) or stage: n
                 for r, n in sorted(by_reason.items())
@@ -91,13 +100,17 @@ def pipeline_stats(
 
 
 def plot_stats(stats: dict[str, Any], path: Path) -> None:
-    """Documents kept per stage, tokens per language, and the dedup cluster-size histogram."""
-    fig, (docs, tokens, clusters) = plt.subplots(1, 3, figsize=(15, 4.5))
+    """Documents and tokens kept per stage, tokens written per language, dedup cluster sizes."""
+    fig, (docs, stage_tokens, tokens, clusters) = plt.subplots(1, 4, figsize=(20, 4.5))
     names = ["input", *stats["stages"]]
     kept = [stats["documents"]["total"], *(s["kept"] for s in stats["stages"].values())]
     docs.bar(names, kept, color="tab:blue")
     docs.set_title("documents kept after each stage")
     docs.tick_params(axis="x", labelrotation=60)
+    stage_names = list(stats["stages"])
+    stage_tokens.bar(stage_names, [s["tokens_kept"] for s in stats["stages"].values()], color="tab:purple")
+    stage_tokens.set_title("tokens kept after each stage")
+    stage_tokens.tick_params(axis="x", labelrotation=60)
     by_language = stats["tokens"]["by_language"]
     tokens.bar(list(by_language), list(by_language.values()), color="tab:green")
     tokens.set_title("tokens written per language")

@@ -49,3 +49,22 @@ class Tokenize:
             tokens[i] = np.asarray(ids, dtype=np.uint16)
         batch["tokens"] = tokens
         return batch
+
+
+class CountTokens:
+    """map_batches stage: add `token_count` for every row that still has text, kept or dropped,
+    so the stats can say how many tokens survive each stage."""
+
+    def __init__(self, tokenizer_path: str) -> None:
+        self.tokenizer = Tokenizer.from_file(tokenizer_path)
+
+    def __call__(self, batch: Batch) -> Batch:
+        texts = [str(t) for t in batch["text"]]
+        counts = np.zeros(len(texts), dtype=np.int64)
+        present = [i for i, t in enumerate(texts) if t]
+        for i, encoding in zip(
+            present, self.tokenizer.encode_batch([texts[i] for i in present]), strict=True
+        ):
+            counts[i] = len(encoding.ids)
+        batch["token_count"] = counts
+        return batch
