@@ -1,5 +1,6 @@
-"""A private Ray for the pipeline tests that run Ray Data stages: started once by this process on
-loopback, and stopped with it (`ray.shutdown` ends only the processes `ray.init` started)."""
+"""A private Ray for the pipeline tests that run Ray Data stages: started by this process on
+loopback for each test module, and stopped after it (`ray.shutdown` ends only the processes
+`ray.init` started), so it never outlives the pipeline tests."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 import ray
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[None]:
     temp = tempfile.mkdtemp(prefix="strata-ray-", dir="/tmp")  # short: Ray's socket paths
     ray.init(
