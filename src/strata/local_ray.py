@@ -120,9 +120,6 @@ def local_ray(num_cpus: int | None = None, object_store_mib: int = 512) -> Itera
         f"--port={port}", "--node-ip-address=127.0.0.1", "--include-dashboard=false",
         f"--num-cpus={num_cpus or os.cpu_count()}", f"--object-store-memory={object_store_mib * 2**20}",
         f"--temp-dir={temp / 'tmp'}", "--disable-usage-stats",
-        # Ports Ray would otherwise take at fixed defaults (52365, 10001): free ones, so that
-        # this head never collides with another Ray on the machine.
-        f"--dashboard-agent-listen-port={free_port()}", f"--ray-client-server-port={free_port()}",
     ]  # fmt: skip
     log = temp / "ray.log"
     with log.open("wb") as log_file:

@@ -1,7 +1,6 @@
 """A private Ray for the pipeline tests that run Ray Data stages: started by this process on
 loopback for each test module, and stopped after it (`ray.shutdown` ends only the processes
-`ray.init` started), so it never outlives the pipeline tests: `ray.init` gives its agent
-Ray's default port (52365), which a Ray head started by a later test needs too."""
+`ray.init` started), so it never outlives the pipeline tests."""
 
 from __future__ import annotations
 
