@@ -72,15 +72,7 @@ def test_run_manifest_and_reproduce(tmp_path: Path) -> None:
 
 
 def _child_ray_head(parent: int) -> int | None:
-    for proc in Path("/proc").iterdir():
-        try:
-            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            cmdline = (proc / "cmdline").read_bytes()
-        except (OSError, ValueError, IndexError):
-            continue
-        if ppid == parent and b"start\x00--head" in cmdline:
-            return int(proc.name)
-    return None
+    return _child(parent, b"start\x00--head")
 
 
 def test_sigterm_to_strata_run_stops_its_ray(tmp_path: Path) -> None:

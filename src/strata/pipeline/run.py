@@ -70,9 +70,12 @@ def _configure_ray_data() -> None:
     ctx.min_parallelism = _partitions()
 
 
-def _actors() -> ray.data.ActorPoolStrategy:
-    """One long-lived copy per CPU of a stage that loads a model or owns a child process."""
-    return ray.data.ActorPoolStrategy(min_size=1, max_size=_partitions())
+def _actor_stage(ds: ray.data.Dataset, stage: type[Any], spec: Any) -> ray.data.Dataset:
+    """A stage that loads a model or owns a child process: one long-lived copy per CPU."""
+    result: ray.data.Dataset = ds.map_batches(
+        stage, fn_constructor_args=(spec,), concurrency=_partitions(), batch_format="numpy"
+    )
+    return result
 
 
 def _quality_filters(job: PipelineJob) -> list[Filter]:
@@ -93,19 +96,9 @@ def _read_and_filter(job: PipelineJob, paths: list[str]) -> ray.data.Dataset:
     blocks = min(len(files), 16 * _partitions())
     ds = ray.data.from_items(files, override_num_blocks=blocks).flat_map(DocumentReader(job.input))
     if job.extract.enabled:
-        ds = ds.map_batches(
-            ExtractMainText,
-            fn_constructor_args=(job.extract,),
-            concurrency=_partitions(),
-            batch_format="numpy",
-        )
+        ds = _actor_stage(ds, ExtractMainText, job.extract)
     if job.language.enabled:
-        ds = ds.map_batches(
-            IdentifyLanguage,
-            fn_constructor_args=(job.language,),
-            concurrency=_partitions(),
-            batch_format="numpy",
-        )
+        ds = _actor_stage(ds, IdentifyLanguage, job.language)
     else:
         ds = ds.map_batches(
             lambda b: {**b, "language": np.full(len(b["id"]), "", object)}, batch_format="numpy"

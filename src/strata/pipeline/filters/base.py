@@ -18,8 +18,10 @@ class Filter(ABC):
     """
 
     name: str
+    spec: RuleSpec  # subclasses narrow it to their own rule set's spec
 
     def __init__(self, spec: RuleSpec) -> None:
+        self.spec = spec
         self.languages = frozenset(spec.languages)
 
     def rewrite(self, text: str) -> str:

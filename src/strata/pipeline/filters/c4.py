@@ -17,10 +17,7 @@ class C4Quality(Filter):
     """C4's line cleanup (terminal punctuation, short lines, javascript, policies) and document rules."""
 
     name = "c4"
-
-    def __init__(self, spec: C4Spec) -> None:
-        super().__init__(spec)
-        self.spec = spec
+    spec: C4Spec
 
     def _keeps_line(self, line: str) -> bool:
         s = self.spec

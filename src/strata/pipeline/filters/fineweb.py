@@ -11,10 +11,7 @@ class FineWebQuality(Filter):
     """Drop list-like and boilerplate documents: few punctuated lines, many short or repeated lines."""
 
     name = "fineweb"
-
-    def __init__(self, spec: FineWebSpec) -> None:
-        super().__init__(spec)
-        self.spec = spec
+    spec: FineWebSpec
 
     def keep(self, text: str) -> tuple[bool, str]:
         s = self.spec

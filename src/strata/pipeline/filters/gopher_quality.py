@@ -18,10 +18,7 @@ class GopherQuality(Filter):
     """Drop documents whose word statistics mark them as not natural prose."""
 
     name = "gopher"
-
-    def __init__(self, spec: GopherQualitySpec) -> None:
-        super().__init__(spec)
-        self.spec = spec
+    spec: GopherQualitySpec
 
     def keep(self, text: str) -> tuple[bool, str]:
         s = self.spec

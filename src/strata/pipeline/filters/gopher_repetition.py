@@ -18,10 +18,7 @@ class GopherRepetition(Filter):
     """Drop documents that repeat lines, paragraphs or word n-grams too much."""
 
     name = "gopher_repetition"
-
-    def __init__(self, spec: GopherRepetitionSpec) -> None:
-        super().__init__(spec)
-        self.spec = spec
+    spec: GopherRepetitionSpec
 
     def keep(self, text: str) -> tuple[bool, str]:
         s = self.spec
