@@ -20,12 +20,14 @@ from strata.pipeline.read import HTML, TEXT
 from strata.spec.pipeline import ExtractSpec
 
 logger = logging.getLogger(__name__)
+READY = "ready"
 
 
 def _serve(conn: Connection, favor_precision: bool) -> None:
     """Child process: extract each HTML page received until the pipe closes."""
     import trafilatura
 
+    conn.send(READY)  # imported: from here on, only extraction counts against the time limit
     while True:
         try:
             html = conn.recv()
@@ -53,6 +55,8 @@ class ExtractMainText:
         )
         self._child.start()
         child.close()
+        if parent.recv() != READY:  # start-up (importing trafilatura) is not a document's time
+            raise RuntimeError("the extraction process did not start")
         self._conn = parent
         return parent
 
