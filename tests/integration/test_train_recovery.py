@@ -117,31 +117,36 @@ def test_a_killed_worker_resumes_from_the_last_checkpoint_with_the_same_final_lo
     assert json.loads((tmp_path / "killed" / "model-config.json").read_text())["family"] == "llama"
 
 
-def test_a_killed_job_resubmitted_on_one_worker_continues_the_same_run(tmp_path: Path, shards: Path) -> None:
-    whole = strata("run", str(_job(tmp_path, "whole", zero=0)))
+@pytest.mark.parametrize("zero", [0, 3])
+def test_a_killed_job_resubmitted_on_one_worker_continues_the_same_run(
+    tmp_path: Path, shards: Path, zero: int
+) -> None:
+    """ZeRO-0 state is whole on every rank; ZeRO-3 shards of two ranks go through a universal checkpoint."""
+    whole = strata("run", str(_job(tmp_path, "whole", zero=zero)))
     assert whole.returncode == 0, whole.stderr[-3000:]
 
     # The job's own process dies (a crash, a preempted head): `strata run` stops its Ray.
     metrics = tmp_path / "job" / "metrics.jsonl"
     run = subprocess.Popen(
-        [sys.executable, "-m", "strata", "run", str(_job(tmp_path, "job", zero=0))],
+        [sys.executable, "-m", "strata", "run", str(_job(tmp_path, "job", zero=zero))],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     _signal_after_step(run, metrics, 9, f"{sys.executable}\0-m\0strata\0exec".encode())
     run.communicate(timeout=600)
     assert run.returncode != 0
 
-    again = strata("run", str(_job(tmp_path, "job", zero=0, workers=1)))  # same global batch of 8
+    again = strata("run", str(_job(tmp_path, "job", zero=zero, workers=1)))  # same global batch of 8
     assert again.returncode == 0, again.stderr[-3000:]
-    resumed_at = re.search(r"resumed from the checkpoint of step (\d+)", again.stderr)
+    resumed_at = re.search(r"resumed from the checkpoint of step (\d+)( \(universal\))?", again.stderr)
     assert resumed_at is not None and int(resumed_at.group(1)) in (4, 8), again.stderr[-3000:]
+    assert bool(resumed_at.group(2)) is (zero > 0)
     expected = read_metrics(tmp_path / "whole" / "metrics.jsonl")
     resumed = read_metrics(metrics)
     assert [r["step"] for r in resumed] == list(range(1, STEPS + 1))
     assert [r["loss"] for r in resumed] == pytest.approx([r["loss"] for r in expected], abs=1e-5)
 
     # The same output with another model shape is refused before anything runs or is written.
-    wider = _job(tmp_path, "job", zero=0).read_text().replace("d_model: 64", "d_model: 128")
+    wider = _job(tmp_path, "job", zero=zero).read_text().replace("d_model: 64", "d_model: 128")
     (tmp_path / "wider.yaml").write_text(wider)
     refused = strata("run", str(tmp_path / "wider.yaml"))
     assert refused.returncode != 0

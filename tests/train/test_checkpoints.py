@@ -9,7 +9,13 @@ import pytest
 
 from strata.errors import JobError
 from strata.spec import TrainJob
-from strata.train.checkpoints import CHECKPOINT_INFO, check_resumable, checkpoint_info
+from strata.train.checkpoints import (
+    CHECKPOINT_INFO,
+    RAY_SNAPSHOT,
+    check_resumable,
+    checkpoint_info,
+    needs_universal,
+)
 from strata.train.model import GPTConfig
 
 CFG = GPTConfig(vocab_size=256, seq_len=32, n_layers=2, d_model=64, n_heads=4)
@@ -35,8 +41,11 @@ def test_the_newest_checkpoint_of_stage_0_resumes_on_another_worker_count(tmp_pa
     stage0 = {"zero": {"stage": 0}}
     save(tmp_path, 4, checkpoint_info(job(**stage0), CFG, 4))
     save(tmp_path, 8, checkpoint_info(job(**stage0), CFG, 8))
-    saved = check_resumable(job(workers=1, **stage0), CFG, tmp_path)  # same global batch: 1 × 4 × 2
-    assert saved is not None and saved["step"] == 8 and saved["world_size"] == 2
+    found = check_resumable(job(workers=1, **stage0), CFG, tmp_path)  # same global batch: 1 × 4 × 2
+    assert found is not None
+    directory, saved = found
+    assert directory == tmp_path / "checkpoint_008" and saved["step"] == 8 and saved["world_size"] == 2
+    assert not needs_universal(saved, 1)  # whole state on every rank: loads as it is
 
 
 def test_another_model_shape_is_refused_naming_the_field(tmp_path: Path) -> None:
@@ -61,15 +70,30 @@ def test_a_run_that_would_continue_differently_is_refused(tmp_path: Path, change
 
 
 @pytest.mark.parametrize("stage", [1, 2, 3])
-def test_zero_shards_resume_only_on_the_same_number_of_ranks(tmp_path: Path, stage: int) -> None:
+def test_zero_shards_of_another_rank_count_resume_through_a_universal_checkpoint(
+    tmp_path: Path, stage: int
+) -> None:
     zero = {"zero": {"stage": stage}}
     save(tmp_path, 4, checkpoint_info(job(**zero), CFG, 4))
-    assert check_resumable(job(**zero), CFG, tmp_path) is not None
-    with pytest.raises(JobError, match=f"ZeRO-{stage} shards of 2 ranks and the job asks for 1 workers"):
-        check_resumable(job(workers=1, **zero), CFG, tmp_path)
+    for workers, universal in ((2, False), (1, True)):
+        found = check_resumable(job(workers=workers, **zero), CFG, tmp_path)
+        assert found is not None and needs_universal(found[1], workers) is universal
 
 
 def test_a_checkpoint_without_its_record_is_refused(tmp_path: Path) -> None:
     (tmp_path / "checkpoint_2026-11-28_00-54-26.904816" / "final").mkdir(parents=True)
     with pytest.raises(JobError, match=r"a checkpoint without strata-checkpoint\.json"):
+        check_resumable(job(), CFG, tmp_path)
+
+
+def test_the_checkpoint_ray_train_resumes_from_is_the_one_checked(tmp_path: Path) -> None:
+    """A run that died may leave folders newer than Ray Train's snapshot; Ray resumes from the snapshot's."""
+    save(tmp_path, 4, checkpoint_info(job(), CFG, 4))
+    save(tmp_path, 8, checkpoint_info(job(**{"seed": 5}), CFG, 8))  # would be refused
+    snapshot = {"latest_checkpoint_result": {"checkpoint_dir_name": "checkpoint_004", "metrics": {"step": 4}}}
+    (tmp_path / RAY_SNAPSHOT).write_text(json.dumps(snapshot))
+    found = check_resumable(job(), CFG, tmp_path)
+    assert found is not None and found[0] == tmp_path / "checkpoint_004"
+    (tmp_path / RAY_SNAPSHOT).write_text("{")
+    with pytest.raises(JobError, match=f"{RAY_SNAPSHOT}: unreadable"):
         check_resumable(job(), CFG, tmp_path)

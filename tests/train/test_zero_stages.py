@@ -3,32 +3,22 @@ only its share of the optimizer state (and at stage 3 of the parameters)."""
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import socket
-from typing import Any
-
 import pytest
 
 from strata.spec import TrainJob
 from strata.train.model import GPTConfig
+from tests.train.ranks import join_group, run_ranks
 
 CFG = GPTConfig(vocab_size=128, seq_len=16, n_layers=2, d_model=32, n_heads=2)
 WORLD, STEPS = 2, 6
 
 
-def _rank(rank: int, port: int, stage: int, results: Any) -> None:
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-        RANK=str(rank),
-        LOCAL_RANK=str(rank),
-        WORLD_SIZE=str(WORLD),
-    )
+def _rank(rank: int, world: int, port: int, stage: int) -> tuple[list[float], int, int]:
+    join_group(rank, world, port)
     job = TrainJob.model_validate({
         "kind": "train", "name": "z", "data": {"shards": "x"}, "output": {"dir": "o"}, "steps": STEPS,
         "zero": {"stage": stage}, "optimizer": {"lr": 1e-2, "warmup_steps": 0},
-        "batch": {"micro_batch_size": 2}, "workers": {"num_workers": WORLD},
+        "batch": {"micro_batch_size": 2}, "workers": {"num_workers": world},
     })  # fmt: skip
     from strata.train.step import build_engine, configure_runtime
 
@@ -38,7 +28,7 @@ def _rank(rank: int, port: int, stage: int, results: Any) -> None:
     import torch.distributed as dist
 
     deepspeed.init_distributed(dist_backend="gloo")
-    engine = build_engine(job, CFG, WORLD)
+    engine = build_engine(job, CFG, world)
     generator = torch.Generator().manual_seed(rank)  # this rank's batch, the same every step
     x, y = (torch.randint(0, CFG.vocab_size, (2, CFG.seq_len), generator=generator) for _ in "xy")
     losses = []
@@ -48,48 +38,36 @@ def _rank(rank: int, port: int, stage: int, results: Any) -> None:
         engine.step()
         mean = loss.detach().clone()
         dist.all_reduce(mean)
-        losses.append(mean.item() / WORLD)
+        losses.append(mean.item() / world)
     inner = getattr(engine.optimizer, "optimizer", engine.optimizer)  # ZeRO wraps torch's AdamW
     adam = sum(state["exp_avg"].numel() for state in inner.state.values())
     params = sum(getattr(p, "ds_tensor", p).numel() for p in engine.module.parameters())
-    results.put((rank, losses, adam, params))
     dist.destroy_process_group()
+    return losses, adam, params
 
 
-def train(stage: int) -> list[tuple[int, list[float], int, int]]:
+def train(stage: int) -> list[tuple[list[float], int, int]]:
     """Losses of both ranks and, per rank, Adam state and parameter elements held."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    spawn = multiprocessing.get_context("spawn")
-    results = spawn.Queue()
-    ranks = [spawn.Process(target=_rank, args=(r, port, stage, results)) for r in range(WORLD)]
-    for process in ranks:
-        process.start()
-    out = sorted(results.get(timeout=300) for _ in ranks)
-    for process in ranks:
-        process.join(timeout=60)
-        assert process.exitcode == 0
-    return out
+    return run_ranks(_rank, WORLD, stage)
 
 
 @pytest.fixture(scope="module")
-def stage_0() -> list[tuple[int, list[float], int, int]]:
+def stage_0() -> list[tuple[list[float], int, int]]:
     return train(0)
 
 
 def test_stage_0_keeps_everything_on_every_rank(stage_0) -> None:
     total = CFG.param_count()
-    assert [(adam, params) for _, _, adam, params in stage_0] == [(total, total)] * WORLD
+    assert [(adam, params) for _, adam, params in stage_0] == [(total, total)] * WORLD
 
 
 @pytest.mark.parametrize("stage", [1, 2, 3])
 def test_each_stage_trains_like_stage_0_on_half_the_state(stage: int, stage_0) -> None:
     ranks = train(stage)
-    assert ranks[0][1] == pytest.approx(stage_0[0][1], abs=1e-5)
-    assert ranks[0][1][-1] < ranks[0][1][0] - 0.1  # it learned
+    assert ranks[0][0] == pytest.approx(stage_0[0][0], abs=1e-5)
+    assert ranks[0][0][-1] < ranks[0][0][0] - 0.1  # it learned
     total = CFG.param_count()
-    for _, _, adam, params in ranks:
+    for _, adam, params in ranks:
         assert total / WORLD <= adam <= total / WORLD + 64  # a shard, padded to an alignment
         if stage == 3:
             assert total / WORLD <= params <= total / WORLD + 64

@@ -3,8 +3,9 @@
 Rank 0 writes `strata-checkpoint.json` into every checkpoint it reports. Before a job
 starts, the launcher reads the newest one under the job's Ray storage and refuses to
 resume when the checkpoint cannot continue this job: another model shape, seed or
-global batch (the sample sequence would differ), another ZeRO stage, or ZeRO-partitioned
-state on another number of ranks.
+global batch (the sample sequence would differ) or another ZeRO stage. ZeRO 1-3 state
+saved by another number of ranks is first converted to DeepSpeed's universal checkpoint
+(whole tensors per parameter), which any number of ranks loads.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from strata.train.models import ModelConfig, describe
 
 logger = logging.getLogger(__name__)
 CHECKPOINT_INFO = "strata-checkpoint.json"
+RAY_SNAPSHOT = "checkpoint_manager_snapshot.json"  # Ray Train's record of the checkpoints it registered
+_FRESH = "move the run's ray/ folder away or use another output.dir"
 
 
 def checkpoint_info(job: TrainJob, cfg: ModelConfig, step: int) -> dict[str, Any]:
@@ -35,31 +38,50 @@ def checkpoint_info(job: TrainJob, cfg: ModelConfig, step: int) -> dict[str, Any
     }
 
 
-def latest_checkpoint_info(root: Path) -> tuple[Path, dict[str, Any]] | None:
-    """The newest checkpoint's info under a Ray Train run directory, if any."""
-    found = []
-    for path in root.glob(f"*/{CHECKPOINT_INFO}"):
-        try:
-            found.append((path, json.loads(path.read_text(encoding="utf-8"))))
-        except (OSError, json.JSONDecodeError) as exc:
-            logger.warning("%s: unreadable (%s); ignored", path, exc)
-    return max(found, key=lambda item: item[1]["step"]) if found else None
+def latest_checkpoint(root: Path) -> Path | None:
+    """The checkpoint folder a resumed run starts from under a Ray Train run directory: the
+    latest that Ray Train's snapshot names (a run that died may have left newer folders the
+    snapshot had not recorded yet), else the newest folder (their names are times)."""
+    snapshot = root / RAY_SNAPSHOT
+    if not snapshot.is_file():
+        folders = sorted(path for path in root.glob("checkpoint_*") if path.is_dir())
+        return folders[-1] if folders else None
+    try:
+        latest = json.loads(snapshot.read_text(encoding="utf-8"))["latest_checkpoint_result"]
+        return root / latest["checkpoint_dir_name"] if latest else None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise JobError(f"{snapshot}: unreadable ({exc}); {_FRESH}") from exc
 
 
-def check_resumable(job: TrainJob, cfg: ModelConfig, root: Path) -> dict[str, Any] | None:
-    """Raise JobError if the newest checkpoint under `root` cannot continue `job`; return its info."""
-    latest = latest_checkpoint_info(root)
-    if latest is None:
-        foreign = sorted(root.glob("checkpoint_*"))
-        if foreign:
-            raise JobError(
-                f"{foreign[-1]}: a checkpoint without {CHECKPOINT_INFO} (from an older Strata or another "
-                f"program) cannot be checked against this job; move {root} away or use another output.dir"
-            )
+def read_checkpoint_info(directory: Path) -> dict[str, Any]:
+    """The record rank 0 wrote into a checkpoint directory."""
+    info: dict[str, Any] = json.loads((directory / CHECKPOINT_INFO).read_text(encoding="utf-8"))
+    return info
+
+
+def needs_universal(saved: dict[str, Any], world_size: int) -> bool:
+    """True when ZeRO-partitioned state of another rank count must be loaded (stage 0 keeps
+    whole state on every rank and loads on any count as it is)."""
+    return bool(saved["zero_stage"] > 0 and saved["world_size"] != world_size)
+
+
+def check_resumable(job: TrainJob, cfg: ModelConfig, root: Path) -> tuple[Path, dict[str, Any]] | None:
+    """Raise JobError if the checkpoint a resumed run would start from (under `root`) cannot
+    continue `job`; return its directory and info."""
+    directory = latest_checkpoint(root)
+    if directory is None:
         return None
-    path, saved = latest
+    try:
+        saved = read_checkpoint_info(directory)
+    except FileNotFoundError:
+        raise JobError(
+            f"{directory}: a checkpoint without {CHECKPOINT_INFO} (from an older Strata or another "
+            f"program) cannot be checked against this job; {_FRESH}"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise JobError(f"{directory / CHECKPOINT_INFO}: unreadable ({exc}); {_FRESH}") from exc
     wanted = checkpoint_info(job, cfg, saved["step"])
-    where = f"{path.parent} (step {saved['step']})"
+    where = f"{directory} (step {saved['step']})"
     fix = "use another output.dir or job name for a new run, or restore the job as it was"
     model_diff = {
         k: (saved["model"].get(k), v) for k, v in wanted["model"].items() if saved["model"].get(k) != v
@@ -75,13 +97,7 @@ def check_resumable(job: TrainJob, cfg: ModelConfig, root: Path) -> dict[str, An
                 f"checkpoint {where} was trained with {key} {saved[key]}, the job asks for {wanted[key]}: "
                 f"the run could not continue the same way; {fix}"
             )
-    if saved["world_size"] != wanted["world_size"] and saved["zero_stage"] > 0:
-        raise JobError(
-            f"checkpoint {where} holds ZeRO-{saved['zero_stage']} shards of {saved['world_size']} ranks and "
-            f"the job asks for {wanted['world_size']} workers; a ZeRO checkpoint resumes on the same number "
-            "of ranks (stage 0 keeps whole state and resumes on any)"
-        )
     logger.info(
         "resuming %s on %d workers (it was written by %d)", where, wanted["world_size"], saved["world_size"]
     )
-    return saved
+    return directory, saved

@@ -7,8 +7,9 @@ from typing import Any
 from strata.spec.train import TrainJob
 
 
-def build_ds_config(job: TrainJob, world_size: int) -> dict[str, Any]:
-    """DeepSpeed config for a job on `world_size` data-parallel ranks.
+def build_ds_config(job: TrainJob, world_size: int, *, load_universal: bool = False) -> dict[str, Any]:
+    """DeepSpeed config for a job on `world_size` data-parallel ranks (`load_universal`: it
+    resumes from a universal checkpoint, see `strata.train.universal`).
 
     fp32 on CPU (gloo); on GPU bf16 weights or fp32 weights under autocast (`precision`).
     AdamW is torch's (fused on GPU), so nothing is compiled at start. The LR schedule is
@@ -20,7 +21,7 @@ def build_ds_config(job: TrainJob, world_size: int) -> dict[str, Any]:
         # Without this, small models keep every parameter whole and nothing is partitioned.
         zero["stage3_param_persistence_threshold"] = 0
     adamw: dict[str, Any] = {"lr": opt.lr, "betas": list(opt.betas), "weight_decay": opt.weight_decay}
-    return {
+    config: dict[str, Any] = {
         "train_micro_batch_size_per_gpu": b.micro_batch_size,
         "gradient_accumulation_steps": b.grad_accum_steps,
         "train_batch_size": b.micro_batch_size * b.grad_accum_steps * world_size,
@@ -35,3 +36,6 @@ def build_ds_config(job: TrainJob, world_size: int) -> dict[str, Any]:
         "steps_per_print": 10**9,
         "wall_clock_breakdown": False,
     }
+    if load_universal:
+        config["checkpoint"] = {"load_universal": True}
+    return config

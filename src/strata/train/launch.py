@@ -14,12 +14,13 @@ from strata.errors import JobError
 from strata.provenance import STACK_ENV
 from strata.spec.catalog import load_catalog
 from strata.spec.train import TrainJob, WorkersSpec
-from strata.train.checkpoints import check_resumable
+from strata.train.checkpoints import check_resumable, needs_universal
 from strata.train.data import ShardSamples
-from strata.train.loop import train_loop_per_worker
+from strata.train.loop import CHECKPOINT_TAG, train_loop_per_worker
 from strata.train.metrics import read_metrics
 from strata.train.models import build_model_config
 from strata.train.report import write_training_report
+from strata.train.universal import write_universal
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,9 @@ def run_training(job: TrainJob) -> dict[str, Any]:
         "%d training samples of %d tokens in %s", samples.num_samples, job.model.seq_len, job.data.shards
     )
     cfg = build_model_config(job.model, samples.vocab_size)
-    check_resumable(job, cfg, out / "ray" / job.name)
+    resume = check_resumable(job, cfg, out / "ray" / job.name)
+    if resume is not None and needs_universal(resume[1], job.workers.num_workers):
+        write_universal(resume[0], CHECKPOINT_TAG)
     check_cluster_holds(job.workers)
     resolved = job.model_copy(
         update={

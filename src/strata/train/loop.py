@@ -15,12 +15,13 @@ import torch
 import torch.distributed as dist
 
 from strata.spec.train import TrainJob
-from strata.train.checkpoints import CHECKPOINT_INFO, checkpoint_info
+from strata.train.checkpoints import CHECKPOINT_INFO, checkpoint_info, needs_universal, read_checkpoint_info
 from strata.train.data import ShardSamples
 from strata.train.metrics import MetricsLogger
 from strata.train.models import MODEL_CONFIG, ModelConfig
 from strata.train.stalls import StallWatch
 from strata.train.step import build_engine, configure_runtime, open_samples, train_step
+from strata.train.universal import UNIVERSAL, universal_client_state
 
 logger = logging.getLogger(__name__)
 CHECKPOINT_TAG = "state"  # one tag: each reported checkpoint directory holds one state
@@ -34,10 +35,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     out = Path(job.output.dir)
     samples, cfg = open_samples(job)
-    engine = build_engine(job, cfg, world)  # after configure_runtime: DeepSpeed reads it at import
     if rank == 0:  # from the shape: under ZeRO-3 a rank's module holds only its slice
         logger.info("model: %d parameters, %d FLOPs per token", cfg.param_count(), cfg.flops_per_token())
-    start = _maybe_resume(engine)
+    engine, start = _engine_at_last_checkpoint(job, cfg, world)
     metrics = (
         MetricsLogger(out / "metrics.jsonl", keep_steps=start, tensorboard_dir=out / "tensorboard")
         if rank == 0
@@ -121,24 +121,31 @@ def _peak_memory_mib_per_rank(device: torch.device, world: int) -> list[float]:
     return [round(v, 1) for v in every.tolist()]
 
 
-def _maybe_resume(engine: Any) -> int:
-    """Load the last checkpoint Ray Train registered (after a failure or on resubmission);
-    return the step to continue from. The sample order depends only on the global sample
-    number, so the run continues with exactly the samples it would have seen."""
+def _engine_at_last_checkpoint(job: TrainJob, cfg: ModelConfig, world: int) -> tuple[Any, int]:
+    """The DeepSpeed engine, loaded from the last checkpoint Ray Train registered (after a
+    failure or on resubmission), and the step to continue from. ZeRO state of another rank
+    count loads from the universal copy the launcher made. The sample order depends only on
+    the global sample number, so the run continues with exactly the samples it would have seen."""
     checkpoint = ray.train.get_checkpoint()
-    if checkpoint is None:
-        return 0
-    with checkpoint.as_directory() as directory:
-        _, client_state = engine.load_checkpoint(directory, tag=CHECKPOINT_TAG)
+    if checkpoint is None:  # after configure_runtime: DeepSpeed reads it at import
+        return build_engine(job, cfg, world), 0
+    with checkpoint.as_directory() as path:
+        directory = Path(path)
+        universal = needs_universal(read_checkpoint_info(directory), world)
+        engine = build_engine(job, cfg, world, load_universal=universal)
+        source = directory / UNIVERSAL if universal else directory
+        _, client_state = engine.load_checkpoint(str(source), tag=CHECKPOINT_TAG)
     step = int((client_state or {}).get("step", 0))
-    logger.info("resumed from the checkpoint of step %d", step)
-    return step
+    logger.info("resumed from the checkpoint of step %d%s", step, " (universal)" if universal else "")
+    return engine, step
 
 
 def _save_state(engine: Any, directory: str, step: int, info: dict[str, Any] | None) -> None:
     """This rank's DeepSpeed shard of the training state; rank 0 (given `info`) adds what the
     checkpoint was made from, which the launcher checks before a later run resumes from it."""
-    engine.save_checkpoint(directory, tag=CHECKPOINT_TAG, client_state={"step": step})
+    engine.save_checkpoint(
+        directory, tag=CHECKPOINT_TAG, client_state={"step": step, **universal_client_state()}
+    )
     if info is not None:
         (Path(directory) / CHECKPOINT_INFO).write_text(json.dumps(info, indent=2), encoding="utf-8")
 

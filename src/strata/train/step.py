@@ -35,8 +35,9 @@ def open_samples(job: TrainJob) -> tuple[ShardSamples, ModelConfig]:
     return samples, build_model_config(job.model, samples.vocab_size)
 
 
-def build_engine(job: TrainJob, cfg: ModelConfig, world_size: int) -> Any:
-    """The model, seeded, wrapped in a DeepSpeed engine (and compiled when the job asks)."""
+def build_engine(job: TrainJob, cfg: ModelConfig, world_size: int, *, load_universal: bool = False) -> Any:
+    """The model, seeded, wrapped in a DeepSpeed engine (and compiled when the job asks);
+    `load_universal` when it will load a universal checkpoint."""
     import deepspeed  # the caller has set DS_ACCELERATOR before this first import
 
     torch.manual_seed(job.seed)
@@ -44,7 +45,7 @@ def build_engine(job: TrainJob, cfg: ModelConfig, world_size: int) -> Any:
     engine, _, _, _ = deepspeed.initialize(
         model=model,
         model_parameters=model.parameters(),
-        config=build_ds_config(job, world_size),
+        config=build_ds_config(job, world_size, load_universal=load_universal),
         lr_scheduler=lr_scheduler(job.optimizer, job.steps),
     )
     if world_size == 1 and job.zero.stage == 0:
