@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from strata.spec import TrainJob
 from strata.train.deepspeed_config import build_ds_config
 
@@ -23,6 +25,15 @@ def test_stage_3_partitions_even_small_parameters() -> None:
         "stage3_param_persistence_threshold": 0,
     }
     assert build_ds_config(job(zero={"stage": 1}), 2)["zero_optimization"] == {"stage": 1}
+
+
+def test_an_offloaded_optimizer_steps_on_the_cpu_with_torch_adamw() -> None:
+    config = build_ds_config(job(zero={"stage": 2, "offload_optimizer": True}, workers={"use_gpu": True}), 2)
+    assert config["zero_optimization"]["offload_optimizer"] == {"device": "cpu", "pin_memory": True}
+    assert config["zero_force_ds_cpu_optimizer"] is False
+    assert "fused" not in config["optimizer"]["params"]
+    with pytest.raises(ValueError, match="offload_optimizer needs ZeRO stage 1, 2 or 3"):
+        job(zero={"stage": 0, "offload_optimizer": True})
 
 
 def test_precision_applies_on_gpu_only() -> None:

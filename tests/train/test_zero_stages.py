@@ -13,11 +13,11 @@ CFG = GPTConfig(vocab_size=128, seq_len=16, n_layers=2, d_model=32, n_heads=2)
 WORLD, STEPS = 2, 6
 
 
-def _rank(rank: int, world: int, port: int, stage: int) -> tuple[list[float], int, int]:
+def _rank(rank: int, world: int, port: int, stage: int, offload: bool) -> tuple[list[float], int, int]:
     join_group(rank, world, port)
     job = TrainJob.model_validate({
         "kind": "train", "name": "z", "data": {"shards": "x"}, "output": {"dir": "o"}, "steps": STEPS,
-        "zero": {"stage": stage}, "optimizer": {"lr": 1e-2, "warmup_steps": 0},
+        "zero": {"stage": stage, "offload_optimizer": offload}, "optimizer": {"lr": 1e-2, "warmup_steps": 0},
         "batch": {"micro_batch_size": 2}, "workers": {"num_workers": world},
     })  # fmt: skip
     from strata.train.step import build_engine, configure_runtime
@@ -46,9 +46,9 @@ def _rank(rank: int, world: int, port: int, stage: int) -> tuple[list[float], in
     return losses, adam, params
 
 
-def train(stage: int) -> list[tuple[list[float], int, int]]:
+def train(stage: int, *, offload: bool = False) -> list[tuple[list[float], int, int]]:
     """Losses of both ranks and, per rank, Adam state and parameter elements held."""
-    return run_ranks(_rank, WORLD, stage)
+    return run_ranks(_rank, WORLD, stage, offload)
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +73,11 @@ def test_each_stage_trains_like_stage_0_on_half_the_state(stage: int, stage_0) -
             assert total / WORLD <= params <= total / WORLD + 64
         else:
             assert params == total
+
+
+@pytest.mark.parametrize("stage", [2, 3])
+def test_an_offloaded_optimizer_trains_like_stage_0(stage: int, stage_0) -> None:
+    ranks = train(stage, offload=True)
+    assert ranks[0][0] == pytest.approx(stage_0[0][0], abs=1e-5)
+    for _, adam, _ in ranks:
+        assert adam <= CFG.param_count() / WORLD + 64

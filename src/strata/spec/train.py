@@ -87,6 +87,19 @@ class ZeroSpec(Section):
     """DeepSpeed ZeRO."""
 
     stage: Literal[0, 1, 2, 3] = Field(2, description="ZeRO stage.")
+    offload_optimizer: bool = Field(
+        False,
+        description="Keep the fp32 master weights and Adam state in CPU memory and step there "
+        "(ZeRO-Offload; stages 1-3): less accelerator memory, slower steps.",
+    )
+
+    @model_validator(mode="after")
+    def _offload_needs_partitioning(self) -> ZeroSpec:
+        if self.offload_optimizer and self.stage == 0:
+            raise ValueError(
+                "offload_optimizer needs ZeRO stage 1, 2 or 3 (stage 0 keeps the optimizer whole)"
+            )
+        return self
 
 
 class BatchSpec(Section):
@@ -143,6 +156,11 @@ class TrainJob(Section):
     steps: int = Field(ge=1, description="Optimizer steps.")
     compile: bool = Field(
         False, description="Compile the model with torch.compile (DeepSpeed engine.compile)."
+    )
+    activation_checkpointing: bool = Field(
+        False,
+        description="Recompute each transformer block's activations in the backward pass instead of "
+        "keeping them: memory for one block's input per layer, about a third more compute.",
     )
     precision: Literal["bf16", "autocast"] = Field(
         "bf16",

@@ -17,9 +17,12 @@ def build_ds_config(job: TrainJob, world_size: int, *, load_universal: bool = Fa
     """
     b, opt, gpu = job.batch, job.optimizer, job.workers.use_gpu
     zero: dict[str, Any] = {"stage": job.zero.stage}
+    if job.zero.offload_optimizer:
+        zero["offload_optimizer"] = {"device": "cpu", "pin_memory": gpu}
     if job.zero.stage == 3:
         # Without this, small models keep every parameter whole and nothing is partitioned.
         zero["stage3_param_persistence_threshold"] = 0
+    fused = gpu and not job.zero.offload_optimizer  # the fused kernel is for state on the GPU
     adamw: dict[str, Any] = {"lr": opt.lr, "betas": list(opt.betas), "weight_decay": opt.weight_decay}
     config: dict[str, Any] = {
         "train_micro_batch_size_per_gpu": b.micro_batch_size,
@@ -31,8 +34,10 @@ def build_ds_config(job: TrainJob, world_size: int, *, load_universal: bool = Fa
         "torch_autocast": {"enabled": gpu and job.precision == "autocast", "dtype": "bfloat16"},
         "optimizer": {
             "type": "AdamW",
-            "params": {**adamw, "torch_adam": True, **({"fused": True} if gpu else {})},
+            "params": {**adamw, "torch_adam": True, **({"fused": True} if fused else {})},
         },
+        # torch's AdamW also steps offloaded state (DeepSpeed would insist on its compiled CPU Adam).
+        "zero_force_ds_cpu_optimizer": False,
         "steps_per_print": 10**9,
         "wall_clock_breakdown": False,
     }

@@ -13,6 +13,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from strata.train.model import run_layers
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LlamaConfig:
@@ -141,9 +143,13 @@ class DecoderLayer(nn.Module):
 class Llama(nn.Module):
     """Returns the mean next-token cross-entropy when given targets (the training interface)."""
 
-    def __init__(self, cfg: LlamaConfig) -> None:
+    rope_cos: torch.Tensor
+    rope_sin: torch.Tensor
+
+    def __init__(self, cfg: LlamaConfig, *, recompute: bool = False) -> None:
         super().__init__()
         self.cfg = cfg
+        self.recompute = recompute
         self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.d_model)
         self.layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.n_layers))
         self.norm = RMSNorm(cfg.d_model, cfg.norm_eps)
@@ -158,9 +164,9 @@ class Llama(nn.Module):
         self.register_buffer("rope_sin", sin, persistent=False)
 
     def logits(self, idx: torch.Tensor) -> torch.Tensor:
-        x = self.embed_tokens(idx)
-        for layer in self.layers:
-            x = layer(x, self.rope_cos, self.rope_sin)
+        x = run_layers(
+            self.layers, self.embed_tokens(idx), self.rope_cos, self.rope_sin, recompute=self.recompute
+        )
         out: torch.Tensor = self.lm_head(self.norm(x))
         return out
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.utils.checkpoint import checkpoint
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,6 +36,14 @@ class GPTConfig:
         return 6 * self.matmul_params() + 12 * self.n_layers * self.d_model * self.seq_len
 
 
+def run_layers(layers: nn.ModuleList, x: torch.Tensor, *args: torch.Tensor, recompute: bool) -> torch.Tensor:
+    """Apply the layers in order; with `recompute` (activation checkpointing) each layer keeps
+    only its input for the backward pass and runs its forward again there."""
+    for layer in layers:
+        x = checkpoint(layer, x, *args, use_reentrant=False) if recompute else layer(x, *args)
+    return x
+
+
 class Block(nn.Module):
     def __init__(self, cfg: GPTConfig) -> None:
         super().__init__()
@@ -59,9 +68,10 @@ class Block(nn.Module):
 class GPT(nn.Module):
     """Returns the mean next-token cross-entropy when given targets."""
 
-    def __init__(self, cfg: GPTConfig) -> None:
+    def __init__(self, cfg: GPTConfig, *, recompute: bool = False) -> None:
         super().__init__()
         self.cfg = cfg
+        self.recompute = recompute
         self.tok = nn.Embedding(cfg.vocab_size, cfg.d_model)
         self.pos = nn.Embedding(cfg.seq_len, cfg.d_model)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
@@ -79,7 +89,6 @@ class GPT(nn.Module):
     def forward(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         positions = torch.arange(idx.shape[1], device=idx.device)
         x = self.tok(idx) + self.pos(positions)
-        for block in self.blocks:
-            x = block(x)
+        x = run_layers(self.blocks, x, recompute=self.recompute)
         logits = self.ln_f(x) @ self.tok.weight.T
         return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.reshape(-1))

@@ -27,8 +27,9 @@ def build_model_config(spec: ModelSpec, vocab_size: int) -> ModelConfig:
     )  # fmt: skip
 
 
-def build_model(cfg: ModelConfig) -> nn.Module:
-    return Llama(cfg) if isinstance(cfg, LlamaConfig) else GPT(cfg)
+def build_model(cfg: ModelConfig, *, recompute: bool = False) -> nn.Module:
+    """The model; `recompute`: activation checkpointing of every transformer block."""
+    return Llama(cfg, recompute=recompute) if isinstance(cfg, LlamaConfig) else GPT(cfg, recompute=recompute)
 
 
 def describe(cfg: ModelConfig) -> dict[str, Any]:

@@ -41,7 +41,7 @@ def build_engine(job: TrainJob, cfg: ModelConfig, world_size: int, *, load_unive
     import deepspeed  # the caller has set DS_ACCELERATOR before this first import
 
     torch.manual_seed(job.seed)
-    model = build_model(cfg)
+    model = build_model(cfg, recompute=job.activation_checkpointing)
     engine, _, _, _ = deepspeed.initialize(
         model=model,
         model_parameters=model.parameters(),
