@@ -28,8 +28,12 @@ def _validate(args: argparse.Namespace) -> None:
         if isinstance(spec, TrainJob):
             from strata.train.deepspeed_config import build_ds_config
 
-            print("# DeepSpeed config for", spec.workers.num_workers, "workers")
-            print(json.dumps(build_ds_config(spec, spec.workers.num_workers), indent=2))
+            stages = spec.parallel.pipeline_stages
+            print(
+                f"# DeepSpeed config for {spec.workers.num_workers} workers: {stages} pipeline stage(s) × "
+                f"{spec.data_parallel} data-parallel rank(s)"
+            )
+            print(json.dumps(build_ds_config(spec, spec.data_parallel), indent=2))
 
 
 def _up(args: argparse.Namespace) -> None:

@@ -5,27 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
-from strata.pipeline.shards import TokenizedDocument, write_shards
 from strata.train.export import export_hf
 from tests.integration.helpers import strata
 
 pytestmark = pytest.mark.integration
 
 
-def test_zero3_run_saves_the_whole_model_and_exports_to_transformers(tmp_path: Path) -> None:
-    docs = [(np.arange(start, start + 300) % 250 + 1).astype(np.uint16) for start in range(60)]
-    write_shards(
-        docs=[TokenizedDocument(d, "", "synthetic") for d in docs],
-        out_dir=tmp_path / "shards",
-        tokens_per_shard=8192,
-        seed=3,
-        vocab_size=256,
-        eot_id=0,
-    )
+def test_zero3_run_saves_the_whole_model_and_exports_to_transformers(tmp_path: Path, shards: Path) -> None:
     job = tmp_path / "train.yaml"
     job.write_text(
         "kind: train\nname: llama-zero3\n"

@@ -14,42 +14,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from strata.pipeline.shards import TokenizedDocument, write_shards
 from strata.train.metrics import read_metrics
-from tests.integration.helpers import strata
+from tests.integration.helpers import STEPS, strata, train_job
 
 pytestmark = pytest.mark.integration
-STEPS = 24
-
-
-def _job(tmp_path: Path, name: str, *, zero: int = 2, workers: int = 2, extra: str = "") -> Path:
-    job = tmp_path / f"{name}-{workers}.yaml"
-    job.write_text(
-        f"kind: train\nname: {name}\ndata: {{shards: {tmp_path / 'shards'}}}\n"
-        "model: {family: llama, n_layers: 2, d_model: 64, n_heads: 4, n_kv_heads: 2, seq_len: 64}\n"
-        f"optimizer: {{lr: 0.01, warmup_steps: 2}}\nzero: {{stage: {zero}}}\n"
-        f"batch: {{micro_batch_size: 4, global_batch_size: 8}}\nsteps: {STEPS}\n"
-        "checkpoint: {every_steps: 4, keep: 2, max_failures: 2}\n"
-        f"workers: {{num_workers: {workers}, cpus_per_worker: 1}}\noutput: {{dir: {tmp_path / name}}}\n{extra}"
-    )
-    return job
-
-
-@pytest.fixture
-def shards(tmp_path: Path) -> Path:
-    docs = [(np.arange(start, start + 400) % 250 + 1).astype(np.uint16) for start in range(80)]
-    write_shards(
-        docs=[TokenizedDocument(d, "", "synthetic") for d in docs],
-        out_dir=tmp_path / "shards",
-        tokens_per_shard=8192,
-        seed=3,
-        vocab_size=256,
-        eot_id=0,
-    )
-    return tmp_path / "shards"
 
 
 def _parent(pid: int) -> int:
@@ -96,12 +66,12 @@ def _signal_after_step(
 def test_a_killed_worker_resumes_from_the_last_checkpoint_with_the_same_final_loss(
     tmp_path: Path, shards: Path
 ) -> None:
-    whole = strata("run", str(_job(tmp_path, "whole")))
+    whole = strata("run", str(train_job(tmp_path, "whole")))
     assert whole.returncode == 0, whole.stderr[-3000:]
 
     metrics = tmp_path / "killed" / "metrics.jsonl"
     run = subprocess.Popen(
-        [sys.executable, "-m", "strata", "run", str(_job(tmp_path, "killed"))],
+        [sys.executable, "-m", "strata", "run", str(train_job(tmp_path, "killed"))],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     _signal_after_step(run, metrics, 10, b"ray::RayTrainWorker")
@@ -122,20 +92,20 @@ def test_a_killed_job_resubmitted_on_one_worker_continues_the_same_run(
     tmp_path: Path, shards: Path, zero: int
 ) -> None:
     """ZeRO-0 state is whole on every rank; ZeRO-3 shards of two ranks go through a universal checkpoint."""
-    whole = strata("run", str(_job(tmp_path, "whole", zero=zero)))
+    whole = strata("run", str(train_job(tmp_path, "whole", zero=zero)))
     assert whole.returncode == 0, whole.stderr[-3000:]
 
     # The job's own process dies (a crash, a preempted head): `strata run` stops its Ray.
     metrics = tmp_path / "job" / "metrics.jsonl"
     run = subprocess.Popen(
-        [sys.executable, "-m", "strata", "run", str(_job(tmp_path, "job", zero=zero))],
+        [sys.executable, "-m", "strata", "run", str(train_job(tmp_path, "job", zero=zero))],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     _signal_after_step(run, metrics, 9, f"{sys.executable}\0-m\0strata\0exec".encode())
     run.communicate(timeout=600)
     assert run.returncode != 0
 
-    again = strata("run", str(_job(tmp_path, "job", zero=zero, workers=1)))  # same global batch of 8
+    again = strata("run", str(train_job(tmp_path, "job", zero=zero, workers=1)))  # same global batch of 8
     assert again.returncode == 0, again.stderr[-3000:]
     resumed_at = re.search(r"resumed from the checkpoint of step (\d+)( \(universal\))?", again.stderr)
     assert resumed_at is not None and int(resumed_at.group(1)) in (4, 8), again.stderr[-3000:]
@@ -146,7 +116,7 @@ def test_a_killed_job_resubmitted_on_one_worker_continues_the_same_run(
     assert [r["loss"] for r in resumed] == pytest.approx([r["loss"] for r in expected], abs=1e-5)
 
     # The same output with another model shape is refused before anything runs or is written.
-    wider = _job(tmp_path, "job", zero=zero).read_text().replace("d_model: 64", "d_model: 128")
+    wider = train_job(tmp_path, "job", zero=zero).read_text().replace("d_model: 64", "d_model: 128")
     (tmp_path / "wider.yaml").write_text(wider)
     refused = strata("run", str(tmp_path / "wider.yaml"))
     assert refused.returncode != 0
@@ -155,7 +125,11 @@ def test_a_killed_job_resubmitted_on_one_worker_continues_the_same_run(
 
 
 def test_workers_the_cluster_cannot_place_are_refused(tmp_path: Path, shards: Path) -> None:
-    job = _job(tmp_path, "big", extra="").read_text().replace("cpus_per_worker: 1", "cpus_per_worker: 1000")
+    job = (
+        train_job(tmp_path, "big", extra="")
+        .read_text()
+        .replace("cpus_per_worker: 1", "cpus_per_worker: 1000")
+    )
     (tmp_path / "big.yaml").write_text(job)
     refused = strata("run", str(tmp_path / "big.yaml"))
     assert refused.returncode != 0
@@ -163,7 +137,7 @@ def test_workers_the_cluster_cannot_place_are_refused(tmp_path: Path, shards: Pa
 
 
 def test_a_rank_that_stops_answering_is_named(tmp_path: Path, shards: Path) -> None:
-    text = _job(tmp_path, "hang").read_text()
+    text = train_job(tmp_path, "hang").read_text()
     text = text.replace("cpus_per_worker: 1}", "cpus_per_worker: 1, collective_timeout_s: 10}")
     text = text.replace("every_steps: 4", "every_steps: 0")  # no checkpoint: only collectives wait
     text = text.replace(f"steps: {STEPS}", "steps: 400")  # stopped long before the end

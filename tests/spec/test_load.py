@@ -180,3 +180,41 @@ def test_collect_needs_a_folder_and_http_urls(write_yaml) -> None:
 def test_rehydration_table_needs_positive_sizes_and_copies(write_yaml) -> None:
     text = PIPELINE.format(path="data/demo/corpus.jsonl") + "dedup: {minhash: {rehydrate: {0: 2}}}\n"
     assert "at least 1" in refused(write_yaml(text))
+
+
+def test_pipeline_stages_share_the_workers_with_data_parallelism(write_yaml) -> None:
+    text = (
+        TRAIN.format(stage=1) + "model: {family: llama, n_layers: 4}\nparallel: {pipeline_stages: 2}\n"
+        "workers: {num_workers: 4}\nbatch: {micro_batch_size: 2, global_batch_size: 16}\n"
+    )
+    job = load_spec(write_yaml(text))
+    assert (job.data_parallel, job.batch.grad_accum_steps, job.global_batch) == (2, 4, 16)
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ("model: {n_layers: 4}\n", "the model's family must be llama"),
+        ("model: {family: llama, n_layers: 4, tie_embeddings: true}\n", "tied embeddings cannot be split"),
+        ("model: {family: llama, n_layers: 1}\n", "model.n_layers (1) must be at least the stages"),
+        (
+            "model: {family: llama, n_layers: 4}\nworkers: {num_workers: 3}\n",
+            "(3) must be a multiple of the stages",
+        ),
+        ("model: {family: llama, n_layers: 4}\nzero: {stage: 2}\n", "take ZeRO 0 or 1, not 2"),
+        ("model: {family: llama, n_layers: 4}\ncompile: true\n", "compile is not supported"),
+    ],
+)
+def test_a_pipeline_deepspeed_cannot_run_is_refused_by_name(write_yaml, change: str, named: str) -> None:
+    text = (
+        TRAIN.format(stage=1).replace("zero: {stage: 1}\n", "") + "parallel: {pipeline_stages: 2}\n" + change
+    )
+    if "zero:" not in change:
+        text += "zero: {stage: 1}\n"
+    message = refused(write_yaml(text))
+    assert "parallel.pipeline_stages 2" in message and named in message
+
+
+def test_tensor_parallelism_is_refused_with_what_to_use_instead(write_yaml) -> None:
+    message = refused(write_yaml(TRAIN.format(stage=2) + "parallel: {tensor: 2}\n"))
+    assert "tensor parallelism is not supported" in message and "pipeline_stages" in message

@@ -102,6 +102,27 @@ class ZeroSpec(Section):
         return self
 
 
+class ParallelSpec(Section):
+    """Model parallelism over the workers (data parallelism takes what is left)."""
+
+    pipeline_stages: int = Field(
+        1,
+        ge=1,
+        description="Pipeline stages (DeepSpeed PipelineModule): each holds a contiguous share of the "
+        "decoder layers; workers / stages data-parallel replicas. llama family, untied embeddings, ZeRO 0-1.",
+    )
+    tensor: int = Field(1, ge=1, description="Tensor-parallel ranks: only 1 (not supported yet).")
+
+    @model_validator(mode="after")
+    def _no_tensor_parallelism(self) -> ParallelSpec:
+        if self.tensor != 1:
+            raise ValueError(
+                f"tensor {self.tensor}: tensor parallelism is not supported; shard a model too large for "
+                "one accelerator with zero.stage 3 or split its layers with pipeline_stages"
+            )
+        return self
+
+
 class BatchSpec(Section):
     """Batch sizes per worker."""
 
@@ -111,7 +132,7 @@ class BatchSpec(Section):
         None,
         ge=1,
         description="Samples per optimizer step over all workers; sets grad_accum_steps to "
-        "global / (micro_batch_size × num_workers). Keep it fixed to resume on another worker count.",
+        "global / (micro_batch_size × data-parallel ranks). Keep it fixed to resume on another worker count.",
     )
 
 
@@ -152,6 +173,7 @@ class TrainJob(Section):
     model: ModelSpec = Field(default_factory=ModelSpec, description="Model shape.")
     optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec, description="Optimizer.")
     zero: ZeroSpec = Field(default_factory=ZeroSpec, description="ZeRO.")
+    parallel: ParallelSpec = Field(default_factory=ParallelSpec, description="Pipeline parallelism.")
     batch: BatchSpec = Field(default_factory=BatchSpec, description="Batch sizes.")
     steps: int = Field(ge=1, description="Optimizer steps.")
     compile: bool = Field(
@@ -174,26 +196,55 @@ class TrainJob(Section):
     output: TrainOutputSpec = Field(description="Outputs.")
 
     @model_validator(mode="after")
+    def _pipeline_fits(self) -> TrainJob:
+        stages = self.parallel.pipeline_stages
+        if stages == 1:
+            return self
+        refusals = {
+            "the model's family must be llama": self.model.family != "llama",
+            "tied embeddings cannot be split across stages (set model.tie_embeddings: false)": (
+                self.model.tie_embeddings
+            ),
+            f"model.n_layers ({self.model.n_layers}) must be at least the stages": self.model.n_layers
+            < stages,
+            f"workers.num_workers ({self.workers.num_workers}) must be a multiple of the stages": (
+                self.workers.num_workers % stages != 0
+            ),
+            f"DeepSpeed pipelines take ZeRO 0 or 1, not {self.zero.stage}": self.zero.stage > 1,
+            "zero.offload_optimizer is not supported with pipeline stages": self.zero.offload_optimizer,
+            "compile is not supported with pipeline stages": self.compile,
+        }
+        broken = [reason for reason, refused in refusals.items() if refused]
+        if broken:
+            raise ValueError(f"parallel.pipeline_stages {stages}: " + "; ".join(broken))
+        return self
+
+    @model_validator(mode="after")
     def _accumulation_from_global_batch(self) -> TrainJob:
-        b, workers = self.batch, self.workers.num_workers
+        b, replicas = self.batch, self.data_parallel
         if b.global_batch_size is None:
             return self
-        per_micro_step = b.micro_batch_size * workers
+        per_micro_step = b.micro_batch_size * replicas
         if b.global_batch_size % per_micro_step:
             raise ValueError(
                 f"batch.global_batch_size {b.global_batch_size} does not divide across "
-                f"{workers} workers × micro_batch_size {b.micro_batch_size} = {per_micro_step}; "
+                f"{replicas} data-parallel ranks × micro_batch_size {b.micro_batch_size} = {per_micro_step}; "
                 f"use a multiple of {per_micro_step} or change the workers or micro-batch"
             )
         accum = b.global_batch_size // per_micro_step
         if "grad_accum_steps" in b.model_fields_set and b.grad_accum_steps != accum:
             raise ValueError(
                 f"batch.grad_accum_steps {b.grad_accum_steps} contradicts global_batch_size "
-                f"{b.global_batch_size} ({accum} micro-steps on {workers} workers); give only one"
+                f"{b.global_batch_size} ({accum} micro-steps on {replicas} data-parallel ranks); give only one"
             )
         return self.model_copy(update={"batch": b.model_copy(update={"grad_accum_steps": accum})})
 
     @property
+    def data_parallel(self) -> int:
+        """Data-parallel replicas: the workers over the pipeline stages."""
+        return self.workers.num_workers // self.parallel.pipeline_stages
+
+    @property
     def global_batch(self) -> int:
         """Samples per optimizer step over all workers."""
-        return self.batch.micro_batch_size * self.batch.grad_accum_steps * self.workers.num_workers
+        return self.batch.micro_batch_size * self.batch.grad_accum_steps * self.data_parallel

@@ -34,6 +34,7 @@ def checkpoint_info(job: TrainJob, cfg: ModelConfig, step: int) -> dict[str, Any
         "seed": job.seed,
         "global_batch_size": job.global_batch,
         "zero_stage": job.zero.stage,
+        "pipeline_stages": job.parallel.pipeline_stages,
         "world_size": job.workers.num_workers,
     }
 
@@ -91,12 +92,18 @@ def check_resumable(job: TrainJob, cfg: ModelConfig, root: Path) -> tuple[Path, 
             f"{k}: {old} in the checkpoint, {new} in the job" for k, (old, new) in model_diff.items()
         )
         raise JobError(f"checkpoint {where} holds another model ({listed}); {fix}")
-    for key in ("seed", "global_batch_size", "zero_stage"):
+    saved.setdefault("pipeline_stages", 1)  # written before Strata had pipelines
+    for key in ("seed", "global_batch_size", "zero_stage", "pipeline_stages"):
         if saved[key] != wanted[key]:
             raise JobError(
                 f"checkpoint {where} was trained with {key} {saved[key]}, the job asks for {wanted[key]}: "
                 f"the run could not continue the same way; {fix}"
             )
+    if saved["pipeline_stages"] > 1 and saved["world_size"] != wanted["world_size"]:
+        raise JobError(
+            f"checkpoint {where} holds the pipeline stages of {saved['world_size']} workers and the job asks "
+            f"for {wanted['world_size']}: a pipelined run resumes on the same number of workers; {fix}"
+        )
     logger.info(
         "resuming %s on %d workers (it was written by %d)", where, wanted["world_size"], saved["world_size"]
     )

@@ -154,9 +154,9 @@ class Llama(nn.Module):
         self.layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.n_layers))
         self.norm = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
-        for module in self.modules():
-            if isinstance(module, nn.Linear | nn.Embedding):
-                nn.init.normal_(module.weight, std=0.02)
+        seed = torch.initial_seed()
+        for index, block in enumerate((self.embed_tokens, *self.layers, self.lm_head)):
+            init_block(block, block_seed(seed, index))
         if cfg.tie_embeddings:
             self.lm_head.weight = self.embed_tokens.weight
         cos, sin = rotary_tables(cfg)
@@ -171,5 +171,24 @@ class Llama(nn.Module):
         return out
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        logits = self.logits(idx)
-        return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.reshape(-1))
+        return lm_loss(self.logits(idx), targets)
+
+
+def lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy, in fp32."""
+    return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.reshape(-1))
+
+
+def block_seed(seed: int, index: int) -> int:
+    """The seed of block `index` (embedding 0, decoder layers 1..L, output L+1) of a model seeded `seed`."""
+    return (seed * 1_000_003 + index) % 2**63
+
+
+def init_block(block: nn.Module, seed: int) -> None:
+    """N(0, 0.02) weights for a block's matrices from its own generator, so a block gets the
+    same weights whether the whole model is built or only one pipeline stage's layers."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in block.modules():
+            if isinstance(module, nn.Linear | nn.Embedding):
+                module.weight.normal_(0.0, 0.02, generator=generator)

@@ -17,10 +17,19 @@ import torch.distributed as dist
 from strata.spec.train import TrainJob
 from strata.train.checkpoints import CHECKPOINT_INFO, checkpoint_info, needs_universal, read_checkpoint_info
 from strata.train.data import ShardSamples
+from strata.train.llama import LlamaConfig
 from strata.train.metrics import MetricsLogger
 from strata.train.models import MODEL_CONFIG, ModelConfig
+from strata.train.pipeline_stages import stage_names_to_llama
 from strata.train.stalls import StallWatch
-from strata.train.step import build_engine, configure_runtime, open_samples, train_step
+from strata.train.step import (
+    build_engine,
+    configure_runtime,
+    data_parallel_rank,
+    open_samples,
+    pipeline_step,
+    train_step,
+)
 from strata.train.universal import UNIVERSAL, universal_client_state
 
 logger = logging.getLogger(__name__)
@@ -50,7 +59,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     finally:
         watch.close()
     info = checkpoint_info(job, cfg, int(row["step"])) if rank == 0 else None
-    _save_and_report(engine, row, out, info)
+    _save_and_report(engine, cfg, row, out, info)
     if metrics is not None:
         metrics.close()
 
@@ -69,6 +78,7 @@ def _train_steps(
     """Steps `start` … `job.steps - 1` of this rank, with metrics and periodic checkpoints; the last row.
     `peak` is one worker's accelerator FLOP/s (for MFU), None on CPUs."""
     rank, world = dist.get_rank(), dist.get_world_size()
+    replica, replicas = data_parallel_rank(engine)
     b = job.batch
     tokens_per_step = job.global_batch * cfg.seq_len
     every = job.checkpoint.every_steps
@@ -77,9 +87,14 @@ def _train_steps(
         started = time.perf_counter()
         lr = engine.get_lr()[0]  # this step's; the scheduler moves on after the optimizer step
         with watch.step_running(step):
-            loss_sum = train_step(engine, samples, step=step, rank=rank, world_size=world, batch=b)
-            dist.all_reduce(loss_sum, op=dist.ReduceOp.SUM)
-            mean_loss = loss_sum.item() / (world * b.grad_accum_steps)
+            if job.parallel.pipeline_stages > 1:
+                mean_loss = pipeline_step(
+                    engine, samples, step=step, replica=replica, replicas=replicas, batch=b
+                )
+            else:
+                loss_sum = train_step(engine, samples, step=step, rank=replica, world_size=replicas, batch=b)
+                dist.all_reduce(loss_sum, op=dist.ReduceOp.SUM)
+                mean_loss = loss_sum.item() / (world * b.grad_accum_steps)
             seconds = time.perf_counter() - started
             memory = _peak_memory_mib_per_rank(engine.device, world)
         row = {
@@ -157,13 +172,30 @@ def _report_checkpoint(engine: Any, row: dict[str, Any], info: dict[str, Any] | 
         ray.train.report(row, checkpoint=ray.train.Checkpoint.from_directory(tmp))
 
 
-def _save_and_report(engine: Any, row: dict[str, Any], out: Path, info: dict[str, Any] | None) -> None:
+def _gather_pipeline_stages(engine: Any, cfg: LlamaConfig) -> dict[str, torch.Tensor] | None:
+    """The whole model's weights under `Llama`'s names on rank 0 (None elsewhere): every rank
+    sends its stage's (data-parallel replicas send the same ones again)."""
+    mine = {
+        k: v.detach().cpu() for k, v in stage_names_to_llama(engine.module.state_dict(), cfg.n_layers).items()
+    }
+    every: list[dict[str, torch.Tensor]] | None = (
+        [{}] * dist.get_world_size() if dist.get_rank() == 0 else None
+    )
+    dist.gather_object(mine, every, dst=0)
+    return {k: v for stage in every for k, v in stage.items()} if every is not None else None
+
+
+def _save_and_report(
+    engine: Any, cfg: ModelConfig, row: dict[str, Any], out: Path, info: dict[str, Any] | None
+) -> None:
     """Every rank saves its DeepSpeed shard and reports it; rank 0 (the one given `info`) also
     writes plain weights and the model's config (what `strata export` needs)."""
     # Under ZeRO-3 each rank holds a slice of every parameter: gathering them is a
     # collective, so every rank takes part and rank 0 receives the whole model.
     if engine.zero_optimization_stage() == 3:
         full = engine._zero3_consolidated_16bit_state_dict()
+    elif isinstance(cfg, LlamaConfig) and getattr(engine, "grid", None) is not None:
+        full = _gather_pipeline_stages(engine, cfg)
     else:
         full = engine.module.state_dict() if info is not None else None
     with tempfile.TemporaryDirectory() as tmp:

@@ -12,7 +12,9 @@ import torch
 from strata.spec.train import BatchSpec, TrainJob
 from strata.train.data import ShardSamples, global_index
 from strata.train.deepspeed_config import build_ds_config
+from strata.train.llama import LlamaConfig
 from strata.train.models import ModelConfig, build_model, build_model_config
+from strata.train.pipeline_stages import llama_pipeline
 from strata.train.schedule import lr_scheduler
 
 
@@ -36,16 +38,25 @@ def open_samples(job: TrainJob) -> tuple[ShardSamples, ModelConfig]:
 
 
 def build_engine(job: TrainJob, cfg: ModelConfig, world_size: int, *, load_universal: bool = False) -> Any:
-    """The model, seeded, wrapped in a DeepSpeed engine (and compiled when the job asks);
+    """The model, seeded, wrapped in a DeepSpeed engine (and compiled when the job asks): a
+    pipeline engine when the job has pipeline stages. `world_size` counts every rank;
     `load_universal` when it will load a universal checkpoint."""
     import deepspeed  # the caller has set DS_ACCELERATOR before this first import
 
     torch.manual_seed(job.seed)
-    model = build_model(cfg, recompute=job.activation_checkpointing)
+    stages = job.parallel.pipeline_stages
+    if stages > 1:
+        assert isinstance(cfg, LlamaConfig)  # the job's validation refuses other families
+        # The stages are laid out over the ranks when the module is built, before
+        # deepspeed.initialize would attach DeepSpeed to the process group Ray Train made.
+        deepspeed.init_distributed(dist_backend="nccl" if job.workers.use_gpu else "gloo")
+        model = llama_pipeline(cfg, stages=stages, seed=job.seed, recompute=job.activation_checkpointing)
+    else:
+        model = build_model(cfg, recompute=job.activation_checkpointing)
     engine, _, _, _ = deepspeed.initialize(
         model=model,
         model_parameters=model.parameters(),
-        config=build_ds_config(job, world_size, load_universal=load_universal),
+        config=build_ds_config(job, world_size // stages, load_universal=load_universal),
         lr_scheduler=lr_scheduler(job.optimizer, job.steps),
     )
     if world_size == 1 and job.zero.stage == 0:
@@ -57,23 +68,51 @@ def build_engine(job: TrainJob, cfg: ModelConfig, world_size: int, *, load_unive
     return engine
 
 
+def data_parallel_rank(engine: Any) -> tuple[int, int]:
+    """This rank's data-parallel replica and their number (every rank without pipeline stages)."""
+    grid = getattr(engine, "grid", None)
+    if grid is None:
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return grid.get_data_parallel_rank(), grid.get_data_parallel_world_size()
+
+
+def pipeline_step(
+    engine: Any, samples: ShardSamples, *, step: int, replica: int, replicas: int, batch: BatchSpec
+) -> float:
+    """One optimizer step of a pipeline engine (its micro-batches flow through the stages);
+    the mean loss over the global batch, the same on every rank. Only the first stage reads
+    inputs and the last targets; the others never draw from the iterator."""
+    micro_batches = (
+        micro_batch(samples, step=step, micro=micro, replica=replica, replicas=replicas, batch=batch)
+        for micro in range(batch.grad_accum_steps)
+    )
+    return float(engine.train_batch(data_iter=micro_batches).item())
+
+
 def train_step(
     engine: Any, samples: ShardSamples, *, step: int, rank: int, world_size: int, batch: BatchSpec
 ) -> torch.Tensor:
     """One optimizer step of this rank (all its micro-steps); returns the sum of its micro-batch losses."""
     loss_sum = torch.zeros((), device=engine.device)
     for micro in range(batch.grad_accum_steps):
-        first = global_index(
-            step=step,
-            micro=micro,
-            rank=rank,
-            accum_steps=batch.grad_accum_steps,
-            world_size=world_size,
-            micro_batch=batch.micro_batch_size,
-        )
-        x, y = samples.batch(first, batch.micro_batch_size)
+        x, y = micro_batch(samples, step=step, micro=micro, replica=rank, replicas=world_size, batch=batch)
         loss = engine(x.to(engine.device, non_blocking=True), y.to(engine.device, non_blocking=True))
         engine.backward(loss)
         engine.step()
         loss_sum += loss.detach()
     return loss_sum
+
+
+def micro_batch(
+    samples: ShardSamples, *, step: int, micro: int, replica: int, replicas: int, batch: BatchSpec
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs and targets of one micro-batch of one data-parallel replica."""
+    first = global_index(
+        step=step,
+        micro=micro,
+        rank=replica,
+        accum_steps=batch.grad_accum_steps,
+        world_size=replicas,
+        micro_batch=batch.micro_batch_size,
+    )
+    return samples.batch(first, batch.micro_batch_size)
