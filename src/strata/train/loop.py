@@ -26,6 +26,7 @@ from strata.train.step import (
     build_engine,
     configure_runtime,
     data_parallel_rank,
+    is_pipelined,
     open_samples,
     pipeline_step,
     train_step,
@@ -141,8 +142,9 @@ def _engine_at_last_checkpoint(job: TrainJob, cfg: ModelConfig, world: int) -> t
     failure or on resubmission), and the step to continue from. ZeRO state of another rank
     count loads from the universal copy the launcher made. The sample order depends only on
     the global sample number, so the run continues with exactly the samples it would have seen."""
+    # Called after configure_runtime: DeepSpeed reads the environment it sets at import.
     checkpoint = ray.train.get_checkpoint()
-    if checkpoint is None:  # after configure_runtime: DeepSpeed reads it at import
+    if checkpoint is None:
         return build_engine(job, cfg, world), 0
     with checkpoint.as_directory() as path:
         directory = Path(path)
@@ -194,7 +196,7 @@ def _save_and_report(
     # collective, so every rank takes part and rank 0 receives the whole model.
     if engine.zero_optimization_stage() == 3:
         full = engine._zero3_consolidated_16bit_state_dict()
-    elif isinstance(cfg, LlamaConfig) and getattr(engine, "grid", None) is not None:
+    elif isinstance(cfg, LlamaConfig) and is_pipelined(engine):
         full = _gather_pipeline_stages(engine, cfg)
     else:
         full = engine.module.state_dict() if info is not None else None

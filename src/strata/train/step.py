@@ -68,12 +68,16 @@ def build_engine(job: TrainJob, cfg: ModelConfig, world_size: int, *, load_unive
     return engine
 
 
+def is_pipelined(engine: Any) -> bool:
+    """A DeepSpeed pipeline engine (it lays the ranks out on a pipe × data grid)."""
+    return getattr(engine, "grid", None) is not None
+
+
 def data_parallel_rank(engine: Any) -> tuple[int, int]:
     """This rank's data-parallel replica and their number (every rank without pipeline stages)."""
-    grid = getattr(engine, "grid", None)
-    if grid is None:
+    if not is_pipelined(engine):
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return grid.get_data_parallel_rank(), grid.get_data_parallel_world_size()
+    return engine.grid.get_data_parallel_rank(), engine.grid.get_data_parallel_world_size()
 
 
 def pipeline_step(
