@@ -16,7 +16,7 @@ CFG = LlamaConfig(vocab_size=64, seq_len=16, n_layers=4, d_model=32, n_heads=4, 
 STEPS, MICRO, GLOBAL = 4, 2, 4
 
 
-def _rank(rank: int, world: int, port: int) -> tuple[list[float], set[str], int]:
+def _rank(rank: int, world: int, port: int, recompute: bool) -> tuple[list[float], set[str], int]:
     """Train STEPS steps on `world` pipeline stages (one: the whole model, no pipeline)."""
     join_group(rank, world, port)
     job = TrainJob.model_validate({
@@ -24,6 +24,7 @@ def _rank(rank: int, world: int, port: int) -> tuple[list[float], set[str], int]
         "model": {"family": "llama", "n_layers": CFG.n_layers}, "zero": {"stage": 0},
         "parallel": {"pipeline_stages": world}, "optimizer": {"lr": 1e-2, "warmup_steps": 0, "grad_clip": 0.5},
         "batch": {"micro_batch_size": MICRO, "global_batch_size": GLOBAL}, "workers": {"num_workers": world},
+        "activation_checkpointing": recompute,
     })  # fmt: skip
     from strata.train.step import build_engine, configure_runtime
 
@@ -57,9 +58,10 @@ def _rank(rank: int, world: int, port: int) -> tuple[list[float], set[str], int]
     return losses, names, sum(p.numel() for p in engine.module.parameters())
 
 
-def test_two_stages_hold_half_the_layers_each_and_train_like_the_whole_model() -> None:
-    ((whole, whole_names, whole_count),) = run_ranks(_rank, 1)
-    first, second = run_ranks(_rank, 2)
+@pytest.mark.parametrize("recompute", [False, True], ids=["keep-activations", "recompute"])
+def test_two_stages_hold_half_the_layers_each_and_train_like_the_whole_model(recompute: bool) -> None:
+    ((whole, whole_names, whole_count),) = run_ranks(_rank, 1, False)
+    first, second = run_ranks(_rank, 2, recompute)
     assert first[0] == pytest.approx(whole, abs=1e-5) and second[0] == first[0]
     assert whole_count == param_count(Llama(CFG)) == first[2] + second[2]
     assert first[1] | second[1] == whole_names and not first[1] & second[1]
