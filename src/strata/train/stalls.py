@@ -9,6 +9,9 @@ with) every few seconds, and a watchdog. When this rank's step has run longer th
 twice: the ranks whose heartbeat did not move are named as stopped, else the ranks behind
 on steps. The watchdog then ends this worker, so Ray Train fails the worker group in
 minutes (and restarts it from the last checkpoint when `checkpoint.max_failures` allows).
+The store lives in rank 0's process: when rank 0 is the one that stopped, the store stops
+answering too (its calls then block with no timeout), so the watchdog reads it from a
+helper thread with a deadline, and a store that does not answer names rank 0.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class StallWatch:
     def __init__(self, collective_timeout_s: int, interval_s: float = 2.0) -> None:
         self.store = dist.distributed_c10d._get_default_store()
         self.rank, self.world = dist.get_rank(), dist.get_world_size()
+        self.store_host: str | None = None  # rank 0's "pid N on host", once its heartbeat was read
         self.me = f"pid {os.getpid()} on {socket.gethostname()}"
         self.timeout_s, self.interval_s = collective_timeout_s, interval_s
         self.step = 0
@@ -65,9 +69,13 @@ class StallWatch:
 
     def diagnose(self) -> str | None:
         """Which ranks stopped beating, else which are behind, as one sentence; None if none."""
-        first = self._heartbeats()
-        time.sleep(2 * self.interval_s)
-        second = self._heartbeats()
+        readings = self._two_readings()
+        if readings is None:  # rank 0's process holds the store: it is what stopped
+            return (
+                f"rank 0 ({self.store_host or 'its process'}) stopped answering during step "
+                f"{self.step + 1} (its rendezvous store does not answer)"
+            )
+        first, second = readings
         silent = [r for r in range(self.world) if r not in second or first.get(r) == second[r]]
         if silent:
             names = ", ".join(f"rank {r} ({(first.get(r) or {}).get('who', 'never seen')})" for r in silent)
@@ -79,17 +87,37 @@ class StallWatch:
             return f"{names} fell behind the others (step {max(steps.values()) + 1}) and stopped answering"
         return None
 
+    def _two_readings(self) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]] | None:
+        """Every heartbeat, read twice a few beats apart; None if the store did not answer."""
+        first = self._heartbeats_within(self.timeout_s)
+        if first is None:
+            return None
+        time.sleep(2 * self.interval_s)
+        second = self._heartbeats_within(self.timeout_s)
+        return None if second is None else (first, second)
+
+    def _heartbeats_within(self, seconds: float) -> dict[int, dict[str, Any]] | None:
+        """`_heartbeats()`, or None when the store does not answer within `seconds`: a stopped
+        store host leaves its clients' calls blocked with no timeout (the reading thread is
+        left so; the watchdog ends the process soon after)."""
+        read: dict[str, dict[int, dict[str, Any]]] = {}
+
+        def reader() -> None:
+            with contextlib.suppress(Exception):  # a store that is gone answers nothing either
+                read["beats"] = self._heartbeats()
+
+        thread = threading.Thread(target=reader, name="strata-heartbeat-reader", daemon=True)
+        thread.start()
+        thread.join(seconds)
+        if "beats" not in read:
+            logger.warning("rank %d: the rendezvous store did not answer within %.0f s", self.rank, seconds)
+        return read.get("beats")
+
     def _heartbeats(self) -> dict[int, dict[str, Any]]:
-        """Every rank's last heartbeat; one the store cannot give is missing (rank 0 holds the store)."""
-        beats = {}
-        for r in range(self.world):
-            key = f"strata/heartbeat/{r}"
-            try:
-                if self.store.check([key]):
-                    beats[r] = json.loads(self.store.get(key))
-            except Exception:  # an unreachable store is what we diagnose
-                logger.warning("rank %d: no heartbeat of rank %d in the store", self.rank, r)
-        return beats
+        """Every rank's last heartbeat (a rank that never wrote one is missing); raises when
+        the store does not answer within its timeout."""
+        keys = {r: f"strata/heartbeat/{r}" for r in range(self.world)}
+        return {r: json.loads(self.store.get(key)) for r, key in keys.items() if self.store.check([key])}
 
     def _beat(self) -> None:
         beat = {"step": self.step, "who": self.me, "time": time.time()}
@@ -99,6 +127,8 @@ class StallWatch:
         while not self._closed.wait(self.interval_s):
             with contextlib.suppress(Exception):  # the store's host may be gone; the watchdog says so
                 self._beat()
+                if self.store_host is None and self.store.check(["strata/heartbeat/0"]):
+                    self.store_host = json.loads(self.store.get("strata/heartbeat/0"))["who"]
 
     def _watchdog(self) -> None:
         while not self._closed.wait(self.interval_s):
