@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import ray
 
+from strata.files import atomic_write
 from strata.pipeline.balance import copies, group_key, rehydrated_copies, sampling_rates
 from strata.pipeline.collect import collect
 from strata.pipeline.dedup.clusters import BandRows, bucket_edges, connected_components
@@ -40,7 +41,7 @@ from strata.pipeline.filters.gopher_repetition import GopherRepetition
 from strata.pipeline.language import IdentifyLanguage
 from strata.pipeline.read import DocumentReader, input_files
 from strata.pipeline.resume import StageStore
-from strata.pipeline.shards import TokenizedDocument, atomic_write, write_shards
+from strata.pipeline.shards import TokenizedDocument, write_shards
 from strata.pipeline.stats import pipeline_stats, plot_stats
 from strata.pipeline.tokenize import END_OF_TEXT, CountTokens, Tokenize, train_tokenizer
 from strata.spec.pipeline import PipelineJob

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import struct
 from collections import Counter
 from dataclasses import dataclass
@@ -27,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from strata.files import atomic_write
 
 MANIFEST = "manifest.json"
 FORMAT = "megatron-mmap-v1"
@@ -42,13 +43,6 @@ class TokenizedDocument:
     tokens: np.ndarray[Any, Any]
     language: str
     source: str
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temporary name in the same folder, then rename over `path`."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def index_bytes(lengths: np.ndarray[Any, Any]) -> bytes:
