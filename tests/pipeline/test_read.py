@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
+from strata.errors import JobError
 from strata.pipeline.read import DocumentReader, detect_format, input_files
 from strata.spec.pipeline import InputSpec
 
@@ -135,7 +136,7 @@ def test_truncated_warc_keeps_whole_records(tmp_path: Path) -> None:
 def test_unknown_suffix_names_the_fix() -> None:
     assert detect_format("x/part-0001.jsonl.zst") == "jsonl"
     assert detect_format("crawl/CC-MAIN-1.warc.wet.gz") == "warc"
-    with pytest.raises(ValueError, match=r"set input.format"):
+    with pytest.raises(JobError, match=r"set input.format"):
         detect_format("data.bin")
 
 
