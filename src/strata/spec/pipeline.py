@@ -233,6 +233,14 @@ class GopherRepetitionSpec(RuleSpec):
         description="n → max share of characters in repeated word n-grams.",
     )
 
+    @field_validator("max_top_ngram_char_frac", "max_dup_ngram_char_frac")
+    @classmethod
+    def _ngram_sizes(cls, table: dict[int, float]) -> dict[int, float]:
+        bad = sorted(n for n in table if n < 1)
+        if bad:
+            raise ValueError(f"word n-gram sizes must be at least 1, got {bad}")
+        return table
+
 
 class C4Spec(RuleSpec):
     """C4 rules (Raffel et al. 2020): line cleanup, then document rules."""
