@@ -43,7 +43,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import zstandard
 from warcio.archiveiterator import ArchiveIterator
+from warcio.bufferedreaders import BufferedReader
 from warcio.exceptions import ArchiveLoadFailed
+from warcio.recordloader import ArcWarcRecordLoader
 
 from strata.errors import JobError
 from strata.pipeline.documents import KEPT, normalize_text
@@ -60,6 +62,7 @@ HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 DOCUMENT_RECORDS = ("response", "conversion", "resource")  # WARC types that can hold a document
 UTF8_BOM = b"\xef\xbb\xbf"
 NOT_A_SLUG = re.compile(r"[^a-z0-9]+")
+RECORD_LOADER = ArcWarcRecordLoader()  # parses one framed record: HTTP headers, chunked and encoded bodies
 
 
 def detect_format(path: str) -> str:
@@ -264,9 +267,13 @@ class DocumentReader:
             return None
         if record.block is None:
             return self._quarantined(path, where, "too_large", doc_id)
-        data = io.BytesIO(record.head + record.block + b"\r\n\r\n")
+        stream = BufferedReader(io.BytesIO(record.head + record.block))
         return self._guarded(
-            lambda: self._from_warc(next(iter(ArchiveIterator(data))), where, path), path, where
+            lambda: self._from_warc(
+                RECORD_LOADER.parse_record_stream(stream, known_format="warc"), where, path
+            ),
+            path,
+            where,
         )
 
     def _read_arc(self, path: str) -> Iterator[Row]:

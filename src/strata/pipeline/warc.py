@@ -86,7 +86,7 @@ def warc_records(stream: IO[bytes], max_block_bytes: int) -> Iterator[WarcRecord
     """Every record of a WARC stream, in order; see the module docstring for bad lengths."""
     buffer = _Buffer(stream)
     while True:
-        while buffer.fill(1) and buffer.data[:1] in (b"\r", b"\n"):  # blank lines between records
+        while buffer.fill(1) and buffer.data[0] in b"\r\n":  # blank lines between records
             buffer.take(1)
         if not buffer.data:
             return
