@@ -184,6 +184,9 @@ def test_a_byte_order_mark_is_not_part_of_the_first_record(tmp_path: Path) -> No
     jsonl = tmp_path / "docs.jsonl"
     jsonl.write_bytes(b"\xef\xbb\xbf" + b"\n".join(good_lines(2)) + b"\n")
     assert [r["id"] for r in read(jsonl)] == ["doc0", "doc1"]
+    cirrus = tmp_path / "cirrus.json"
+    cirrus.write_bytes(b'\xef\xbb\xbf{"index": {"_id": "1"}}\n' + good_lines(1)[0] + b"\n")
+    assert [r["id"] for r in read(cirrus)] == ["doc0"]  # the index line is still recognised
     text = tmp_path / "page.txt"
     text.write_bytes(b"\xef\xbb\xbfHello there")
     assert read(text)[0]["text"] == "Hello there"

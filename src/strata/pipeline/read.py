@@ -162,7 +162,8 @@ class DocumentReader:
         with fsspec.open(path, "rb") as raw:
             stream = _decompressed(raw, path)
             try:
-                for line_no, line in enumerate(stream, start=1):
+                for line_no, line_with_bom in enumerate(stream, start=1):
+                    line = line_with_bom.removeprefix(UTF8_BOM)  # at the file's start, or a joined file's
                     if line.strip() and not _is_cirrus_index(line):
                         where = f"{path}:{line_no}"
                         yield self._guarded(lambda: self._parse_json(line, path, where), path, where)  # noqa: B023
@@ -173,7 +174,7 @@ class DocumentReader:
         if len(raw) > self.spec.max_doc_bytes:
             return self._quarantined(path, where, "too_large")
         try:
-            record = json.loads(raw.removeprefix(UTF8_BOM).decode("utf-8"))
+            record = json.loads(raw.decode("utf-8"))
         except UnicodeDecodeError:
             return self._quarantined(path, where, "invalid_utf8")
         except json.JSONDecodeError:
