@@ -3,7 +3,8 @@
 Extraction runs in a child process that the stage owns. When a document takes longer
 than `timeout_s`, the child is killed and replaced, the document is dropped as
 `dropped_extract_timeout`, and the worker goes on: a pathological page cannot hang it.
-A page with no main text is dropped as `dropped_extract_no_text`.
+A page with no main text is dropped as `dropped_extract_no_text`. The main text is
+normalized like text on read (HTML entities can spell CR, controls or decomposed letters).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from strata.pipeline.documents import Batch, kept_mask
+from strata.pipeline.documents import Batch, kept_mask, normalize_text
 from strata.pipeline.read import HTML, TEXT
 from strata.spec.pipeline import ExtractSpec
 
@@ -36,7 +37,7 @@ def _serve(conn: Connection, favor_precision: bool) -> None:
         text = trafilatura.extract(
             html, favor_precision=favor_precision, include_comments=False, include_tables=False
         )
-        conn.send(text or "")
+        conn.send(normalize_text(text or ""))  # entities can spell any form: the one form again
 
 
 class ExtractMainText:

@@ -1,4 +1,10 @@
-"""Byte-level BPE trained on the kept documents (HF tokenizers), and the encode stage."""
+"""Byte-level BPE trained on the kept documents (HF tokenizers), and the encode stage.
+
+Document text is plain text: a document that spells `<|endoftext|>` is encoded as those
+characters, not as the special id (HF tokenizers' `encode_special_tokens`, which the saved
+tokenizer.json does not keep, so every encoder here loads through `load_tokenizer`). The
+only special ids in a shard are the end-of-text ids the pipeline appends, one per document.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +35,14 @@ def train_tokenizer(texts: Iterable[str], spec: TokenizerSpec, path: Path) -> To
     tokenizer.train_from_iterator(texts, trainer=trainer)
     path.parent.mkdir(parents=True, exist_ok=True)
     tokenizer.save(str(path))
+    tokenizer.encode_special_tokens = True
+    return tokenizer
+
+
+def load_tokenizer(path: str) -> Tokenizer:
+    """The saved tokenizer, set to encode special-token strings in text as plain text."""
+    tokenizer = Tokenizer.from_file(path)
+    tokenizer.encode_special_tokens = True
     return tokenizer
 
 
@@ -36,7 +50,7 @@ class Tokenize:
     """map_batches stage: add `tokens` (uint16 ids, end-of-text appended) to kept rows."""
 
     def __init__(self, tokenizer_path: str) -> None:
-        self.tokenizer = Tokenizer.from_file(tokenizer_path)
+        self.tokenizer = load_tokenizer(tokenizer_path)
         self.eot = self.tokenizer.token_to_id(END_OF_TEXT)
 
     def __call__(self, batch: Batch) -> Batch:
@@ -56,7 +70,7 @@ class CountTokens:
     so the stats can say how many tokens survive each stage."""
 
     def __init__(self, tokenizer_path: str) -> None:
-        self.tokenizer = Tokenizer.from_file(tokenizer_path)
+        self.tokenizer = load_tokenizer(tokenizer_path)
 
     def __call__(self, batch: Batch) -> Batch:
         texts = [str(t) for t in batch["text"]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -10,6 +11,42 @@ from pydantic import Field, field_validator, model_validator
 from strata.spec.base import Section
 
 URI_SCHEMES = ("s3://", "gs://", "gcs://", "http://", "https://", "file://")
+
+
+# Input format by file name: suffix → reader (after removing .gz, .zst or .bz2). The reader of
+# each format is strata.pipeline.read.READERS; code files are read as text documents.
+CODE_SUFFIXES = (".py", ".js", ".ts", ".go", ".rs", ".c", ".h", ".cc", ".cpp", ".hpp", ".java", ".kt",
+                 ".rb", ".php", ".sh", ".swift", ".scala", ".cs", ".lua", ".jl", ".sql", ".rst")  # fmt: skip
+FORMAT_SUFFIXES: dict[str, str] = {
+    ".jsonl": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+    ".warc": "warc",
+    ".wet": "warc",
+    ".arc": "warc",
+    ".xml": "mediawiki",
+    ".txt": "text",
+    ".md": "text",
+    ".text": "text",
+    ".html": "text",
+    ".htm": "text",
+    **dict.fromkeys(CODE_SUFFIXES, "text"),
+}
+COMPRESSION_SUFFIXES = (".gz", ".zst", ".bz2")
+SUFFIX_HINT = (
+    f"{', '.join(sorted(set(FORMAT_SUFFIXES) - set(CODE_SUFFIXES)))} or a source-code suffix "
+    f"(optionally {', '.join(COMPRESSION_SUFFIXES)})"
+)
+MEDIA_TYPE = r"^[a-z0-9][a-z0-9!#$&^_.+-]*/([a-z0-9][a-z0-9!#$&^_.+-]*|\*)$"
+
+
+def format_from_name(path: str) -> str | None:
+    """The reader a file name implies (see FORMAT_SUFFIXES), or None when the name does not tell."""
+    name = path.lower()
+    for compression in COMPRESSION_SUFFIXES:
+        name = name.removesuffix(compression)
+    suffix = name[name.rfind(".") :] if "." in name.rsplit("/", 1)[-1] else ""
+    return FORMAT_SUFFIXES.get(suffix)
 
 
 class InputSpec(Section):
@@ -27,6 +64,13 @@ class InputSpec(Section):
         "auto",
         description="What the text field holds; auto: HTML for WARC responses and .html files, text otherwise.",
     )
+    content_types: list[str] = Field(
+        default_factory=lambda: ["text/html", "application/xhtml+xml", "text/plain"],
+        description=(
+            "WARC records read as documents, by media type (HTTP Content-Type of a response, the record's "
+            "own for resource/conversion; 'text/*' matches a whole type); others are counted by type."
+        ),
+    )
     text_key: str = Field("text", description="Field that holds the document text (JSONL, Parquet).")
     id_key: str | None = Field(
         "id", description="Field with a stable document id; None uses source + offset."
@@ -42,6 +86,34 @@ class InputSpec(Section):
                 f"input path(s) not found: {', '.join(missing)} (paths are relative to the repo root)"
             )
         return paths
+
+    @field_validator("content_types")
+    @classmethod
+    def _media_types(cls, types: list[str]) -> list[str]:
+        bad = [t for t in types if not re.match(MEDIA_TYPE, t)]
+        if bad:
+            raise ValueError(
+                f"input.content_types: {bad} are not media types; write them lower-case as type/subtype "
+                "or type/* (e.g. text/html, text/*)"
+            )
+        return types
+
+    @model_validator(mode="after")
+    def _format_of_named_files(self) -> InputSpec:
+        """A file named in paths (not a folder) must tell its format, or the job must name it."""
+        if self.format != "auto":
+            return self
+        unknown = [
+            p
+            for p in self.paths
+            if not p.startswith(URI_SCHEMES) and Path(p).is_file() and format_from_name(p) is None
+        ]
+        if unknown:
+            raise ValueError(
+                f"input.paths: cannot tell the format of {', '.join(unknown)} from the name; name it "
+                f"{SUFFIX_HINT}, or set input.format (jsonl, parquet, text, warc or mediawiki)"
+            )
+        return self
 
 
 class CommonCrawlSource(Section):
@@ -160,6 +232,14 @@ class GopherRepetitionSpec(RuleSpec):
         default_factory=lambda: {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10},
         description="n → max share of characters in repeated word n-grams.",
     )
+
+    @field_validator("max_top_ngram_char_frac", "max_dup_ngram_char_frac")
+    @classmethod
+    def _ngram_sizes(cls, table: dict[int, float]) -> dict[int, float]:
+        bad = sorted(n for n in table if n < 1)
+        if bad:
+            raise ValueError(f"word n-gram sizes must be at least 1, got {bad}")
+        return table
 
 
 class C4Spec(RuleSpec):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from strata.pipeline.filters.base import Filter
-from strata.pipeline.filters.text_stats import TERMINAL_PUNCTUATION
+from strata.pipeline.filters.text_stats import TERMINAL_PUNCTUATION, lines
 from strata.spec.pipeline import C4Spec
 
 CITATION = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]", re.IGNORECASE)
@@ -35,8 +35,8 @@ class C4Quality(Filter):
         )
 
     def rewrite(self, text: str) -> str:
-        lines = (CITATION.sub("", line).strip() for line in text.splitlines())
-        return "\n".join(line for line in lines if line and self._keeps_line(line))
+        cleaned = (CITATION.sub("", line).strip() for line in lines(text))
+        return "\n".join(line for line in cleaned if line and self._keeps_line(line))
 
     def keep(self, text: str) -> tuple[bool, str]:
         s = self.spec

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from strata.pipeline.filters.base import Filter
-from strata.pipeline.filters.text_stats import TERMINAL_PUNCTUATION, duplicates, words
+from strata.pipeline.filters.text_stats import TERMINAL_PUNCTUATION, duplicates, lines, words
 from strata.spec.pipeline import FineWebSpec
 
 
@@ -15,14 +15,14 @@ class FineWebQuality(Filter):
 
     def keep(self, text: str) -> tuple[bool, str]:
         s = self.spec
-        lines = [line for line in text.split("\n") if line.strip()]
-        if not lines:
+        filled = [line for line in lines(text) if line.strip()]
+        if not filled:
             return False, "empty"
-        if sum(line.endswith(TERMINAL_PUNCTUATION) for line in lines) / len(lines) < s.min_line_punct_ratio:
+        if sum(line.endswith(TERMINAL_PUNCTUATION) for line in filled) / len(filled) < s.min_line_punct_ratio:
             return False, "line_punct_ratio"
-        if sum(len(line) <= s.short_line_chars for line in lines) / len(lines) > s.max_short_line_ratio:
+        if sum(len(line) <= s.short_line_chars for line in filled) / len(filled) > s.max_short_line_ratio:
             return False, "short_line_ratio"
-        if duplicates(lines)[1] / max(len(text.replace("\n", "")), 1) > s.max_dup_line_char_ratio:
+        if duplicates(filled)[1] / max(len(text.replace("\n", "")), 1) > s.max_dup_line_char_ratio:
             return False, "dup_line_char_ratio"
         if text.count("\n") / max(len(words(text)), 1) > s.max_newline_word_ratio:
             return False, "newline_ratio"

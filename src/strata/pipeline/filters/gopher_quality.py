@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from strata.pipeline.filters.base import Filter
+from strata.pipeline.filters.text_stats import lines as split_lines
 from strata.spec.pipeline import GopherQualitySpec
 
 STOP_WORDS = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})
@@ -15,7 +16,8 @@ PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
 
 
 class GopherQuality(Filter):
-    """Drop documents whose word statistics mark them as not natural prose."""
+    """Drop documents whose word statistics mark them as not natural prose; a document without
+    words is dropped as `no_words` even when `min_words` is 0."""
 
     name = "gopher"
     spec: GopherQualitySpec
@@ -26,6 +28,8 @@ class GopherQuality(Filter):
         n_words = len(words)
         if n_words < s.min_words:
             return False, "too_few_words"
+        if n_words == 0:  # min_words 0: the word statistics below are undefined, not prose
+            return False, "no_words"
         if n_words > s.max_words:
             return False, "too_many_words"
         mean_len = sum(len(w) for w in words) / n_words
@@ -35,7 +39,7 @@ class GopherQuality(Filter):
             return False, "hash_ratio"
         if sum(text.count(e) for e in ELLIPSES) / n_words > s.max_symbol_word_ratio:
             return False, "ellipsis_ratio"
-        lines = [line for line in text.splitlines() if line.strip()]
+        lines = [line for line in split_lines(text) if line.strip()]  # not empty: there are words
         if sum(line.lstrip().startswith(BULLETS) for line in lines) / len(lines) > s.max_bullet_lines_ratio:
             return False, "bullet_lines"
         if sum(line.rstrip().endswith(ELLIPSES) for line in lines) / len(lines) > s.max_ellipsis_lines_ratio:

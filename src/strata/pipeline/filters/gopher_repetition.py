@@ -22,7 +22,9 @@ class GopherRepetition(Filter):
 
     def keep(self, text: str) -> tuple[bool, str]:
         s = self.spec
-        size = max(len(text), 1)
+        if not text.strip():
+            return False, "empty"
+        size = len(text)
         for unit, parts, max_frac, max_char_frac in (
             ("para", PARAGRAPH_BREAK.split(text.strip()), s.max_dup_para_frac, s.max_dup_para_char_frac),
             ("line", LINE_BREAK.split(text), s.max_dup_line_frac, s.max_dup_line_char_frac),

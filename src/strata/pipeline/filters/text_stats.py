@@ -12,6 +12,11 @@ LINE_BREAK = re.compile(r"\n+")
 TERMINAL_PUNCTUATION = (".", "!", "?", '"', "'", "”", "’", "。", "！", "？", "」", "』")
 
 
+def lines(text: str) -> list[str]:
+    """The lines of a normalized text (`\n` is its only line end; see strata.pipeline.documents)."""
+    return text.split("\n")
+
+
 def words(text: str) -> list[str]:
     """Word tokens (Unicode letters, digits, underscore runs)."""
     return WORD.findall(text)
@@ -31,7 +36,8 @@ def duplicates(elements: list[str]) -> tuple[int, int]:
 
 
 def top_ngram_chars(tokens: list[str], n: int) -> int:
-    """Characters covered by the most frequent word n-gram (its length × its count)."""
+    """Characters covered by the most frequent word n-gram (its length × its count); n >= 1."""
+    _check_n(n)
     if len(tokens) < n:
         return 0
     grams = Counter(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
@@ -40,7 +46,8 @@ def top_ngram_chars(tokens: list[str], n: int) -> int:
 
 
 def repeated_ngram_chars(tokens: list[str], n: int) -> int:
-    """Characters in word n-grams that repeat an earlier one; a repeat skips past itself."""
+    """Characters in word n-grams that repeat an earlier one; a repeat skips past itself; n >= 1."""
+    _check_n(n)
     seen: set[str] = set()
     chars = i = 0
     while i <= len(tokens) - n:
@@ -52,3 +59,8 @@ def repeated_ngram_chars(tokens: list[str], n: int) -> int:
             seen.add(gram)
             i += 1
     return chars
+
+
+def _check_n(n: int) -> None:
+    if n < 1:
+        raise ValueError(f"word n-grams need n >= 1, got {n}")

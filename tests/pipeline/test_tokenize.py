@@ -1,0 +1,73 @@
+"""Document text is encoded as plain text: a document that spells `<|endoftext|>` keeps its
+characters, and the only end-of-text ids in a shard are the one per document the pipeline adds."""
+
+from __future__ import annotations
+
+import tempfile
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tokenizers import Tokenizer
+
+from strata.pipeline.documents import normalize_text
+from strata.pipeline.shards import TokenizedDocument, write_shards
+from strata.pipeline.tokenize import END_OF_TEXT, CountTokens, Tokenize, load_tokenizer, train_tokenizer
+from strata.spec.pipeline import TokenizerSpec
+
+TEXTS = [
+    "The model emits <|endoftext|> at the end of every document.",
+    "Plain prose about tokenizers and shards.",
+    f"{END_OF_TEXT}{END_OF_TEXT} twice, then <|endoftext| and <|another|> token-like strings.",
+]
+
+
+@cache
+def tokenizer_file() -> str:
+    path = Path(tempfile.mkdtemp(prefix="strata-tokenizer-")) / "tokenizer.json"
+    train_tokenizer(TEXTS * 20, TokenizerSpec(vocab_size=300, min_frequency=2), path)
+    return str(path)
+
+
+def test_shards_hold_one_end_of_text_per_document_and_decode_to_the_text(tmp_path: Path) -> None:
+    path = tokenizer_file()
+    batch = {
+        "status": np.array(["", "", "", "dropped_x"], object),
+        "text": np.array([*TEXTS, "gone"], object),
+    }
+    tokens = Tokenize(path)(dict(batch))["tokens"]
+    manifest = write_shards(
+        docs=[TokenizedDocument(t, "en", "s") for t in tokens[:3]],
+        out_dir=tmp_path / "shards",
+        tokens_per_shard=1024,
+        seed=0,
+        vocab_size=300,
+        eot_id=0,
+    )
+    ids = np.concatenate(
+        [np.fromfile(tmp_path / "shards" / s["bin"], dtype="<u2") for s in manifest["shards"]]
+    )
+    eot = Tokenizer.from_file(path).token_to_id(END_OF_TEXT)
+    assert int((ids == eot).sum()) == manifest["total_documents"] == 3
+    ends = np.flatnonzero(ids == eot)
+    decoded = {
+        load_tokenizer(path).decode(ids[a + 1 : b].tolist())
+        for a, b in zip([-1, *ends[:-1]], ends, strict=True)
+    }
+    assert decoded == set(TEXTS)
+    counts = CountTokens(path)(dict(batch))["token_count"]
+    assert list(counts[:3]) == [
+        len(t) - 1 for t in tokens[:3]
+    ]  # the count is the text's, without the id added
+
+
+@given(text=st.text(max_size=200), cut=st.integers(0, 200))
+@settings(max_examples=150, deadline=None)
+def test_any_text_encodes_without_special_ids_and_decodes_to_itself(text: str, cut: int) -> None:
+    text = normalize_text(text[:cut] + END_OF_TEXT + text[cut:])
+    tokenizer = load_tokenizer(tokenizer_file())
+    ids = tokenizer.encode(text).ids
+    assert tokenizer.token_to_id(END_OF_TEXT) not in ids
+    assert tokenizer.decode(ids) == text
