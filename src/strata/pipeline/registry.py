@@ -74,7 +74,7 @@ def partitions() -> int:
 
 
 # Columns a later stage may read whether or not the stage that sets them runs.
-ROW_DEFAULTS: dict[str, tuple[Any, type[Any] | str]] = {
+ROW_DEFAULTS: dict[str, tuple[Any, Any]] = {  # column: (value, dtype)
     "language": ("", object),
     "duplicate_of": ("", object),
     "cluster_size": (1, np.int64),

@@ -94,10 +94,10 @@ def _document_rows(job: PipelineJob, store: StageStore, paths: list[str]) -> tup
     for stage in STAGES[start:]:
         ds, reports[stage.name] = _apply(stage, job, ds)
         if stage.checkpoint:
-            ds = ds.materialize()
+            ds = ds.sort("order").materialize()
             if ds.count() == 0:
                 return ds, reports
-            ds, reports = store.save(stage.checkpoint, ds.sort("order"), reports)
+            ds, reports = store.save(stage.checkpoint, ds, reports)
             logger.info("checkpoint %s: %d documents written", stage.checkpoint, ds.count())
     return ds, reports
 

@@ -33,15 +33,12 @@ def near_duplicates(
 ) -> tuple[ray.data.Dataset, dict[str, Any]]:
     """Mark near duplicates; return the rows and the report (candidate pairs, edges, cluster sizes)."""
     report = empty_report()
-    kept = (
-        ds.filter(lambda r: r["status"] == KEPT)
-        .select_columns(["id", "order", "text", "status"])
-        .materialize()
-    )
-    if kept.count() == 0:
+    kept = ds.filter(lambda r: r["status"] == KEPT)
+    if kept.count() == 0:  # a pass over `ds`, which the runner has materialized
         return ds, report
     verified = (
-        kept.map_batches(MinhashSignatures(spec), batch_format="numpy")
+        kept.select_columns(["id", "order", "text", "status"])
+        .map_batches(MinhashSignatures(spec), batch_format="numpy")
         .map_batches(BandRows(spec.bands, spec.rows), batch_format="numpy")
         .groupby("bucket", num_partitions=partitions)
         .map_groups(bucket_edges(spec.threshold), batch_format="numpy")
