@@ -1,5 +1,6 @@
 """The whole pipeline on Ray Data: real multilingual web pages (WARC) and a folder of broken
-files, with language counts, quarantine counts, balancing and the stats report checked."""
+files, with language counts, quarantine counts, balancing and the stats report checked; and
+inputs of which nothing survives, which end in JobError with the stats written."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from strata.errors import JobError
 from strata.pipeline.run import run_pipeline
 from strata.pipeline.shards import load_manifest
 from strata.spec.pipeline import PipelineJob
@@ -123,3 +125,37 @@ def test_rehydration_repeats_kept_documents_by_cluster_size(tmp_path: Path) -> N
     kept = stats["documents"]["kept"]
     assert minhash["rehydration"] == {"documents_before": kept, "documents_after": kept + 2 * pairs}
     assert stats["tokens"]["documents_written"] == kept + 2 * pairs
+
+
+def tiny_job(tmp_path: Path, lines: list[str]) -> PipelineJob:
+    corpus = tmp_path / "tiny.jsonl"
+    corpus.write_text("".join(line + "\n" for line in lines))
+    return PipelineJob.model_validate(
+        {
+            "kind": "pipeline",
+            "name": "tiny",
+            "input": {"paths": [str(corpus)]},
+            "language": {"enabled": False},
+            "output": {"dir": str(tmp_path / "out")},
+        }
+    )
+
+
+def test_nothing_survives_filtering(tmp_path: Path) -> None:
+    # Every document is shorter than Gopher's 50 words; MinHash dedup is on (the default).
+    lines = [json.dumps({"id": f"s{i}", "text": f"document {i} has only a few words."}) for i in range(6)]
+    with pytest.raises(
+        JobError, match=r"no document of 6 survived; dropped by quality\.gopher 6 \(too_few_words 6\)"
+    ):
+        run_pipeline(tiny_job(tmp_path, lines))
+    stats = json.loads((tmp_path / "out" / "stats" / "pipeline.json").read_text())
+    assert stats["documents"] == {"total": 6, "kept": 0, "dropped_gopher_too_few_words": 6}
+    assert stats["stages"]["gopher"]["dropped"] == 6 and stats["stages"]["minhash_dedup"]["kept"] == 0
+    assert stats["tokens"]["total"] == 0
+
+
+def test_empty_input(tmp_path: Path) -> None:
+    with pytest.raises(JobError, match="input file\\(s\\) hold no documents"):
+        run_pipeline(tiny_job(tmp_path, []))
+    stats = json.loads((tmp_path / "out" / "stats" / "pipeline.json").read_text())
+    assert stats["documents"] == {"total": 0, "kept": 0}

@@ -1,9 +1,11 @@
 """Build and run the pipeline on Ray Data from a PipelineJob.
 
-Stages, each switched by the job file: collect (downloads) → read → extract (HTML) → language ID → quality
-(Gopher repetition, Gopher quality, C4, FineWeb) → exact dedup → MinHash dedup →
-tokenizer → tokenize → rehydrate → balance → shards. Every row keeps a `status`; a stage that drops
-a row writes its reason there, so every drop is counted at the end.
+Stages, each switched by the job file: collect (downloads), then the document stages of
+strata.pipeline.registry (read → extract (HTML) → language ID → quality rules → exact dedup
+→ MinHash dedup), then tokenizer → tokenize → rehydrate → balance → shards. Every row
+keeps a `status`; a stage that drops a row writes its reason there and its own name in
+`dropped_by`, so every drop is counted at the end. When no document survives (or none was
+read), the job writes its stats and side files and raises JobError naming the drops.
 
 Outputs under `output.dir`: `shards/` (see strata.pipeline.shards), `tokenizer.json`,
 `stats/pipeline.json` and `stats/pipeline.png` (see strata.pipeline.stats),
@@ -22,39 +24,27 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import ray
 
+from strata.errors import JobError
 from strata.files import atomic_write
 from strata.pipeline.balance import copies, group_key, rehydrated_copies, sampling_rates
 from strata.pipeline.collect import collect
-from strata.pipeline.dedup.clusters import BandRows, bucket_edges, connected_components
-from strata.pipeline.dedup.exact import add_text_hash, mark_exact_duplicates
-from strata.pipeline.dedup.minhash import MinhashSignatures
 from strata.pipeline.documents import KEPT
-from strata.pipeline.extract import ExtractMainText
-from strata.pipeline.filters.base import Filter
-from strata.pipeline.filters.c4 import C4Quality
-from strata.pipeline.filters.fineweb import FineWebQuality
-from strata.pipeline.filters.gopher_quality import GopherQuality
-from strata.pipeline.filters.gopher_repetition import GopherRepetition
-from strata.pipeline.language import IdentifyLanguage
-from strata.pipeline.read import DocumentReader, input_files
-from strata.pipeline.resume import StageStore
+from strata.pipeline.read import input_files
+from strata.pipeline.registry import STAGES, Stage, partitions, record_drops
+from strata.pipeline.resume import Reports, StageStore
 from strata.pipeline.shards import TokenizedDocument, write_shards
-from strata.pipeline.stats import pipeline_stats, plot_stats
+from strata.pipeline.stats import NO_TOKENS, pipeline_stats, plot_stats
 from strata.pipeline.tokenize import END_OF_TEXT, CountTokens, Tokenize, train_tokenizer
 from strata.spec.pipeline import PipelineJob
 
 logger = logging.getLogger(__name__)
 BLOCK_BYTES = 1 << 20
 ROW_COLUMNS = [
-    "id", "source", "order", "status", "detail", "duplicate_of", "language", "cluster_size", "token_count",
+    "id", "source", "order", "status", "dropped_by", "detail", "duplicate_of", "language", "cluster_size",
+    "token_count",
 ]  # fmt: skip
-
-
-def _partitions() -> int:
-    return max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
 
 
 def _configure_ray_data() -> None:
@@ -67,107 +57,54 @@ def _configure_ray_data() -> None:
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True
     ctx.target_max_block_size = BLOCK_BYTES
-    ctx.default_hash_shuffle_parallelism = _partitions()
-    ctx.min_parallelism = _partitions()
+    ctx.default_hash_shuffle_parallelism = partitions()
+    ctx.min_parallelism = partitions()
 
 
-def _actor_stage(ds: ray.data.Dataset, stage: type[Any], spec: Any) -> ray.data.Dataset:
-    """A stage that loads a model or owns a child process: one long-lived copy per CPU."""
-    result: ray.data.Dataset = ds.map_batches(
-        stage, fn_constructor_args=(spec,), concurrency=_partitions(), batch_format="numpy"
-    )
-    return result
-
-
-def _quality_filters(job: PipelineJob) -> list[Filter]:
-    q = job.quality
-    candidates: list[tuple[bool, type[Any], Any]] = [
-        (q.gopher_repetition.enabled, GopherRepetition, q.gopher_repetition),
-        (q.gopher.enabled, GopherQuality, q.gopher),
-        (q.c4.enabled, C4Quality, q.c4),
-        (q.fineweb.enabled, FineWebQuality, q.fineweb),
-    ]
-    return [cls(spec) for enabled, cls, spec in candidates if enabled]
-
-
-def _read_and_filter(job: PipelineJob, paths: list[str]) -> ray.data.Dataset:
+def _files(paths: list[str]) -> ray.data.Dataset:
+    """One row {path, file_index} per input file, in many small blocks so that files spread
+    evenly over the workers."""
     files = [{"path": p, "file_index": i} for i, p in enumerate(paths)]
     logger.info("reading %d input files", len(files))
-    # Many small input blocks so that files spread evenly over the workers.
-    blocks = min(len(files), 16 * _partitions())
-    ds = ray.data.from_items(files, override_num_blocks=blocks).flat_map(DocumentReader(job.input))
-    if job.extract.enabled:
-        ds = _actor_stage(ds, ExtractMainText, job.extract)
-    if job.language.enabled:
-        ds = _actor_stage(ds, IdentifyLanguage, job.language)
-    else:
-        ds = ds.map_batches(
-            lambda b: {**b, "language": np.full(len(b["id"]), "", object)}, batch_format="numpy"
-        )
-    for quality in _quality_filters(job):
-        ds = ds.map_batches(quality, batch_format="numpy")
-    ds = ds.map_batches(add_text_hash, batch_format="numpy")
-    if job.dedup.exact.enabled:
-        ds = ds.groupby("text_hash", num_partitions=_partitions()).map_groups(
-            mark_exact_duplicates, batch_format="numpy"
-        )
-    else:
-        ds = ds.map_batches(
-            lambda b: {**b, "duplicate_of": np.full(len(b["id"]), "", object)}, batch_format="numpy"
-        )
-    result: ray.data.Dataset = ds.sort("order").materialize()
-    return result
+    return ray.data.from_items(files, override_num_blocks=min(len(files), 16 * partitions()))
 
 
-def _near_duplicates(job: PipelineJob, ds: ray.data.Dataset) -> tuple[ray.data.Dataset, dict[str, Any]]:
-    """Mark MinHash duplicates (status, duplicate_of) and each kept document's cluster size."""
-    spec = job.dedup.minhash
-    kept = ds.filter(lambda r: r["status"] == KEPT).select_columns(["id", "order", "text", "status"])
-    verified = (
-        kept.map_batches(MinhashSignatures(spec), batch_format="numpy")
-        .map_batches(BandRows(spec.bands, spec.rows), batch_format="numpy")
-        .groupby("bucket", num_partitions=_partitions())
-        .map_groups(bucket_edges(spec.threshold), batch_format="numpy")
-        .materialize()
-    )
-    candidates = int(verified.sum("compared") or 0) if verified.count() else 0
-    edges = verified.filter(lambda r: r["b"] >= 0).drop_columns(["compared"]).materialize()
-    info: dict[str, Any] = {
-        "candidate_pairs": candidates,
-        "edges": edges.count(),
-        "cluster_size_histogram": {},
-    }
-    if info["edges"] == 0:
-        return ds.map_batches(lambda b: {**b, "cluster_size": np.ones(len(b["id"]), np.int64)}), info
-    stars = connected_components(edges, _partitions()).materialize()
-    sizes = (
-        stars.groupby("parent")
-        .count()
-        .map_batches(lambda b: {"order": b["parent"], "cluster_size": b["count()"] + 1}, batch_format="numpy")
-        .materialize()
-    )
-    histogram = sizes.groupby("cluster_size").count().to_pandas()
-    info["cluster_size_histogram"] = {
-        int(s): int(c) for s, c in zip(histogram["cluster_size"], histogram["count()"], strict=True)
-    }
-    removed = stars.map_batches(
-        lambda b: {"order": b["node"], "near_duplicate_of": b["parent_id"]}, batch_format="numpy"
-    )
-    joined = (
-        ds.join(removed, "left_outer", num_partitions=_partitions(), on=("order",))
-        .join(sizes, "left_outer", num_partitions=_partitions(), on=("order",))
-        .map_batches(_mark_near_duplicates, batch_format="pandas")
-        .sort("order")
-    )
-    return joined, info
+def _latest_checkpoint(store: StageStore) -> tuple[int, ray.data.Dataset, Reports] | None:
+    """The last registry stage an earlier run of this job finished, with its rows and reports."""
+    for index in reversed(range(len(STAGES))):
+        checkpoint = STAGES[index].checkpoint
+        loaded = store.load(checkpoint) if checkpoint else None
+        if loaded is not None:
+            return index + 1, *loaded
+    return None
 
 
-def _mark_near_duplicates(df: pd.DataFrame) -> pd.DataFrame:
-    hit = df["near_duplicate_of"].notna() & (df["status"] == KEPT)
-    df.loc[hit, "status"] = "dropped_minhash_duplicate"
-    df.loc[hit, "duplicate_of"] = df.loc[hit, "near_duplicate_of"]
-    df["cluster_size"] = df["cluster_size"].fillna(1).astype("int64")
-    return df.drop(columns=["near_duplicate_of"])
+def _apply(stage: Stage, job: PipelineJob, ds: ray.data.Dataset) -> tuple[ray.data.Dataset, dict[str, Any]]:
+    if not stage.enabled(job):
+        return ds, dict(stage.report_when_off)
+    ds, report = stage.apply(ds, stage.spec(job))
+    return ds.map_batches(record_drops(stage.name), batch_format="numpy"), report
+
+
+def _document_rows(job: PipelineJob, store: StageStore, paths: list[str]) -> tuple[ray.data.Dataset, Reports]:
+    """Every document after the registry's stages (kept or with the reason it was dropped), and
+    the stages' reports. Starts after the last checkpoint an earlier run finished; stops early,
+    before any checkpoint is written, when the input holds no document."""
+    start, ds, reports = _latest_checkpoint(store) or (0, _files(paths), {})
+    for stage in STAGES[start:]:
+        ds, reports[stage.name] = _apply(stage, job, ds)
+        if stage.checkpoint:
+            ds = ds.sort("order").materialize()
+            if ds.count() == 0:
+                return ds, reports
+            ds, reports = store.save(stage.checkpoint, ds, reports)
+            logger.info("checkpoint %s: %d documents written", stage.checkpoint, ds.count())
+    return ds, reports
+
+
+def _kept(ds: ray.data.Dataset) -> ray.data.Dataset:
+    kept: ray.data.Dataset = ds.filter(lambda r: r["status"] == KEPT).materialize()
+    return kept
 
 
 def _texts(ds: ray.data.Dataset) -> Iterator[str]:
@@ -250,49 +187,39 @@ def _input_paths(job: PipelineJob, out: Path) -> list[str]:
     return input_files(job.input.model_copy(update={"paths": sources}))
 
 
-def _deduplicated(
-    job: PipelineJob, store: StageStore, paths: list[str], near_path: Path
-) -> tuple[ray.data.Dataset, dict[str, Any]]:
-    """Rows after exact and near dedup, each stage loaded when an earlier run finished it."""
-    filtered = store.load("filtered")
-    if filtered is None:
-        filtered = store.save("filtered", _read_and_filter(job, paths))
-    logger.info("read, extracted, identified, filtered and exact-deduplicated %d documents", filtered.count())
-    ds = store.load("deduplicated")
-    if ds is None:
-        near: dict[str, Any] = {"candidate_pairs": 0, "edges": 0, "cluster_size_histogram": {}}
-        if job.dedup.minhash.enabled:
-            marked, near = _near_duplicates(job, filtered)
-        else:
-            marked = filtered.map_batches(lambda b: {**b, "cluster_size": np.ones(len(b["id"]), np.int64)})
-        atomic_write(near_path, json.dumps(near).encode("utf-8"))
-        ds = store.save("deduplicated", marked)
-    return ds, dict(json.loads(near_path.read_text(encoding="utf-8")))
-
-
 def run_pipeline(job: PipelineJob) -> dict[str, Any]:
-    """Run every enabled stage; return the stats that are also written to stats/pipeline.json."""
+    """Run every enabled stage; return the stats that are also written to stats/pipeline.json.
+
+    Raises JobError, after writing the stats, when no document survives the stages.
+    """
     started = time.monotonic()
     out = Path(job.output.dir)
     (out / "stats").mkdir(parents=True, exist_ok=True)
     _configure_ray_data()
 
     paths = _input_paths(job, out)
-    ds, near = _deduplicated(job, StageStore(out, job, paths), paths, out / "work" / "near_duplicates.json")
-    kept = ds.filter(lambda r: r["status"] == KEPT).materialize()
+    ds, reports = _document_rows(job, StageStore(out, job, paths), paths)
+    kept = _kept(ds)
     if kept.count() == 0:
-        raise RuntimeError(f"{job.name}: no documents survived filtering; check the input and thresholds")
+        rows = _columns(ds, ROW_COLUMNS[:-1]) if ds.count() else {c: [] for c in ROW_COLUMNS}
+        rows["token_count"] = [0] * len(rows["id"])
+        _write_side_files(out, rows)
+        stats = _write_stats(
+            job=job, out=out, rows=rows, manifest=NO_TOKENS, reports=reports, balance={}, started=started
+        )
+        raise JobError(_nothing_kept(job, stats, len(paths), out))
 
     tokenizer_path = out / "tokenizer.json"
     tokenizer = train_tokenizer(_texts(kept), job.tokenizer, tokenizer_path)
     eot_id = tokenizer.token_to_id(END_OF_TEXT)
     if eot_id is None:
-        raise RuntimeError(f"{tokenizer_path}: the tokenizer lacks {END_OF_TEXT}")
+        raise JobError(f"{tokenizer_path}: the tokenizer lacks {END_OF_TEXT}; delete the file and rerun")
     logger.info("trained a %d-token BPE on %d documents", tokenizer.get_vocab_size(), kept.count())
     ids, sizes, docs = _tokenize(kept, tokenizer_path)
     rehydration: dict[str, Any] = {}
     if job.dedup.minhash.rehydrate:
         ids, docs, rehydration = _rehydrate(job.dedup.minhash.rehydrate, ids, sizes, docs)
+    reports["minhash_dedup"]["rehydration"] = rehydration
     balance: dict[str, Any] = {}
     if job.balance.enabled:
         docs, balance = _balance(job, ids, docs)
@@ -306,18 +233,52 @@ def run_pipeline(job: PipelineJob) -> dict[str, Any]:
     )
     rows = _columns(ds.map_batches(CountTokens(str(tokenizer_path)), batch_format="numpy"), ROW_COLUMNS)
     _write_side_files(out, rows)
+    stats = _write_stats(
+        job=job, out=out, rows=rows, manifest=manifest, reports=reports, balance=balance, started=started
+    )
+    logger.info("wrote %d tokens in %d shards to %s", manifest["total_tokens"], len(manifest["shards"]), out)
+    return stats
+
+
+def _write_stats(
+    *,
+    job: PipelineJob,
+    out: Path,
+    rows: dict[str, list[Any]],
+    manifest: dict[str, Any],
+    reports: Reports,
+    balance: dict[str, Any],
+    started: float,
+) -> dict[str, Any]:
     stats = pipeline_stats(
         job=job,
         rows=rows,
         manifest=manifest,
-        near={**near, "rehydration": rehydration},
+        reports=reports,
         balance=balance,
         seconds=time.monotonic() - started,
     )
     atomic_write(out / "stats" / "pipeline.json", json.dumps(stats, indent=2).encode("utf-8"))
     plot_stats(stats, out / "stats" / "pipeline.png")
-    logger.info("wrote %d tokens in %d shards to %s", manifest["total_tokens"], len(manifest["shards"]), out)
     return stats
+
+
+def _nothing_kept(job: PipelineJob, stats: dict[str, Any], files: int, out: Path) -> str:
+    """One line: what dropped every document, and where to look."""
+    where = f"every count is in {out / 'stats' / 'pipeline.json'}"
+    total = stats["documents"]["total"]
+    if total == 0:
+        return f"pipeline {job.name}: the {files} input file(s) hold no documents (input.paths); {where}"
+    drops = []
+    for stage in STAGES:
+        figures = stats["stages"][stage.name]
+        if figures["dropped"]:
+            reasons = ", ".join(f"{r} {n}" for r, n in figures["dropped_by_reason"].items())
+            drops.append(f"{stage.section} {figures['dropped']} ({reasons})")
+    return (
+        f"pipeline {job.name}: no document of {total} survived; dropped by {'; '.join(drops)}. "
+        f"Loosen the thresholds of those sections (or fix the input: quarantine.jsonl); {where}"
+    )
 
 
 def _jsonl(rows: list[dict[str, Any]]) -> bytes:

@@ -1,7 +1,8 @@
 """The pipeline's report: documents and tokens kept after every stage (in all and per
 language), drops by reason, dedup clusters, balancing and tokens written, as JSON and as
 one figure. Tokens are counted with the job's tokenizer on each document's text as the
-stage saw it (extracted text for HTML), for dropped documents too."""
+stage saw it (extracted text for HTML), for dropped documents too. A drop is counted under the
+stage its row's `dropped_by` names (strata.pipeline.registry), whatever its status says."""
 
 from __future__ import annotations
 
@@ -15,31 +16,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from strata.pipeline.documents import KEPT
+from strata.pipeline.registry import STAGES
 from strata.spec.pipeline import PipelineJob
 
-# Stages in pipeline order and the status prefix of the rows each drops (most specific first
-# where one prefix starts another).
-STAGES = [
-    ("read", "quarantined_"),
-    ("extract", "dropped_extract_"),
-    ("language", "dropped_language_"),
-    ("gopher_repetition", "dropped_gopher_repetition_"),
-    ("gopher", "dropped_gopher_"),
-    ("c4", "dropped_c4_"),
-    ("fineweb", "dropped_fineweb_"),
-    ("exact_dedup", "dropped_exact_duplicate"),
-    ("minhash_dedup", "dropped_minhash_duplicate"),
-]
-
-
-def stage_of(status: str) -> str:
-    """The stage that gave a row this status ("" for kept rows)."""
-    if status == KEPT:
-        return ""
-    for stage, prefix in STAGES:
-        if status.startswith(prefix):
-            return stage
-    raise ValueError(f"status {status!r} belongs to no stage")
+NO_TOKENS = {"total_tokens": 0, "total_documents": 0, "tokens_by_language": {}, "tokens_by_source": {},
+             "shards": [], "vocab_size": 0}  # fmt: skip
 
 
 def pipeline_stats(
@@ -47,44 +28,46 @@ def pipeline_stats(
     job: PipelineJob,
     rows: dict[str, list[Any]],
     manifest: dict[str, Any],
-    near: dict[str, Any],
+    reports: dict[str, dict[str, Any]],
     balance: dict[str, Any],
     seconds: float,
 ) -> dict[str, Any]:
-    """The JSON report of one run."""
+    """The JSON report of one run.
+
+    `rows` holds every document's `status`, `dropped_by` (the registry stage that dropped it,
+    "" when kept), `language` and `token_count`; `reports` maps a stage to the figures it
+    reported; `manifest` is the shard manifest (NO_TOKENS when nothing was written).
+    """
     statuses = [str(s) for s in rows["status"]]
     languages = [str(lang) or "unknown" for lang in rows["language"]]
     tokens = [int(t) for t in rows["token_count"]]
-    total = len(statuses)
-    dropped_at = [stage_of(s) for s in statuses]
+    position = {stage.name: index for index, stage in enumerate(STAGES)} | {"": len(STAGES)}
+    dropped_at = [position[str(by)] for by in rows["dropped_by"]]
     by_reason = Counter(s for s in statuses if s != KEPT)
     stages: dict[str, Any] = {}
-    remaining = total
-    for index, (stage, prefix) in enumerate(STAGES):
-        dropped = dropped_at.count(stage)
-        remaining -= dropped
-        later = {name for name, _ in STAGES[index + 1 :]} | {""}
-        survivors = [i for i, at in enumerate(dropped_at) if at in later]
+    for index, stage in enumerate(STAGES):
+        survivors = [i for i, at in enumerate(dropped_at) if at > index]
         per_language = Counter(languages[i] for i in survivors)
         tokens_per_language: Counter[str] = Counter()
         for i in survivors:
             tokens_per_language[languages[i]] += tokens[i]
-        stages[stage] = {
-            "dropped": dropped,
-            "kept": remaining,
+        reasons = Counter(statuses[i] for i, at in enumerate(dropped_at) if at == index)
+        stages[stage.name] = {
+            "dropped": sum(reasons.values()),
+            "kept": len(survivors),
             "kept_by_language": dict(sorted(per_language.items())),
             "tokens_kept": sum(tokens_per_language.values()),
             "tokens_kept_by_language": dict(sorted(tokens_per_language.items())),
-            "dropped_by_reason": {
-                r.removeprefix(prefix) or stage: n
-                for r, n in sorted(by_reason.items())
-                if stage_of(r) == stage
-            },
+            "dropped_by_reason": {stage.reason(r): n for r, n in sorted(reasons.items())},
+            **reports.get(stage.name, {}),
         }
-    stages["minhash_dedup"].update(near)
     return {
         "job": job.name,
-        "documents": {"total": total, "kept": statuses.count(KEPT), **dict(sorted(by_reason.items()))},
+        "documents": {
+            "total": len(statuses),
+            "kept": statuses.count(KEPT),
+            **dict(sorted(by_reason.items())),
+        },
         "stages": stages,
         "balance": balance,
         "tokens": {
@@ -114,7 +97,7 @@ def plot_stats(stats: dict[str, Any], path: Path) -> None:
     by_language = stats["tokens"]["by_language"]
     tokens.bar(list(by_language), list(by_language.values()), color="tab:green")
     tokens.set_title("tokens written per language")
-    histogram = stats["stages"]["minhash_dedup"]["cluster_size_histogram"]
+    histogram = stats["stages"]["minhash_dedup"].get("cluster_size_histogram", {})  # none if none read
     clusters.bar([str(k) for k in histogram], list(histogram.values()), color="tab:red")
     clusters.set_title("near-duplicate clusters by size")
     clusters.set_xlabel("documents in cluster")

@@ -268,7 +268,8 @@ class FineWebSpec(RuleSpec):
 
 
 class QualitySpec(Section):
-    """Quality filters, in this order."""
+    """Quality filters: one field per rule set, named as its filter; they run in the order of
+    the pipeline's stage registry (strata/pipeline/registry.py), not in the order of these fields."""
 
     gopher_repetition: GopherRepetitionSpec = Field(
         default_factory=GopherRepetitionSpec, description="Gopher repetition."

@@ -10,6 +10,7 @@ import hashlib
 import re
 
 import numpy as np
+import ray
 
 from strata.pipeline.documents import KEPT, Batch, kept_mask
 
@@ -45,3 +46,17 @@ def mark_exact_duplicates(group: Batch) -> Batch:
     group["status"] = status
     group["duplicate_of"] = duplicate_of
     return group
+
+
+def exact_duplicates(ds: ray.data.Dataset, partitions: int) -> ray.data.Dataset:
+    """Mark exact duplicates across workers: hash every kept text, group by hash.
+
+    An empty dataset is returned as it is: Ray cannot group rows by a column it never saw.
+    """
+    hashed: ray.data.Dataset = ds.map_batches(add_text_hash, batch_format="numpy").materialize()
+    if hashed.count() == 0:
+        return hashed
+    grouped: ray.data.Dataset = hashed.groupby("text_hash", num_partitions=partitions).map_groups(
+        mark_exact_duplicates, batch_format="numpy"
+    )
+    return grouped

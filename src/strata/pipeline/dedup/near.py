@@ -1,0 +1,80 @@
+"""MinHash dedup as one Dataset stage: signatures → band buckets → verified edges → components.
+
+The kept rows of the earliest document of each near-duplicate cluster stay kept; the
+others get status `dropped_minhash_duplicate` and the kept document's id in
+`duplicate_of`. Every row gets its cluster's size in `cluster_size` (1 outside a cluster).
+The rows come back in no particular order (the runner sorts them at its checkpoint).
+A dataset with no kept row skips every step: Ray cannot group an empty dataset by a column
+it never saw (`ArrowInvalid: No match for FieldRef.Name(bucket)`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import ray
+
+from strata.pipeline.dedup.clusters import BandRows, bucket_edges, connected_components
+from strata.pipeline.dedup.minhash import MinhashSignatures
+from strata.pipeline.documents import KEPT
+from strata.spec.pipeline import MinhashSpec
+
+MINHASH_DROP = "dropped_minhash_duplicate"
+
+
+def empty_report() -> dict[str, Any]:
+    """The report of a run that compared nothing (MinHash off, or no document left)."""
+    return {"candidate_pairs": 0, "edges": 0, "cluster_size_histogram": {}}
+
+
+def near_duplicates(
+    ds: ray.data.Dataset, spec: MinhashSpec, partitions: int
+) -> tuple[ray.data.Dataset, dict[str, Any]]:
+    """Mark near duplicates; return the rows and the report (candidate pairs, edges, cluster sizes)."""
+    report = empty_report()
+    kept = ds.filter(lambda r: r["status"] == KEPT)
+    if kept.count() == 0:  # a pass over `ds`, which the runner has materialized
+        return ds, report
+    verified = (
+        kept.select_columns(["id", "order", "text", "status"])
+        .map_batches(MinhashSignatures(spec), batch_format="numpy")
+        .map_batches(BandRows(spec.bands, spec.rows), batch_format="numpy")
+        .groupby("bucket", num_partitions=partitions)
+        .map_groups(bucket_edges(spec.threshold), batch_format="numpy")
+        .materialize()
+    )
+    report["candidate_pairs"] = int(verified.sum("compared") or 0) if verified.count() else 0
+    edges = verified.filter(lambda r: r["b"] >= 0).drop_columns(["compared"]).materialize()
+    report["edges"] = edges.count()
+    if report["edges"] == 0:
+        return ds, report
+    stars = connected_components(edges, partitions).materialize()
+    sizes = (
+        stars.groupby("parent")
+        .count()
+        .map_batches(lambda b: {"order": b["parent"], "cluster_size": b["count()"] + 1}, batch_format="numpy")
+        .materialize()
+    )
+    histogram = sizes.groupby("cluster_size").count().to_pandas()
+    report["cluster_size_histogram"] = {
+        int(s): int(c) for s, c in zip(histogram["cluster_size"], histogram["count()"], strict=True)
+    }
+    removed = stars.map_batches(
+        lambda b: {"order": b["node"], "near_duplicate_of": b["parent_id"]}, batch_format="numpy"
+    )
+    joined = (
+        ds.drop_columns(["cluster_size"])
+        .join(removed, "left_outer", num_partitions=partitions, on=("order",))
+        .join(sizes, "left_outer", num_partitions=partitions, on=("order",))
+        .map_batches(_mark_near_duplicates, batch_format="pandas")
+    )
+    return joined, report
+
+
+def _mark_near_duplicates(df: pd.DataFrame) -> pd.DataFrame:
+    hit = df["near_duplicate_of"].notna() & (df["status"] == KEPT)
+    df.loc[hit, "status"] = MINHASH_DROP
+    df.loc[hit, "duplicate_of"] = df.loc[hit, "near_duplicate_of"]
+    df["cluster_size"] = df["cluster_size"].fillna(1).astype("int64")
+    return df.drop(columns=["near_duplicate_of"])

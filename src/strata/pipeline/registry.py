@@ -1,0 +1,180 @@
+"""The document stages in pipeline order, one row each: the runner builds the Dataset from
+them, the stats count drops by them and resume fingerprints its checkpoints by them.
+
+A row names the stage (its key in `stats/pipeline.json`), the job section that configures
+it (dotted, e.g. `quality.gopher`; a section with `enabled: false` skips the stage), the
+status prefix of the rows it drops (stripped to name the reason in the stats), how it is
+applied to a Ray Dataset, and the resume checkpoint written after it (its fingerprint
+covers the sections of every stage up to it: strata.pipeline.resume). After a stage runs,
+each row it dropped records the stage in `dropped_by`, so the stats count drops by stage
+exactly, never by matching status prefixes (`dropped_gopher_` starts
+`dropped_gopher_repetition_`).
+
+Adding a stage is one module (a `Filter` subclass for a quality rule set, with its section
+in `QualitySpec`), one row here and its test. Tokenizing, rehydration, balancing and
+sharding act on the documents these stages keep and are not rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import ray
+
+from strata.pipeline.dedup.exact import exact_duplicates
+from strata.pipeline.dedup.near import MINHASH_DROP, empty_report, near_duplicates
+from strata.pipeline.documents import KEPT, Batch
+from strata.pipeline.extract import ExtractMainText
+from strata.pipeline.filters.base import Filter
+from strata.pipeline.filters.c4 import C4Quality
+from strata.pipeline.filters.fineweb import FineWebQuality
+from strata.pipeline.filters.gopher_quality import GopherQuality
+from strata.pipeline.filters.gopher_repetition import GopherRepetition
+from strata.pipeline.language import IdentifyLanguage
+from strata.pipeline.read import DocumentReader
+from strata.spec.pipeline import ExactDedupSpec, InputSpec, MinhashSpec, PipelineJob
+
+# (Dataset, the stage's job section) → (Dataset, the stage's report for stats/pipeline.json)
+Apply = Callable[[ray.data.Dataset, Any], tuple[ray.data.Dataset, dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Stage:
+    """One document stage."""
+
+    name: str
+    section: str
+    drops: str
+    apply: Apply
+    checkpoint: str = ""
+    report_when_off: Mapping[str, Any] = field(default_factory=dict)
+
+    def spec(self, job: PipelineJob) -> Any:
+        """The job section that configures the stage."""
+        value: Any = job
+        for key in self.section.split("."):
+            value = getattr(value, key)
+        return value
+
+    def enabled(self, job: PipelineJob) -> bool:
+        """Whether the job runs the stage (a section without `enabled` always runs)."""
+        return bool(getattr(self.spec(job), "enabled", True))
+
+    def reason(self, status: str) -> str:
+        """A dropped row's reason as the stats name it: its status less the prefix, else the stage."""
+        return status.removeprefix(self.drops) or self.name
+
+
+def partitions() -> int:
+    """Ray workers to spread a shuffle over: one per CPU of the cluster."""
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
+
+
+# Columns a later stage may read whether or not the stage that sets them runs.
+ROW_DEFAULTS: dict[str, tuple[Any, Any]] = {  # column: (value, dtype)
+    "language": ("", object),
+    "duplicate_of": ("", object),
+    "cluster_size": (1, np.int64),
+    "dropped_by": ("", object),
+}
+
+
+def _with_defaults(batch: Batch) -> Batch:
+    n = len(batch["status"])
+    return {**batch, **{c: np.full(n, v, dtype) for c, (v, dtype) in ROW_DEFAULTS.items()}}
+
+
+def record_drops(stage: str) -> Callable[[Batch], Batch]:
+    """map_batches: name `stage` in `dropped_by` of every row dropped since the last stage."""
+
+    def record(batch: Batch) -> Batch:
+        dropped_by = batch["dropped_by"].astype(object)
+        dropped_by[(batch["status"] != KEPT) & (dropped_by == "")] = stage
+        batch["dropped_by"] = dropped_by
+        return batch
+
+    return record
+
+
+def per_batch(stage_class: Callable[[Any], Callable[[Batch], Batch]]) -> Apply:
+    """A stage that judges each row alone: a stateless map_batches."""
+
+    def apply(ds: ray.data.Dataset, spec: Any) -> tuple[ray.data.Dataset, dict[str, Any]]:
+        return ds.map_batches(stage_class(spec), batch_format="numpy"), {}
+
+    return apply
+
+
+def per_worker(stage_class: type[Any]) -> Apply:
+    """A stage that loads a model or owns a child process: one long-lived copy per CPU."""
+
+    def apply(ds: ray.data.Dataset, spec: Any) -> tuple[ray.data.Dataset, dict[str, Any]]:
+        mapped = ds.map_batches(
+            stage_class, fn_constructor_args=(spec,), concurrency=partitions(), batch_format="numpy"
+        )
+        return mapped, {}
+
+    return apply
+
+
+def _read(files: ray.data.Dataset, spec: InputSpec) -> tuple[ray.data.Dataset, dict[str, Any]]:
+    """Rows {path, file_index} → one row per document, with every column of ROW_DEFAULTS."""
+    return files.flat_map(DocumentReader(spec)).map_batches(_with_defaults, batch_format="numpy"), {}
+
+
+def _exact(ds: ray.data.Dataset, spec: ExactDedupSpec) -> tuple[ray.data.Dataset, dict[str, Any]]:
+    return exact_duplicates(ds, partitions()), {}
+
+
+def _near(ds: ray.data.Dataset, spec: MinhashSpec) -> tuple[ray.data.Dataset, dict[str, Any]]:
+    return near_duplicates(ds, spec, partitions())
+
+
+def filter_stage(rules: type[Filter]) -> Stage:
+    """A quality rule set: its name is its `QualitySpec` field and its drop prefix."""
+    return Stage(
+        name=rules.name,
+        section=f"quality.{rules.name}",
+        drops=f"dropped_{rules.name}_",
+        apply=per_batch(rules),
+    )
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage(name="read", section="input", drops="quarantined_", apply=_read),
+    Stage(name="extract", section="extract", drops="dropped_extract_", apply=per_worker(ExtractMainText)),
+    Stage(name="language", section="language", drops="dropped_language_", apply=per_worker(IdentifyLanguage)),
+    filter_stage(GopherRepetition),
+    filter_stage(GopherQuality),
+    filter_stage(C4Quality),
+    filter_stage(FineWebQuality),
+    Stage(
+        name="exact_dedup",
+        section="dedup.exact",
+        drops="dropped_exact_duplicate",
+        apply=_exact,
+        checkpoint="filtered",
+    ),
+    Stage(
+        name="minhash_dedup",
+        section="dedup.minhash",
+        drops=MINHASH_DROP,
+        apply=_near,
+        checkpoint="deduplicated",
+        report_when_off=empty_report(),
+    ),
+)
+
+
+def checkpoint_sections() -> dict[str, list[str]]:
+    """Each resume checkpoint → the job sections its rows depend on (its stage and all before)."""
+    sections: list[str] = []
+    out: dict[str, list[str]] = {}
+    for stage in STAGES:
+        sections.append(stage.section)
+        if stage.checkpoint:
+            out[stage.checkpoint] = list(sections)
+    return out
