@@ -224,3 +224,15 @@ def test_node_count_true_names_the_key(write_yaml) -> None:
 def test_a_boolean_inside_a_numeric_list_is_refused(write_yaml) -> None:
     message = refused(write_yaml(SWEEP.replace("tokens: [1000, 2000]", "tokens: [1000, true]")))
     assert "key `tokens`: expected a number (at [1]), got a boolean" in message
+
+
+def test_ansible_refuses_a_playbook_with_a_duplicate_key(tmp_path: Path) -> None:
+    from strata.errors import ClusterError
+    from strata.playbook import run_playbook
+
+    playbook = tmp_path / "twice.yml"
+    playbook.write_text("- hosts: all\n  gather_facts: false\n  gather_facts: true\n  tasks: []\n")
+    with pytest.raises(ClusterError, match="exited with"):
+        run_playbook(playbook, Path(LOCAL_INVENTORY), {}, tmp_path / "run", check=True)
+    log = "".join(p.read_text() for p in (tmp_path / "run" / "artifacts").rglob("stdout"))
+    assert "duplicate mapping key 'gather_facts'" in log
