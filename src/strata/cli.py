@@ -111,7 +111,7 @@ def _plan(args: argparse.Namespace) -> None:
 
     from strata.pipeline.shards import load_manifest
     from strata.scaling.laws import LAWS
-    from strata.scaling.planner import Budget, format_plan, plan, train_job_from_plan
+    from strata.scaling.planner import Budget, PlanInputError, format_plan, plan, train_job_from_plan
     from strata.spec import TrainJob
     from strata.spec.catalog import load_catalog
 
@@ -123,25 +123,29 @@ def _plan(args: argparse.Namespace) -> None:
             available = int(load_manifest(shard_dir)["total_tokens"])
         except (OSError, KeyError, ValueError) as exc:
             raise StrataError(f"--manifest {args.manifest}: cannot read the token count: {exc}") from None
-    budget = Budget(
-        flops=args.compute,
-        accelerator_hours=args.gpu_hours,
-        usd=args.dollars,
-        params=args.params,
-        tokens=args.tokens,
-    )
-    result = plan(
-        law=LAWS[args.law],
-        budget=budget,
-        catalog=catalog,
-        instance_name=args.instance or args.accelerator,
-        mfu=args.mfu,
-        nodes=args.nodes,
-        days=args.days,
-        available_tokens=available,
-        vocab_size=args.vocab_size,
-        seq_len=args.seq_len,
-    )
+    try:
+        budget = Budget(
+            flops=args.compute,
+            accelerator_hours=args.gpu_hours,
+            usd=args.dollars,
+            params=args.params,
+            tokens=args.tokens,
+        )
+        result = plan(
+            law=LAWS[args.law],
+            budget=budget,
+            catalog=catalog,
+            instance_name=args.instance or args.accelerator,
+            mfu=args.mfu,
+            nodes=args.nodes,
+            days=args.days,
+            available_tokens=available,
+            vocab_size=args.vocab_size,
+            seq_len=args.seq_len,
+        )
+    except PlanInputError as exc:
+        flags = "/".join(PLAN_FLAGS[q] for q in exc.quantities)
+        raise StrataError(f"{flags}: {exc}" if flags else str(exc)) from None
     print(json.dumps(asdict(result), indent=2) if args.json else format_plan(result))
     if args.write_job:
         path = Path(args.write_job)
@@ -152,6 +156,23 @@ def _plan(args: argparse.Namespace) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(job, sort_keys=False), encoding="utf-8")
         print(f"wrote {path}")
+
+
+# The planner's input quantities (strata.scaling.planner.PlanInputError) and the flags that set them.
+PLAN_FLAGS = {
+    "flops": "--compute",
+    "accelerator_hours": "--gpu-hours",
+    "usd": "--dollars",
+    "params": "--params",
+    "tokens": "--tokens",
+    "instance": "--instance/--accelerator",
+    "mfu": "--mfu",
+    "nodes": "--nodes",
+    "days": "--days",
+    "available_tokens": "--manifest",
+    "vocab_size": "--vocab-size",
+    "seq_len": "--seq-len",
+}
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -175,7 +196,14 @@ def _images(args: argparse.Namespace) -> None:
 
 def _add_plan_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("plan", help="plan a compute-optimal run from a budget (scaling laws)")
-    p.add_argument("--law", choices=["hoffmann", "besiroglu", "chinchilla-20x", "kaplan"], default="hoffmann")
+    from strata.scaling.laws import DEFAULT_LAW, LAWS
+
+    p.add_argument(
+        "--law",
+        choices=list(LAWS),
+        default=DEFAULT_LAW,
+        help=f"scaling law (default {DEFAULT_LAW}: the Besiroglu et al. 2024 refit of Chinchilla; see README)",
+    )
     budget = p.add_argument_group("budget (one of)")
     budget.add_argument("--compute", type=float, metavar="FLOPS", help="training compute in FLOPs")
     budget.add_argument(

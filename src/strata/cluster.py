@@ -17,12 +17,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from strata.errors import ClusterError, StrataError
 from strata.playbook import PLAYBOOK_DIR, run_playbook
 from strata.spec import ClusterSpec, load_cluster
 from strata.spec.catalog import load_catalog
+from strata.yaml_loader import load_yaml
 
 logger = logging.getLogger(__name__)
 STATE_ROOT = Path(".strata")
@@ -89,7 +88,7 @@ def _extravars(spec: ClusterSpec, state: str, token_copy: Path) -> dict[str, Any
 
 
 def _head_address(inventory: Path) -> str:
-    data = yaml.safe_load(inventory.read_text(encoding="utf-8")) or {}
+    data = load_yaml(inventory) or {}
     heads = (((data.get("all") or {}).get("children") or {}).get("ray_head") or {}).get("hosts") or {}
     if not heads:
         raise ClusterError(f"{inventory}: key `all.children.ray_head.hosts`: no head host declared")

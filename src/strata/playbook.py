@@ -51,6 +51,8 @@ def run_playbook(
         quiet=True,
         event_handler=on_event,
         cmdline="--check" if check else None,
+        # Two equal keys in a playbook, vars file or inventory are an error, not "last one wins".
+        envvars={"ANSIBLE_DUPLICATE_YAML_DICT_KEY": "error"},
     )
     if runner.rc != 0 or failures:
         detail = failures[0] if failures else f"ansible-playbook exited with {runner.rc}"

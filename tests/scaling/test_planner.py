@@ -68,7 +68,7 @@ def test_manifest_check_counts_epochs() -> None:
     ("budget", "instance", "message"),
     [
         (Budget(flops=1e21, usd=10), None, "exactly one budget"),
-        (Budget(accelerator_hours=10), None, "need --instance"),
+        (Budget(accelerator_hours=10), None, "needs an instance type"),
         (Budget(usd=1000), "p5e.48xlarge", "no public price"),
         (Budget(flops=1e21), "Z100", "accelerators: "),
         (Budget(params=1e9), None, "go together"),

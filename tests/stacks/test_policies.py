@@ -117,3 +117,71 @@ def test_multi_node_gpu_without_a_placement_group_is_refused() -> None:
     assert policy_violations(run_program(declare).resources) == {
         "placement-group-on-multi-node-gpu": ["GPU instance has no placement group"] * 2
     }
+
+
+HALVES = ["0.0.0.0/1", "128.0.0.0/1"]
+SLASH_8S = [f"{i}.0.0.0/8" for i in range(256)]
+
+
+def _ssh(cidrs: list[str], *, port: int = 22, v6: bool = False) -> dict[str, object]:
+    key = "ipv6_cidr_blocks" if v6 else "cidr_blocks"
+    return {"protocol": "tcp", "from_port": port, "to_port": port, key: cidrs}
+
+
+def test_the_internet_in_pieces_is_refused_like_the_whole() -> None:
+    def declare() -> None:
+        aws.ec2.SecurityGroup("halves", ingress=[_ssh(HALVES)])
+        aws.ec2.SecurityGroup("two-rules", ingress=[_ssh(HALVES[:1]), _ssh(HALVES[1:])])
+        aws.ec2.SecurityGroup("slash-8s", ingress=[_ssh(SLASH_8S)])
+        aws.ec2.SecurityGroup("v6-halves", ingress=[_ssh(["::/1", "8000::/1"], v6=True)])
+        aws.ec2.SecurityGroup("global-unicast", ingress=[_ssh(["2000::/3"], v6=True)])
+        gcp.compute.Firewall(
+            "gcp-halves", network="n", source_ranges=HALVES, allows=[{"protocol": "tcp", "ports": ["6379"]}]
+        )
+        # Not the internet, or not an admin port:
+        aws.ec2.SecurityGroup("one-8-missing", ingress=[_ssh([c for c in SLASH_8S if c != "8.0.0.0/8"])])
+        aws.ec2.SecurityGroup("different-ports", ingress=[_ssh(HALVES[:1]), _ssh(HALVES[1:], port=8265)])
+        aws.ec2.SecurityGroup("https-halves", ingress=[_ssh(HALVES, port=443)])
+        aws.ec2.SecurityGroup("v6-quarter", ingress=[_ssh(["2000::/4"], v6=True)])
+
+    found = policy_violations(run_program(declare).resources)["no-public-admin-ingress"]
+    assert sorted(v.split(":")[0] for v in found) == sorted(
+        ["halves", "two-rules", "slash-8s", "v6-halves", "global-unicast", "gcp-halves"]
+    )
+    assert any("0.0.0.0/1, 128.0.0.0/1 together cover every public IPv4 address" in v for v in found)
+    assert any("reaches port 6379" in v for v in found)
+
+
+def test_separate_rules_that_add_up_to_the_internet_are_refused() -> None:
+    def declare() -> None:
+        for i, cidr in enumerate(HALVES):
+            aws.ec2.SecurityGroupRule(
+                f"half-{i}",
+                type="ingress",
+                security_group_id="sg-1",
+                **_ssh([cidr]),
+            )
+            aws.vpc.SecurityGroupIngressRule(
+                f"v4-{i}",
+                security_group_id="sg-2",
+                ip_protocol="tcp",
+                from_port=10001,
+                to_port=10001,
+                cidr_ipv4=cidr,
+            )
+            aws.ec2.SecurityGroupRule(  # another group: its half is no opening
+                f"other-{i}",
+                type="ingress",
+                security_group_id=f"sg-{3 + i}",
+                **_ssh([cidr]),
+            )
+        gcp.compute.Firewall("fw-a", network="n", source_ranges=HALVES[:1], allows=[{"protocol": "tcp"}])
+        gcp.compute.Firewall(
+            "fw-b", network="n", target_tags=["head"], source_ranges=HALVES[1:], allows=[{"protocol": "all"}]
+        )
+
+    violations = policy_violations(run_program(declare).resources)
+    assert "no-public-admin-ingress" not in violations  # no single resource opens anything
+    found = violations["no-public-admin-ingress-across-rules"]
+    assert {v.split(":")[0] for v in found} == {"security group sg-1", "security group sg-2", "network n"}
+    assert "security group sg-1: 2 rules together: ingress from 0.0.0.0/1, 128.0.0.0/1" in found[0]

@@ -5,8 +5,12 @@
   N_opt = 1.3e9 · C_min^0.73 (C_min in PF-days, their figure 14). N excludes
   embeddings; losses are nats on WebText2 with GPT-2's tokenizer.
 - Hoffmann et al. 2022 (Chinchilla), approach 3: L(N, D) = E + A/N^α + B/D^β.
-- Besiroglu et al. 2024 ("Chinchilla Scaling: A replication attempt"): a refit of
-  the same form.
+- Besiroglu et al. 2024 ("Chinchilla Scaling: A replication attempt", arXiv:2404.10102):
+  a refit of the same form to the data of Hoffmann et al.'s figure 4. The published
+  approach-3 constants give ~92 tokens per parameter (32B, 3.0T) at Chinchilla's own
+  budget of 5.76e23 FLOPs, against the ~20 of the paper's approaches 1 and 2 and of the
+  70B/1.4T Chinchilla model itself; the refit gives ~18 (72B, 1.33T) and fits the data,
+  so it is the default.
 - Chinchilla approach 1 as a rule of thumb: D = 20·N.
 """
 
@@ -14,11 +18,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Protocol
 
 FLOPS_PER_PARAM_TOKEN = 6
 PF_DAY_FLOPS = 1e15 * 86_400
-LawName = Literal["hoffmann", "besiroglu", "chinchilla-20x", "kaplan"]
 
 
 def compute_flops(params: float, tokens: float) -> float:
@@ -64,7 +67,7 @@ BESIROGLU = ChinchillaLaw(name="besiroglu", e=1.8172, a=482.01, b=2085.43, alpha
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TokensPerParamRule:
-    """D = k·N (Chinchilla approach 1 gives k ≈ 20); loss from the Hoffmann fit."""
+    """D = k·N (Chinchilla approach 1 gives k ≈ 20); loss from the Besiroglu et al. refit."""
 
     name: str = "chinchilla-20x"
     tokens_per_param: float = 20.0
@@ -74,7 +77,7 @@ class TokensPerParamRule:
         return params, self.tokens_per_param * params
 
     def loss(self, params: float, tokens: float) -> float:
-        return HOFFMANN.loss(params, tokens)
+        return BESIROGLU.loss(params, tokens)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,8 +118,15 @@ class KaplanLaw:
 
 
 LAWS: dict[str, Law] = {
-    "hoffmann": HOFFMANN,
     "besiroglu": BESIROGLU,
+    "hoffmann": HOFFMANN,
     "chinchilla-20x": TokensPerParamRule(),
     "kaplan": KaplanLaw(),
+}
+DEFAULT_LAW = "besiroglu"
+LAW_SOURCES = {
+    "besiroglu": "Besiroglu et al. 2024 refit of Chinchilla approach 3",
+    "hoffmann": "Hoffmann et al. 2022 approach 3, published constants",
+    "chinchilla-20x": "Chinchilla approach 1 rule: 20 tokens per parameter",
+    "kaplan": "Kaplan et al. 2020",
 }

@@ -15,11 +15,13 @@ def shape_for_params(params: float, vocab_size: int = 50_304, seq_len: int = 204
 
     d_model is a multiple of 128 (heads of 128), d_model/n_layers stays within
     32..128 (GPT-3's models span 64..128), and among equally close shapes the one
-    nearest an aspect ratio of 64 wins.
+    nearest an aspect ratio of 64 wins. The family spans 1 layer x 128 to 256 layers x
+    32768 (about 3.3e12 matmul parameters); beyond it, the largest shape is returned.
     """
     best: tuple[float, GPTConfig] | None = None
     for n_layers in range(1, 257):
-        ideal = math.sqrt(max(params, 1.0) / (12 * n_layers))
+        # Capped at the widest allowed d_model, so the largest shape stands for any larger N.
+        ideal = min(math.sqrt(max(params, 1.0) / (12 * n_layers)), MAX_ASPECT * n_layers)
         for d_model in {
             max(HEAD_DIM, math.floor(ideal / HEAD_DIM) * HEAD_DIM),
             math.ceil(ideal / HEAD_DIM) * HEAD_DIM,

@@ -14,7 +14,9 @@ from pydantic import Field, field_validator, model_validator
 
 from strata.spec.base import Section
 from strata.spec.catalog import TpuTopology, load_catalog, load_tpu_topologies, unknown_instance_message
+from strata.spec.cidrs import open_to_internet_message
 from strata.spec.cloud import HEAD_DEFAULTS, AccessSpec, HeadSpec, KubernetesSpec, TpuSpec
+from strata.yaml_loader import load_yaml
 
 Provider = Literal["aws", "gcp", "kubernetes", "static"]
 CATALOG_PROVIDERS: dict[str, tuple[str, ...]] = {
@@ -59,11 +61,13 @@ class NetworkSpec(Section):
     @classmethod
     def _no_open_internet(cls, value: list[str]) -> list[str]:
         for cidr in value:
-            if ipaddress.ip_network(cidr).prefixlen == 0:
-                raise ValueError(
-                    f"{cidr} opens the cluster to the whole internet; "
-                    "name your own address range or reach the cluster through a tunnel"
-                )
+            ipaddress.ip_network(cidr)
+        opening = open_to_internet_message(value)
+        if opening:
+            raise ValueError(
+                f"{opening}: that opens the cluster to the whole internet; "
+                "name your own address ranges or reach the cluster through a tunnel"
+            )
         return value
 
 
@@ -197,6 +201,7 @@ class ClusterSpec(Section):
                 raise ValueError(
                     f"inventory {self.inventory!r} does not exist (paths are relative to the repo root)"
                 )
+            load_yaml(self.inventory)  # SpecError on a duplicate key, before Ansible reads it
         if self.scheduler == "kubernetes" and self.provider != "kubernetes":
             raise ValueError("scheduler 'kubernetes' needs provider 'kubernetes'")
         self._check_storage()

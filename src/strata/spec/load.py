@@ -10,7 +10,6 @@ import typing
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from strata.errors import SpecError
@@ -18,6 +17,7 @@ from strata.spec.cluster import ClusterSpec
 from strata.spec.pipeline import PipelineJob
 from strata.spec.sweep import SweepJob
 from strata.spec.train import TrainJob
+from strata.yaml_loader import load_yaml
 
 Spec = ClusterSpec | PipelineJob | TrainJob | SweepJob
 Job = PipelineJob | TrainJob | SweepJob
@@ -86,12 +86,7 @@ def load_cluster_from_data(path: Path, data: dict[str, Any]) -> ClusterSpec:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SpecError(f"{path}: file not found") from None
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from None
+    data = load_yaml(path)
     if not isinstance(data, dict):
         raise SpecError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     return data

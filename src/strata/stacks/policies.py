@@ -7,8 +7,8 @@ PolicyPack (constructing one starts a server, so it is built only there).
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pulumi_policy import (
@@ -21,6 +21,7 @@ from pulumi_policy import (
 )
 
 from strata.spec.catalog import load_catalog
+from strata.spec.cidrs import open_to_internet_message
 
 Props = Mapping[str, Any]
 # SSH and Ray's GCS, dashboard/job API and client ports.
@@ -29,53 +30,112 @@ LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 INSTANCE = "aws:ec2/instance:Instance"
 
 
-def _is_open_to_internet(cidrs: Iterable[str]) -> bool:
-    return any(ipaddress.ip_network(cidr).prefixlen == 0 for cidr in cidrs)
+SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+SG_INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+FIREWALL = "gcp:compute/firewall:Firewall"
 
 
-def _covers_protected_port(protocol: str, from_port: float, to_port: float) -> bool:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IngressRule:
+    """One ingress rule, reduced to what the check needs: sources, and protected ports reached."""
+
+    cidrs: tuple[str, ...]
+    ports: frozenset[int]
+
+
+def _ports_reached(protocol: object, from_port: float, to_port: float) -> frozenset[int]:
     if str(protocol) in ("-1", "all"):
-        return True
-    return any(from_port <= port <= to_port for port in PROTECTED_PORTS)
+        return frozenset(PROTECTED_PORTS)
+    return frozenset(port for port in PROTECTED_PORTS if from_port <= port <= to_port)
 
 
-def _gcp_rule_covers_protected_port(allow: Props) -> bool:
-    if allow.get("protocol") in ("all",):
-        return True
+def _gcp_ports_reached(allow: Props) -> frozenset[int]:
     ports = allow.get("ports") or []
-    if not ports:
-        return True  # a protocol without ports allows every port
+    if allow.get("protocol") == "all" or not ports:
+        return frozenset(PROTECTED_PORTS)  # a protocol without ports allows every port
+    reached: set[int] = set()
     for item in ports:
         low, _, high = str(item).partition("-")
-        if _covers_protected_port("tcp", float(low), float(high or low)):
-            return True
-    return False
+        reached |= _ports_reached("tcp", float(low), float(high or low))
+    return frozenset(reached)
+
+
+def _aws_rule(rule: Props) -> IngressRule:
+    cidrs = [*(rule.get("cidrBlocks") or []), *(rule.get("ipv6CidrBlocks") or [])]
+    cidrs += [c for c in (rule.get("cidrIpv4"), rule.get("cidrIpv6")) if c]
+    protocol = rule.get("protocol", rule.get("ipProtocol", "-1"))
+    ports = _ports_reached(protocol, rule.get("fromPort", 0), rule.get("toPort", 65535))
+    return IngressRule(cidrs=tuple(cidrs), ports=ports)
+
+
+def ingress_rules(resource_type: str, props: Props) -> list[IngressRule]:
+    """The ingress rules a security group, security group rule or firewall declares."""
+    if resource_type == "aws:ec2/securityGroup:SecurityGroup":
+        return [_aws_rule(rule) for rule in props.get("ingress") or []]
+    if (resource_type == SG_RULE and props.get("type") == "ingress") or resource_type == SG_INGRESS_RULE:
+        return [_aws_rule(props)]
+    if resource_type == FIREWALL and props.get("direction", "INGRESS") == "INGRESS":
+        sources = tuple(props.get("sourceRanges") or [])
+        return [IngressRule(cidrs=sources, ports=_gcp_ports_reached(a)) for a in props.get("allows") or []]
+    return []
+
+
+def public_admin_ports(rules: Iterable[IngressRule]) -> list[str]:
+    """One violation per protected port whose sources, over all `rules` that reach it, are the internet.
+
+    The CIDRs of every rule reaching a port are pooled, so an opening split into
+    pieces (`0.0.0.0/1` + `128.0.0.0/1`, one rule each) is found; see strata.spec.cidrs.
+    """
+    rules = list(rules)
+    violations = []
+    for port in PROTECTED_PORTS:
+        opening = open_to_internet_message(c for rule in rules if port in rule.ports for c in rule.cidrs)
+        if opening:
+            violations.append(
+                f"ingress from {opening} reaches port {port} (SSH or Ray); use SSM, IAP or a tunnel"
+            )
+    return violations
 
 
 def check_no_public_admin_ingress(resource_type: str, props: Props) -> list[str]:
-    """No ingress from 0.0.0.0/0 or ::/0 to SSH or Ray ports."""
-    rules: list[Props] = []
-    if resource_type == "aws:ec2/securityGroup:SecurityGroup":
-        rules = list(props.get("ingress") or [])
-    elif resource_type == "aws:ec2/securityGroupRule:SecurityGroupRule" and props.get("type") == "ingress":
-        rules = [props]
-    elif resource_type == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule":
-        rules = [{**props, "cidrBlocks": [c for c in (props.get("cidrIpv4"), props.get("cidrIpv6")) if c]}]
-    elif resource_type == "gcp:compute/firewall:Firewall" and props.get("direction", "INGRESS") == "INGRESS":
-        if _is_open_to_internet(props.get("sourceRanges") or []) and any(
-            _gcp_rule_covers_protected_port(allow) for allow in props.get("allows") or []
-        ):
-            return ["firewall allows 0.0.0.0/0 to SSH or Ray ports; reach the cluster through IAP"]
-        return []
+    """No ingress from the whole internet (0.0.0.0/0, ::/0, or pieces adding up to them) to SSH or Ray ports."""
+    return public_admin_ports(ingress_rules(resource_type, props))
+
+
+def check_no_public_admin_ingress_across_rules(resources: list[tuple[str, Props]]) -> list[str]:
+    """The same, pooled over separate rule resources that open one target.
+
+    AWS rules are pooled by `securityGroupId`; GCP firewalls by network and target
+    tags (an untagged firewall applies to every instance of its network, so it joins
+    every group there). Groups a single resource already breaks are left to the
+    resource rule.
+    """
+    groups: dict[tuple[str, ...], list[list[IngressRule]]] = {}
+    untagged: dict[str, list[list[IngressRule]]] = {}
+    for resource_type, props in resources:
+        rules = ingress_rules(resource_type, props)
+        if not rules or check_no_public_admin_ingress(resource_type, props):
+            continue
+        if resource_type in (SG_RULE, SG_INGRESS_RULE) and isinstance(props.get("securityGroupId"), str):
+            groups.setdefault(("aws", props["securityGroupId"]), []).append(rules)
+        elif resource_type == FIREWALL and isinstance(props.get("network"), str):
+            tags = sorted(props.get("targetTags") or [])
+            if tags:
+                groups.setdefault(("gcp", props["network"], *tags), []).append(rules)
+            else:
+                untagged.setdefault(props["network"], []).append(rules)
+    for network, rule_sets in untagged.items():
+        tagged = [key for key in groups if key[:2] == ("gcp", network)]
+        for key in tagged:
+            groups[key] += rule_sets
+        if not tagged:
+            groups[("gcp", network)] = rule_sets
     violations = []
-    for rule in rules:
-        cidrs = [*(rule.get("cidrBlocks") or []), *(rule.get("ipv6CidrBlocks") or [])]
-        if _is_open_to_internet(cidrs) and _covers_protected_port(
-            rule.get("protocol", "-1"), rule.get("fromPort", 0), rule.get("toPort", 65535)
-        ):
-            violations.append(
-                f"ingress from {', '.join(cidrs)} reaches SSH or Ray ports {PROTECTED_PORTS}; use SSM or a tunnel"
-            )
+    for key, rule_sets in groups.items():
+        if len(rule_sets) > 1:
+            target = f"security group {key[1]}" if key[0] == "aws" else f"network {key[1]}"
+            found = public_admin_ports(rule for rules in rule_sets for rule in rules)
+            violations += [f"{target}: {len(rule_sets)} rules together: {v}" for v in found]
     return violations
 
 
@@ -155,7 +215,10 @@ def check_placement(resources: list[tuple[str, Props]]) -> list[str]:
 
 
 RESOURCE_RULES: dict[str, tuple[str, Callable[[str, Props], list[str]]]] = {
-    "no-public-admin-ingress": ("No 0.0.0.0/0 ingress to SSH or Ray ports.", check_no_public_admin_ingress),
+    "no-public-admin-ingress": (
+        "No ingress from the whole internet to SSH or Ray ports.",
+        check_no_public_admin_ingress,
+    ),
     "imdsv2-required": ("EC2 instances require IMDSv2.", check_imdsv2),
     "encryption-at-rest": ("Block storage is encrypted at rest.", check_encryption_at_rest),
     "efa-count-matches-catalog": ("GPU nodes attach every EFA interface of their type.", check_efa_count),
@@ -174,16 +237,27 @@ def _resource_policy(
     )
 
 
-def _placement_policy() -> StackValidationPolicy:
+STACK_RULES: dict[str, tuple[str, Callable[[list[tuple[str, Props]]], list[str]]]] = {
+    "placement-group-on-multi-node-gpu": (
+        "Multi-node GPU stacks use a cluster placement group.",
+        check_placement,
+    ),
+    "no-public-admin-ingress-across-rules": (
+        "Separate ingress rules to one target do not add up to the whole internet on SSH or Ray ports.",
+        check_no_public_admin_ingress_across_rules,
+    ),
+}
+
+
+def _stack_policy(
+    name: str, description: str, rule: Callable[[list[tuple[str, Props]]], list[str]]
+) -> StackValidationPolicy:
     def validate(args: StackValidationArgs, report: ReportViolation) -> None:
-        for violation in check_placement([(r.resource_type, r.props) for r in args.resources]):
+        for violation in rule([(r.resource_type, r.props) for r in args.resources]):
             report(violation, None)
 
     return StackValidationPolicy(
-        name="placement-group-on-multi-node-gpu",
-        description="Multi-node GPU stacks use a cluster placement group.",
-        validate=validate,
-        enforcement_level=EnforcementLevel.MANDATORY,
+        name=name, description=description, validate=validate, enforcement_level=EnforcementLevel.MANDATORY
     )
 
 
@@ -192,5 +266,5 @@ def build_policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:
     policies: list[ResourceValidationPolicy | StackValidationPolicy] = [
         _resource_policy(name, description, rule) for name, (description, rule) in RESOURCE_RULES.items()
     ]
-    policies.append(_placement_policy())
+    policies += [_stack_policy(name, description, rule) for name, (description, rule) in STACK_RULES.items()]
     return policies

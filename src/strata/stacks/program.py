@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 
 from strata.errors import SpecError
 from strata.spec.load import CLUSTER_KEY, load_cluster_from_data
 from strata.stacks import StackInputs, build_cluster, export_outputs
 from strata.stacks.base import StrataCluster
+from strata.yaml_loader import load_yaml
 
 
 def build_from_config(
@@ -27,7 +27,7 @@ def build_from_config(
     spec = load_cluster_from_data(source, {"config": {CLUSTER_KEY: cluster}})
     inventory = None
     if spec.provider == "static" and spec.inventory:
-        inventory = yaml.safe_load(Path(spec.inventory).read_text(encoding="utf-8"))
+        inventory = load_yaml(spec.inventory)
         if not isinstance(inventory, dict):
             raise SpecError(f"{spec.inventory}: not an Ansible inventory (expected a mapping)")
     inputs = StackInputs(inventory=inventory, ray_auth_token=ray_auth_token)
