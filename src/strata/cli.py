@@ -73,7 +73,7 @@ def _health(args: argparse.Namespace) -> None:
 
 
 def _submit(args: argparse.Namespace) -> None:
-    from strata.cluster import load_connection
+    from strata.connection import load_connection
     from strata.jobs import submit
     from strata.spec import load_job
 

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from strata.cluster import Connection
+from strata.connection import Connection
 from strata.errors import JobError
 from strata.job_kinds import RunTarget, kind_of, resolve_paths
 from strata.local_ray import local_ray

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from strata import jobs
-from strata.cluster import load_connection
+from strata.connection import load_connection
 from strata.errors import JobError
 from strata.job_kinds import job_from_data, kind_of, output_dir, redirect
 from strata.provenance import changed_inputs, load_run_manifest
