@@ -30,7 +30,7 @@ def prepare_training(job: TrainJob, *, instance_type: str | None) -> Callable[[]
     (intact, at least one sample of `model.seq_len`), the checkpoint a resumed run would load,
     room for the workers. Return the function that trains and returns a summary of
     metrics.jsonl. `instance_type` (a catalog row) gives the accelerator peak MFU is
-    measured against. Raises JobError naming the refused key."""
+    measured against. Raises JobError saying what is refused and why."""
     out = Path(job.output.dir).resolve()
     samples = ShardSamples(Path(job.data.shards), job.model.seq_len, job.seed)
     logger.info(
