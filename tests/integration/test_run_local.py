@@ -84,7 +84,7 @@ def test_a_refused_training_run_writes_nothing(tmp_path: Path) -> None:
     )
     result = strata("run", str(job))
     assert result.returncode == 2
-    assert "100 tokens is less than one sample of 513" in result.stderr
+    assert "99 tokens is less than one sample of 513" in result.stderr
     assert not (tmp_path / "long").exists()
 
 
