@@ -15,7 +15,14 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 # Modules at the bottom: no layer of their own, importable from everywhere.
-FOUNDATION = {"strata", "strata.errors", "strata.files", "strata.shards", "strata.locks"}
+FOUNDATION = {
+    "strata",
+    "strata.errors",
+    "strata.files",
+    "strata.shards",
+    "strata.locks",
+    "strata.yaml_loader",
+}
 ORCHESTRATION = "orchestration"
 CLI = "cli"
 

@@ -73,7 +73,7 @@ def _health(args: argparse.Namespace) -> None:
 
 
 def _submit(args: argparse.Namespace) -> None:
-    from strata.cluster import load_connection
+    from strata.connection import load_connection
     from strata.jobs import submit
     from strata.spec import load_job
 
@@ -90,11 +90,15 @@ def _run(args: argparse.Namespace) -> None:
 def _exec(args: argparse.Namespace) -> None:
     import ray
 
-    from strata.jobs import execute_file
+    from strata.job_kinds import RunTarget, job_from_data
+    from strata.jobs import execute
+    from strata.spec import load_job
 
+    job = load_job(args.file) if args.file else job_from_data(json.loads(args.job_json), "--job-json")
     ray.init(logging_level=logging.WARNING)
     try:
-        print(json.dumps(execute_file(Path(args.file)), indent=2))
+        result = execute(job, RunTarget(stack=args.stack, instance_type=args.instance_type))
+        print(json.dumps(result, indent=2))
     finally:
         ray.shutdown()
 
@@ -271,7 +275,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_run)
 
     p = sub.add_parser("exec", help="run a job on the Ray this process is in (a submitted job's entrypoint)")
-    p.add_argument("file")
+    job = p.add_mutually_exclusive_group(required=True)
+    job.add_argument("file", nargs="?", help="a job file")
+    job.add_argument("--job-json", metavar="JSON", help="the job inline (what `run` and `submit` pass)")
+    p.add_argument("--stack", default="local", help="the stack it runs on, for its run manifest")
+    p.add_argument(
+        "--instance-type", default="cpu", help="the catalog type of the nodes: run manifest, MFU peak"
+    )
     p.set_defaults(func=_exec)
 
     p = sub.add_parser("reproduce", help="run a recorded job again (from its run-manifest.json) and compare")

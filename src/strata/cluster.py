@@ -1,11 +1,9 @@
 """`strata up` and `strata down`: provision (clouds), configure the hosts, start and stop Ray.
 
-A stack is named by its config file, stacks/Pulumi.<stack>.yaml (or a path). For
-static hosts no Pulumi runs: the hand-written inventory goes straight to Ansible. Cloud
-stacks run `pulumi up` first (strata.provision) and use the inventory it exports.
-What a client needs to reach the cluster is written to .strata/<stack>/: the
-connection (head and dashboard addresses) and a copy of the auth token, in a
-directory only its owner can read.
+For static hosts no Pulumi runs: the hand-written inventory goes straight to Ansible.
+Cloud stacks run `pulumi up` first (strata.provision) and use the inventory it exports.
+Either way the connection (strata.connection) is built from the stack's outputs and
+written, with a copy of the auth token, to the stack's state directory.
 """
 
 from __future__ import annotations
@@ -13,30 +11,17 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from strata.connection import Connection, StackRef, build_connection, resolve_stack, save_connection
 from strata.errors import ClusterError, StrataError
 from strata.playbook import PLAYBOOK_DIR, run_playbook
 from strata.spec import ClusterSpec, load_cluster
 from strata.spec.catalog import load_catalog
-from strata.yaml_loader import load_yaml
 
 logger = logging.getLogger(__name__)
-STATE_ROOT = Path(".strata")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Connection:
-    """How a client reaches a running cluster's Ray head."""
-
-    stack: str
-    head_address: str
-    gcs_address: str
-    dashboard_url: str
-    token_path: str
-    instance_type: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,26 +30,6 @@ class UpResult:
 
     connection: Connection
     changed: dict[str, int]
-
-
-def stack_file(stack: str) -> Path:
-    """stacks/Pulumi.<stack>.yaml for a name, or the path itself."""
-    path = Path(stack)
-    if path.suffix in (".yaml", ".yml"):
-        return path
-    return Path("stacks") / f"Pulumi.{stack}.yaml"
-
-
-def stack_name(stack: str) -> str:
-    path = Path(stack)
-    return path.stem.removeprefix("Pulumi.") if path.suffix in (".yaml", ".yml") else stack
-
-
-def state_dir(stack: str) -> Path:
-    path = STATE_ROOT / stack_name(stack)
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path.chmod(0o700)
-    return path
 
 
 def _gpus_per_node(spec: ClusterSpec) -> int:
@@ -87,54 +52,52 @@ def _extravars(spec: ClusterSpec, state: str, token_copy: Path) -> dict[str, Any
     }
 
 
-def _head_address(inventory: Path) -> str:
-    data = load_yaml(inventory) or {}
-    heads = (((data.get("all") or {}).get("children") or {}).get("ray_head") or {}).get("hosts") or {}
-    if not heads:
-        raise ClusterError(f"{inventory}: key `all.children.ray_head.hosts`: no head host declared")
-    name, host_vars = next(iter(heads.items()))
-    host_vars = host_vars or {}
-    return str(host_vars.get("ray_node_ip") or host_vars.get("ansible_host") or name)
-
-
-def _load(stack: str, *, provision_cloud: bool) -> tuple[ClusterSpec, Path]:
-    """The declaration and the inventory: hand-written (static) or exported by `pulumi up`."""
-    spec = load_cluster(stack_file(stack))
-    if spec.provider == "static" and spec.inventory is not None:
-        return spec, Path(spec.inventory)
+def _declaration(ref: StackRef) -> ClusterSpec:
+    """The cluster declaration of a stack `strata up` can configure (not Kubernetes)."""
+    spec = load_cluster(ref.file)
     if spec.provider == "kubernetes":
         raise StrataError(
-            f"{stack_file(stack)}: provider 'kubernetes' runs Ray through KubeRay: "
+            f"{ref.file}: provider 'kubernetes' runs Ray through KubeRay: "
             "`pulumi up` in stacks/ creates it; there are no hosts for `strata up` to configure"
         )
-    if provision_cloud:
-        from strata.provision import provision, write_inventory
+    return spec
 
-        return spec, write_inventory(provision(stack_name(stack)), state_dir(stack))
-    inventory = state_dir(stack) / "inventory.yml"
+
+def _outputs(ref: StackRef, spec: ClusterSpec) -> tuple[dict[str, Any], Path]:
+    """The stack's outputs and its inventory: from the hand-written inventory (static), or
+    from `pulumi up` (clouds), whose exported inventory is written to the state directory."""
+    if spec.provider == "static" and spec.inventory is not None:
+        from strata.stacks.outputs import read_inventory, static_outputs
+
+        inventory = Path(spec.inventory)
+        return static_outputs(spec, read_inventory(inventory)), inventory
+    from strata.provision import provision, write_inventory
+
+    outputs = provision(ref.name)
+    return outputs, write_inventory(outputs, ref.ensure_state_dir())
+
+
+def _inventory(ref: StackRef, spec: ClusterSpec) -> Path:
+    """The inventory of a stack `up` configured: hand-written, or the one `pulumi up` exported."""
+    if spec.provider == "static" and spec.inventory is not None:
+        return Path(spec.inventory)
+    inventory = ref.state_dir / "inventory.yml"
     if not inventory.is_file():
-        raise ClusterError(f"cluster {stack_name(stack)!r} was never brought up ({inventory} missing)")
-    return spec, inventory
+        raise ClusterError(f"cluster {ref.name!r} was never brought up ({inventory} missing)")
+    return inventory
 
 
 def up(stack: str) -> UpResult:
     """Provision (cloud stacks), configure the hosts and start Ray on them; return how to reach the head."""
-    spec, inventory = _load(stack, provision_cloud=True)
-    state = state_dir(stack)
-    token_copy = state / "auth_token"
+    ref = resolve_stack(stack)
+    spec = _declaration(ref)
+    outputs, inventory = _outputs(ref, spec)
+    state = ref.ensure_state_dir()
     stats = run_playbook(
-        PLAYBOOK_DIR / "site.yml", inventory, _extravars(spec, "started", token_copy), state / "ansible"
+        PLAYBOOK_DIR / "site.yml", inventory, _extravars(spec, "started", ref.token_path), state / "ansible"
     )
-    head = _head_address(inventory)
-    connection = Connection(
-        stack=stack_name(stack),
-        head_address=head,
-        gcs_address=f"{head}:{spec.ray.gcs_port}",
-        dashboard_url=f"http://{head}:{spec.ray.dashboard_port}",
-        token_path=str(token_copy.resolve()),
-        instance_type=spec.instance_type,
-    )
-    (state / "connection.json").write_text(json.dumps(asdict(connection), indent=2), encoding="utf-8")
+    connection = build_connection(ref, outputs, instance_type=spec.instance_type, inventory=inventory)
+    save_connection(ref, connection)
     changed = {host: counts.get("changed", 0) for host, counts in stats.items()}
     logger.info(
         "cluster %s is up (hosts ready: %s); dashboard %s",
@@ -147,17 +110,19 @@ def up(stack: str) -> UpResult:
 
 def down(stack: str) -> None:
     """Stop the Ray processes `up` started (by PID) on every host."""
-    spec, inventory = _load(stack, provision_cloud=False)
-    state = state_dir(stack)
+    ref = resolve_stack(stack)
+    spec = _declaration(ref)
+    inventory = _inventory(ref, spec)
+    state = ref.ensure_state_dir()
     run_playbook(
         PLAYBOOK_DIR / "site.yml",
         inventory,
-        _extravars(spec, "stopped", state / "auth_token"),
+        _extravars(spec, "stopped", ref.token_path),
         state / "ansible",
     )
-    (state / "connection.json").unlink(missing_ok=True)
-    (state / "auth_token").unlink(missing_ok=True)
-    logger.info("cluster %s is down", stack_name(stack))
+    ref.connection_path.unlink(missing_ok=True)
+    ref.token_path.unlink(missing_ok=True)
+    logger.info("cluster %s is down", ref.name)
 
 
 DEFAULT_ALLREDUCE_FLOOR_GB_S = 0.05  # CPU nodes, and GPU types without a catalog floor
@@ -169,8 +134,10 @@ def health(stack: str, floor_gb_s: float | None = None) -> dict[str, Any]:
     Raises ClusterError naming the failing hosts (they are drained in Slurm) after
     writing the report to .strata/<stack>/health.json.
     """
-    spec, inventory = _load(stack, provision_cloud=False)
-    state = state_dir(stack)
+    ref = resolve_stack(stack)
+    spec = _declaration(ref)
+    inventory = _inventory(ref, spec)
+    state = ref.ensure_state_dir()
     row = load_catalog().get(spec.instance_type)
     floor = floor_gb_s if floor_gb_s is not None else row.allreduce_floor_gb_s or DEFAULT_ALLREDUCE_FLOOR_GB_S
     ray = Path(spec.ray.executable or Path(sys.executable).parent / "ray")
@@ -188,13 +155,3 @@ def health(stack: str, floor_gb_s: float | None = None) -> dict[str, Any]:
         if report.is_file():
             logger.info("health report: %s", report)
     return dict(json.loads(report.read_text(encoding="utf-8")))
-
-
-def load_connection(stack: str) -> Connection:
-    """The connection `up` wrote, or a ClusterError saying to run `strata up`."""
-    path = STATE_ROOT / stack_name(stack) / "connection.json"
-    if not path.is_file():
-        raise ClusterError(
-            f"cluster {stack_name(stack)!r} is not up ({path} missing); run `strata up {stack}`"
-        )
-    return Connection(**json.loads(path.read_text(encoding="utf-8")))

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from strata import cluster, jobs
+from strata.job_kinds import redirect
 from strata.report import write_report
 from strata.spec import PipelineJob, TrainJob, load_pipeline_job, load_train_job
 
@@ -17,18 +18,9 @@ TRAIN_JOB = Path("jobs/demo/train.yaml")
 
 def demo_jobs(out: Path) -> tuple[PipelineJob, TrainJob]:
     """The demo's job files, with every output placed under `out`."""
-    pipeline = load_pipeline_job(PIPELINE_JOB)
-    train = load_train_job(TRAIN_JOB)
-    pipeline = pipeline.model_copy(
-        update={"output": pipeline.output.model_copy(update={"dir": str(out / "pipeline")})}
-    )
-    train = train.model_copy(
-        update={
-            "data": train.data.model_copy(update={"shards": str(out / "pipeline" / "shards")}),
-            "output": train.output.model_copy(update={"dir": str(out / "train")}),
-        }
-    )
-    return pipeline, train
+    pipeline = redirect(load_pipeline_job(PIPELINE_JOB), out / "pipeline")
+    train = redirect(load_train_job(TRAIN_JOB), out / "train")
+    return pipeline, train.with_values({"data.shards": str(out / "pipeline" / "shards")})
 
 
 def run_demo(stack: str, out: Path) -> Path:

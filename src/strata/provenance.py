@@ -1,9 +1,10 @@
 """Run manifests: what a job ran with, so `strata reproduce` can run it again and compare.
 
 Every job run through `strata exec` (so `strata run`, `strata submit` and the demo)
-writes `run-manifest.json` next to its outputs: the resolved job, the hash of its
-job file, the git commit of the checkout, the lock's hash, package versions, the
-seed, fingerprints of its inputs, and the stack it ran on.
+writes `job.yaml` (the job with absolute paths) and `run-manifest.json` next to its
+outputs once its checks have passed: the resolved job, the hash of its job file, the git
+commit of the checkout, the lock's hash, package versions, the seed, fingerprints of its
+inputs, and the stack it ran on.
 """
 
 from __future__ import annotations
@@ -18,12 +19,16 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from strata.errors import JobError
-from strata.spec import PipelineJob, SweepJob, TrainJob
+from strata.files import atomic_write_text
+from strata.job_kinds import RunTarget, kind_of, output_dir
+from strata.spec.load import Job
 
 MANIFEST_NAME = "run-manifest.json"
+JOB_FILE_NAME = "job.yaml"
 PACKAGES = ("strata", "torch", "deepspeed", "ray", "datasketch", "tokenizers", "pydantic", "numpy", "scipy")
-STACK_ENV = "STRATA_STACK"  # set by `strata submit`: "<stack>:<instance type>"
 
 
 def sha256_file(path: Path) -> str:
@@ -61,51 +66,49 @@ def _lock() -> dict[str, Any] | None:
     return {"file": str(lock), "sha256": sha256_file(lock)} if lock.is_file() else None
 
 
-def input_fingerprints(job: PipelineJob | TrainJob | SweepJob) -> list[dict[str, Any]]:
-    """Path, size and SHA-256 of every file the job reads."""
-    if isinstance(job, PipelineJob):
-        from strata.pipeline.read import input_files
-
-        # Local files and folders (walked); object-storage URIs and downloads are not hashed.
-        local = [p for p in job.input.paths if "://" not in p]
-        files = [Path(f) for f in input_files(job.input.model_copy(update={"paths": local}))] if local else []
-    else:
-        shard_dir = Path(job.data.shards)
-        files = sorted(p for p in shard_dir.glob("*") if p.suffix in (".bin", ".idx", ".json"))
+def input_fingerprints(job: Job) -> list[dict[str, Any]]:
+    """Path, size and SHA-256 of every file the job reads (its kind's row says which)."""
+    files = kind_of(job).input_files(job)
     return [{"path": str(f), "bytes": f.stat().st_size, "sha256": sha256_file(f)} for f in files]
 
 
-def build_run_manifest(job: PipelineJob | TrainJob | SweepJob, job_file: Path) -> dict[str, Any]:
-    """Everything needed to run `job` again and check that nothing it depends on changed."""
+def build_run_manifest(job: Job, target: RunTarget, job_file: Path, job_text: str) -> dict[str, Any]:
+    """Everything needed to run `job` again and check that nothing it depends on changed;
+    `job_text` is the content of `job_file`. Reads the inputs, writes nothing."""
     versions: dict[str, str | None] = {}
     for name in PACKAGES:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
-    stack, _, instance = os.environ.get(STACK_ENV, "local:cpu").partition(":")
     return {
         "format": "strata-run-manifest-v1",
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "job": job.model_dump(mode="json"),
         "job_file": str(job_file),
-        "job_sha256": sha256_file(job_file),
+        "job_sha256": hashlib.sha256(job_text.encode("utf-8")).hexdigest(),
         "seed": job.seed,
         "git": _git_commit(),
         "python": platform.python_version(),
         "packages": versions,
         "lock": _lock(),
         "image": os.environ.get("STRATA_IMAGE"),
-        "stack": {"name": stack, "instance_type": instance or None},
+        "stack": {"name": target.stack, "instance_type": target.instance_type},
         "inputs": input_fingerprints(job),
     }
 
 
-def write_run_manifest(job: PipelineJob | TrainJob | SweepJob, job_file: Path) -> Path:
-    path = Path(job.output.dir) / MANIFEST_NAME
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(build_run_manifest(job, job_file), indent=2), encoding="utf-8")
-    return path
+def write_run_records(job: Job, target: RunTarget) -> Path:
+    """Write `job.yaml` and `run-manifest.json` into the job's output folder; return the manifest.
+    The manifest is built (inputs hashed) before either file is written."""
+    out = output_dir(job)
+    job_file = out / JOB_FILE_NAME
+    job_text = yaml.safe_dump(job.model_dump(mode="json"), sort_keys=False)
+    manifest = build_run_manifest(job, target, job_file, job_text)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(job_file, job_text)
+    atomic_write_text(out / MANIFEST_NAME, json.dumps(manifest, indent=2))
+    return out / MANIFEST_NAME
 
 
 def changed_inputs(manifest: dict[str, Any]) -> list[str]:

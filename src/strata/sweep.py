@@ -9,9 +9,11 @@ epoch). Outputs under `output.dir`: results.jsonl, fit.json and sweep.png.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,15 +75,21 @@ def _train_remote(run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run_sweep(job: SweepJob) -> dict[str, Any]:
-    """Train the grid on the connected Ray cluster, fit the law, write results, fit and plot."""
-    samples = ShardSamples(Path(job.data.shards), job.seq_len, job.seed)  # refuses missing/corrupt shards
+def prepare_sweep(job: SweepJob) -> Callable[[], dict[str, Any]]:
+    """Check the shards (present, intact, at least one sample of `seq_len`), writing nothing;
+    return the function that runs the sweep."""
+    samples = ShardSamples(Path(job.data.shards), job.seq_len, job.seed)
     runs = build_runs(job)
     largest = max(r.steps * r.batch.micro_batch_size * r.batch.grad_accum_steps for r in runs)
     if largest > samples.num_samples:
         logger.warning(
             "the largest budget reads %d samples of %d: runs repeat data", largest, samples.num_samples
         )
+    return functools.partial(_run_sweep, job, runs)
+
+
+def _run_sweep(job: SweepJob, runs: list[TrainJob]) -> dict[str, Any]:
+    """Train the grid on the connected Ray cluster, fit the law, write results, fit and plot."""
     out = Path(job.output.dir)
     out.mkdir(parents=True, exist_ok=True)
     train = ray.remote(num_cpus=0 if job.use_gpu else 1, num_gpus=1 if job.use_gpu else 0, max_calls=1)(

@@ -11,9 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from strata.local_ray import session_members
+from strata.pipeline.shards import TokenizedDocument, write_shards
 from tests.integration.helpers import strata
 
 pytestmark = pytest.mark.integration
@@ -69,6 +71,21 @@ def test_run_manifest_and_reproduce(tmp_path: Path) -> None:
     refused = strata("reproduce", str(manifest_path))
     assert refused.returncode == 2
     assert "inputs changed" in refused.stderr and "corpus.jsonl (contents differ)" in refused.stderr
+
+
+def test_a_refused_training_run_writes_nothing(tmp_path: Path) -> None:
+    shards = tmp_path / "shards"
+    doc = TokenizedDocument(np.arange(1, 100, dtype=np.uint16), "en", "web")
+    write_shards(docs=[doc], out_dir=shards, tokens_per_shard=10_000, seed=0, vocab_size=256, eot_id=0)
+    job = tmp_path / "long.yaml"
+    job.write_text(
+        f"kind: train\nname: long\nmodel: {{seq_len: 512}}\nsteps: 2\n"
+        f"data: {{shards: {shards}}}\noutput: {{dir: {tmp_path / 'long'}}}\n"
+    )
+    result = strata("run", str(job))
+    assert result.returncode == 2
+    assert "99 tokens is less than one sample of 513" in result.stderr
+    assert not (tmp_path / "long").exists()
 
 
 def _child_ray_head(parent: int) -> int | None:

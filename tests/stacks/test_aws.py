@@ -126,3 +126,12 @@ def test_spot_nodes_and_declared_ssh_ingress() -> None:
     members = next(r for r in program.of_type("aws:ec2/securityGroup:SecurityGroup") if r.name == "s-members")
     assert members.inputs["ingress"][1]["cidrBlocks"] == ["203.0.113.0/24"]
     assert members.inputs["ingress"][1]["fromPort"] == 22
+
+
+def test_nodes_and_the_head_get_their_own_boot_disk() -> None:
+    spec = _with(disk_gib=2000, head={"disk_gib": 100})
+    program = run_program(lambda: AwsCluster("d", spec))
+    ebs = program.one("aws:ec2/launchTemplate:LaunchTemplate").inputs["blockDeviceMappings"][0]["ebs"]
+    assert ebs["volumeSize"] == 2000
+    head = next(r for r in program.of_type("aws:ec2/instance:Instance") if r.name == "d-head")
+    assert head.inputs["rootBlockDevice"]["volumeSize"] == 100

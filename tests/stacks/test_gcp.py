@@ -108,3 +108,12 @@ def test_gpu_nic_vpcs_follow_the_catalog(instance_type: str, gpu_nics: int) -> N
     assert exported == [{"src": "b", "path": "/data", "fstype": "gcsfuse"}]  # mounted by the common role
     bucket_access = program.one("gcp:storage/bucketIAMMember:BucketIAMMember").inputs
     assert (bucket_access["bucket"], bucket_access["role"]) == ("b", "roles/storage.objectUser")
+
+
+def test_nodes_and_the_head_get_their_own_boot_disk() -> None:
+    program = run_program(lambda: GcpGpuCluster("d", _with(A3, disk_gib=2000, head={"disk_gib": 100})))
+    disks = {
+        r.name: r.inputs["bootDisk"]["initializeParams"]["size"]
+        for r in program.of_type("gcp:compute/instance:Instance")
+    }
+    assert disks == {"d-node-0": 2000, "d-node-1": 2000, "d-head": 100}

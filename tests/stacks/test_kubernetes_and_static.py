@@ -71,6 +71,11 @@ def test_static_hosts_declare_nothing_and_export_their_inventory() -> None:
         ({"network": {"allowed_ingress_cidrs": ["0.0.0.0/0"]}}, r"opens the cluster to the whole internet"),
         ({"access": {"ssh_public_key": "-----BEGIN OPENSSH PRIVATE KEY-----"}}, r"never put a private key"),
         ({"storage": {"kind": "filestore"}}, r"storage.kind 'filestore' is not available on aws"),
+        (
+            {"head": {"disk_gib": 500}},
+            r"head.disk_gib \(500\) sizes the head node only; the boot disk of the 2 other node\(s\) is now "
+            r"`disk_gib` \(default 200\): set it too, e.g. `disk_gib: 500`",
+        ),
     ],
 )
 def test_bad_declarations_are_refused_before_any_resource(change: dict[str, object], message: str) -> None:

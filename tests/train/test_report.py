@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from strata.provenance import STACK_ENV
 from strata.spec import TrainJob
 from strata.train.launch import peak_flops_per_worker
 from strata.train.report import write_training_report
@@ -17,12 +16,11 @@ def job(use_gpu: bool) -> TrainJob:
     })  # fmt: skip
 
 
-def test_the_peak_comes_from_the_catalog_entry_of_the_submitted_instance(monkeypatch) -> None:
-    monkeypatch.setenv(STACK_ENV, "aws-h100:p5.48xlarge")
-    assert peak_flops_per_worker(job(use_gpu=True)) == 989e12
-    assert peak_flops_per_worker(job(use_gpu=False)) is None  # CPU workers: no MFU
-    monkeypatch.setenv(STACK_ENV, "mine:no-such-instance")
-    assert peak_flops_per_worker(job(use_gpu=True)) is None
+def test_the_peak_comes_from_the_catalog_entry_of_the_submitted_instance() -> None:
+    assert peak_flops_per_worker(job(use_gpu=True), "p5.48xlarge") == 989e12
+    assert peak_flops_per_worker(job(use_gpu=False), "p5.48xlarge") is None  # CPU workers: no MFU
+    assert peak_flops_per_worker(job(use_gpu=True), "no-such-instance") is None
+    assert peak_flops_per_worker(job(use_gpu=True), None) is None
 
 
 def test_report_summarises_the_run_and_plots_it(tmp_path: Path) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import types
 import typing
-from typing import Annotated, Any, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 
 class Section(BaseModel):
-    """One YAML section. Changes go through `model_copy(update=...)`.
+    """One YAML section. Changes go through `model_copy(update=...)` or `with_values`.
 
     Pydantic's lax mode reads `true` as 1 for an int or float field (and for a
     `Literal[0, 1, 2, 3]`), so `node_count: true` would mean one node. Every field of
@@ -29,6 +30,21 @@ class Section(BaseModel):
                 got = f"the boolean {str(value).lower()}" if where == "" else "a boolean"
                 raise ValueError(f"expected a number{where}, got {got}; write the number itself")
         return value
+
+    def with_values(self, values: Mapping[str, Any]) -> Self:
+        """A copy with the values of nested keys replaced, named by dotted path
+        (`{"output.dir": "/runs/a", "data.shards": "/runs/s"}`); not validated again."""
+        update: dict[str, Any] = {}
+        nested: dict[str, dict[str, Any]] = {}
+        for key, value in values.items():
+            head, _, rest = key.partition(".")
+            if rest:
+                nested.setdefault(head, {})[rest] = value
+            else:
+                update[head] = value
+        for head, inner in nested.items():
+            update[head] = getattr(self, head).with_values(inner)
+        return self.model_copy(update=update)
 
 
 def bool_for_number(annotation: Any, value: Any) -> str | None:

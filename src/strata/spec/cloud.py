@@ -19,7 +19,11 @@ class HeadSpec(Section):
     instance_type: str | None = Field(
         None, description="Machine type of the head node; default m7i.2xlarge (aws), n2-standard-8 (gcp)."
     )
-    disk_gib: int = Field(200, ge=30, description="Boot disk of every node, in GiB (encrypted).")
+    disk_gib: int = Field(
+        200,
+        ge=30,
+        description="Boot disk of the head node, in GiB (encrypted); the other nodes': `disk_gib`.",
+    )
 
 
 class AccessSpec(Section):

@@ -115,6 +115,12 @@ class ClusterSpec(Section):
     project: str | None = Field(None, description="Cloud project (gcp).")
     instance_type: str = Field(description="Instance or slice type, a row of the catalog.")
     node_count: int = Field(description="Number of nodes (TPU: slices).")
+    disk_gib: int = Field(
+        200,
+        ge=30,
+        description="Boot disk of each of the node_count nodes, in GiB (encrypted; aws and gcp VMs, "
+        "TPU slices keep their own); the head's is head.disk_gib.",
+    )
     scheduler: Literal["slurm", "kubernetes", "ray"] = Field(
         "ray", description="Workload manager under the Ray cluster."
     )
@@ -205,6 +211,7 @@ class ClusterSpec(Section):
         if self.scheduler == "kubernetes" and self.provider != "kubernetes":
             raise ValueError("scheduler 'kubernetes' needs provider 'kubernetes'")
         self._check_storage()
+        self._check_disks()
         if self.is_tpu:
             self.tpu_topology()
         if self.provider == "kubernetes" and not self.kubernetes.image:
@@ -214,6 +221,21 @@ class ClusterSpec(Section):
         if self.capacity.type == "capacity-block" and self.provider != "aws":
             raise ValueError("capacity type 'capacity-block' is an AWS purchase option")
         return self
+
+    def _check_disks(self) -> None:
+        """`head.disk_gib` once sized every node's boot disk; a stack that sets it alone may rely
+        on that, so it must say what the other nodes get."""
+        if (
+            self.provider in ("aws", "gcp")
+            and not self.is_tpu
+            and "disk_gib" in self.head.model_fields_set
+            and "disk_gib" not in self.model_fields_set
+        ):
+            raise ValueError(
+                f"head.disk_gib ({self.head.disk_gib}) sizes the head node only; the boot disk of the "
+                f"{self.node_count} other node(s) is now `disk_gib` (default 200): set it too, e.g. "
+                f"`disk_gib: {self.head.disk_gib}` for the size head.disk_gib used to give them"
+            )
 
     def _check_storage(self) -> None:
         kinds = {"aws": ("none", "local", "lustre", "s3"), "gcp": ("none", "local", "filestore", "gcs")}

@@ -295,7 +295,7 @@ class AwsCluster(StrataCluster):
                 {
                     "device_name": "/dev/sda1",
                     "ebs": {
-                        "volume_size": spec.head.disk_gib,
+                        "volume_size": spec.disk_gib,
                         "volume_type": "gp3",
                         "encrypted": "true",
                         "delete_on_termination": "true",

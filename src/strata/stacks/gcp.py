@@ -7,6 +7,8 @@ GPUDirect-TCPX/TCPXO need.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pulumi
 import pulumi_gcp as gcp
 
@@ -50,19 +52,22 @@ class GcpGpuCluster(StrataCluster):
             "shielded_instance_config": {"enable_vtpm": True, "enable_integrity_monitoring": True},
             "opts": child,
         }
-        boot = {
-            "initialize_params": {
-                "image": spec.image or UBUNTU_GCP_IMAGE,
-                "size": spec.head.disk_gib,
-                "type": "pd-ssd",
+
+        def boot(size_gib: int) -> dict[str, Any]:
+            return {
+                "initialize_params": {
+                    "image": spec.image or UBUNTU_GCP_IMAGE,
+                    "size": size_gib,
+                    "type": "pd-ssd",
+                }
             }
-        }
+
         mgmt_nic = {"subnetwork": net.subnet.id, "nic_type": "GVNIC"}
         workers = [
             gcp.compute.Instance(
                 f"{name}-node-{i}",
                 machine_type=spec.instance_type,
-                boot_disk=boot,
+                boot_disk=boot(spec.disk_gib),
                 network_interfaces=[
                     mgmt_nic,
                     *({"subnetwork": s.id, "nic_type": "GVNIC"} for s in gpu_subnets),
@@ -78,7 +83,7 @@ class GcpGpuCluster(StrataCluster):
         head = gcp.compute.Instance(
             f"{name}-head",
             machine_type=spec.head_instance_type,
-            boot_disk=boot,
+            boot_disk=boot(spec.head.disk_gib),
             network_interfaces=[mgmt_nic],
             labels={"strata-role": "head"},
             **common,

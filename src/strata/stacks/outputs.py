@@ -5,17 +5,22 @@ slurm_controller and slurm_compute, with private addresses and the access method
 `ray_address`, `ray_dashboard`, `ray_client` (private addresses), `tunnel_command` (how
 to reach the dashboard from a laptop), `mounts` (shared storage) and `hourly_usd` (the
 accelerator nodes at the catalog's on-demand price; None where no price is public).
-The functions here are pure, so the contract is tested without Pulumi.
+The functions here are pure, so the contract is tested without Pulumi; `static_outputs`
+gives a static stack's outputs from its hand-written inventory, for the Pulumi program
+and for `strata up` alike.
 """
 
 from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
+from strata.errors import SpecError
 from strata.spec import ClusterSpec
 from strata.spec.catalog import load_catalog
+from strata.yaml_loader import load_yaml
 
 AccessMethod = Literal["ssm", "iap", "ssh", "kubectl"]
 OUTPUT_KEYS = (
@@ -181,3 +186,43 @@ def kubernetes_outputs(spec: ClusterSpec, *, service: str, namespace: str, claim
         ],
         "hourly_usd": hourly_usd(spec),
     }
+
+
+def read_inventory(path: Path) -> dict[str, Any]:
+    """A hand-written Ansible inventory (YAML); SpecError if it is not a mapping."""
+    inventory = load_yaml(path)
+    if not isinstance(inventory, dict):
+        raise SpecError(f"{path}: not an Ansible inventory (expected a mapping)")
+    return inventory
+
+
+def inventory_hosts(inventory: dict[str, Any], *, source: str) -> list[tuple[str, dict[str, Any], bool]]:
+    """(host, host vars, is head) for the ray_head and ray_worker groups of an inventory."""
+    children = (inventory.get("all") or {}).get("children") or {}
+    found = []
+    for group, head in (("ray_head", True), ("ray_worker", False)):
+        for host, values in ((children.get(group) or {}).get("hosts") or {}).items():
+            if "ray_node_ip" not in (values or {}):
+                raise SpecError(
+                    f"{source}: host {host!r} in group {group} needs `ray_node_ip` (its private address)"
+                )
+            found.append((host, dict(values), head))
+    if sum(head for _, _, head in found) != 1:
+        raise SpecError(f"{source}: group ray_head must hold exactly one host")
+    return found
+
+
+def static_outputs(spec: ClusterSpec, inventory: dict[str, Any]) -> dict[str, Any]:
+    """The contract for declared hosts; the inventory output is the hand-written one."""
+    hosts = inventory_hosts(inventory, source=spec.inventory or "inventory")
+    nodes = [
+        NodeAddress(
+            name=host, private_ip=values["ray_node_ip"], target=values.get("ansible_host", host), head=head
+        )
+        for host, values, head in hosts
+    ]
+    user = next(values.get("ansible_user", "root") for _, values, head in hosts if head)
+    mounts = []
+    if spec.storage.kind == "nfs":
+        mounts.append({"kind": "nfs", "source": "", "mount_point": spec.storage.mount_point})
+    return {**stack_outputs(spec, nodes, AccessInfo(method="ssh", user=user), mounts), "inventory": inventory}

@@ -12,11 +12,10 @@ from typing import Any
 
 import pulumi
 
-from strata.errors import SpecError
 from strata.spec.load import CLUSTER_KEY, load_cluster_from_data
 from strata.stacks import StackInputs, build_cluster, export_outputs
 from strata.stacks.base import StrataCluster
-from strata.yaml_loader import load_yaml
+from strata.stacks.outputs import read_inventory
 
 
 def build_from_config(
@@ -25,11 +24,7 @@ def build_from_config(
     """Validate `cluster` (the stack's `strata:cluster` value) and declare its resources."""
     source = Path("stacks") / f"Pulumi.{stack}.yaml"
     spec = load_cluster_from_data(source, {"config": {CLUSTER_KEY: cluster}})
-    inventory = None
-    if spec.provider == "static" and spec.inventory:
-        inventory = load_yaml(spec.inventory)
-        if not isinstance(inventory, dict):
-            raise SpecError(f"{spec.inventory}: not an Ansible inventory (expected a mapping)")
+    inventory = read_inventory(Path(spec.inventory)) if spec.provider == "static" and spec.inventory else None
     inputs = StackInputs(inventory=inventory, ray_auth_token=ray_auth_token)
     return build_cluster(f"strata-{stack}", spec, inputs)
 

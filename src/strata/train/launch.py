@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,44 +12,49 @@ from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
 
 from strata.errors import JobError
-from strata.provenance import STACK_ENV
 from strata.spec.catalog import load_catalog
 from strata.spec.train import TrainJob, WorkersSpec
 from strata.train.checkpoints import check_resumable, needs_universal
 from strata.train.data import ShardSamples
 from strata.train.loop import CHECKPOINT_TAG, train_loop_per_worker
 from strata.train.metrics import read_metrics
-from strata.train.models import build_model_config
+from strata.train.models import ModelConfig, build_model_config
 from strata.train.report import write_training_report
 from strata.train.universal import write_universal
 
 logger = logging.getLogger(__name__)
 
 
-def run_training(job: TrainJob) -> dict[str, Any]:
-    """Train on the connected Ray cluster; return a summary of metrics.jsonl."""
+def prepare_training(job: TrainJob, *, instance_type: str | None) -> Callable[[], dict[str, Any]]:
+    """Check that the job can start on the connected Ray cluster, writing nothing: the shards
+    (intact, at least one sample of `model.seq_len`), the checkpoint a resumed run would load,
+    room for the workers. Return the function that trains and returns a summary of
+    metrics.jsonl. `instance_type` (a catalog row) gives the accelerator peak MFU is
+    measured against. Raises JobError saying what is refused and why."""
     out = Path(job.output.dir).resolve()
-    out.mkdir(parents=True, exist_ok=True)
     samples = ShardSamples(Path(job.data.shards), job.model.seq_len, job.seed)
     logger.info(
         "%d training samples of %d tokens in %s", samples.num_samples, job.model.seq_len, job.data.shards
     )
     cfg = build_model_config(job.model, samples.vocab_size)
     resume = check_resumable(job, cfg, out / "ray" / job.name)
+    check_cluster_holds(job.workers)
+    resolved = job.with_values({"data.shards": str(Path(job.data.shards).resolve()), "output.dir": str(out)})
+    peak = peak_flops_per_worker(job, instance_type)
+    return functools.partial(_train, resolved, cfg, resume, peak)
+
+
+def _train(
+    job: TrainJob, cfg: ModelConfig, resume: tuple[Path, dict[str, Any]] | None, peak: float | None
+) -> dict[str, Any]:
+    out = Path(job.output.dir)
+    out.mkdir(parents=True, exist_ok=True)
     if resume is not None and needs_universal(resume[1], job.workers.num_workers):
         write_universal(resume[0], CHECKPOINT_TAG)
-    check_cluster_holds(job.workers)
-    resolved = job.model_copy(
-        update={
-            "data": job.data.model_copy(update={"shards": str(Path(job.data.shards).resolve())}),
-            "output": job.output.model_copy(update={"dir": str(out)}),
-        }
-    )
     w = job.workers
-    peak = peak_flops_per_worker(job)
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"job": resolved.model_dump(mode="json"), "peak_flops_per_worker": peak},
+        train_loop_config={"job": job.model_dump(mode="json"), "peak_flops_per_worker": peak},
         # A rank that stops answering fails the collective after this long, not hours later.
         torch_config=TorchConfig(timeout_s=w.collective_timeout_s),
         scaling_config=ScalingConfig(
@@ -103,14 +109,13 @@ def check_cluster_holds(workers: WorkersSpec) -> None:
         )
 
 
-def peak_flops_per_worker(job: TrainJob) -> float | None:
+def peak_flops_per_worker(job: TrainJob, instance: str | None) -> float | None:
     """Dense bf16 FLOP/s of one worker's accelerator, from the catalog entry of the instance
-    type the job was submitted to (`strata submit` sets it); None on CPU workers."""
+    type the job runs on (`strata submit` passes the stack's); None on CPU workers."""
     if not job.workers.use_gpu:
         return None
-    _, _, instance = os.environ.get(STACK_ENV, "").partition(":")
     catalog = load_catalog()
-    if instance not in catalog:
+    if instance is None or instance not in catalog:
         logger.warning("instance type %r is not in the catalog: MFU is not reported", instance)
         return None
     tflops = catalog.get(instance).peak_bf16_tflops_per_accelerator
