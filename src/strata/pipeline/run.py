@@ -30,7 +30,7 @@ from strata.pipeline.balance import copies, group_key, rehydrated_copies, sampli
 from strata.pipeline.collect import collect
 from strata.pipeline.dedup.clusters import BandRows, bucket_edges, connected_components
 from strata.pipeline.dedup.exact import add_text_hash, mark_exact_duplicates
-from strata.pipeline.dedup.minhash import MinhashSignatures
+from strata.pipeline.dedup.minhash import MinhashSignatures, count_without_shingles
 from strata.pipeline.documents import KEPT
 from strata.pipeline.extract import ExtractMainText
 from strata.pipeline.filters.base import Filter
@@ -132,9 +132,12 @@ def _near_duplicates(job: PipelineJob, ds: ray.data.Dataset) -> tuple[ray.data.D
     )
     candidates = int(verified.sum("compared") or 0) if verified.count() else 0
     edges = verified.filter(lambda r: r["b"] >= 0).drop_columns(["compared"]).materialize()
+    wordless = kept.map_batches(count_without_shingles, batch_format="numpy").materialize()
+    skipped = int(wordless.sum("no_shingles") or 0) if kept.count() else 0
     info: dict[str, Any] = {
         "candidate_pairs": candidates,
         "edges": edges.count(),
+        "minhash_skipped_no_shingles": skipped,
         "cluster_size_histogram": {},
     }
     if info["edges"] == 0:
