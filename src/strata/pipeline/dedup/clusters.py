@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import ray
 
+from strata.pipeline.dedup.minhash import shingle_array
 from strata.pipeline.documents import Batch
 
 logger = logging.getLogger(__name__)
@@ -68,15 +69,14 @@ class BandRows:
     def __call__(self, batch: Batch) -> Batch:
         signed = np.flatnonzero([len(s) for s in batch["shingles"]])
         signatures = np.asarray(np.stack(list(batch["signature"])), dtype=np.uint32)[signed]
-        shingle_sets = np.empty(len(signed), dtype=object)
-        shingle_sets[:] = [np.asarray(batch["shingles"][i], np.uint32) for i in signed]
+        shingle_bytes = np.asarray(batch["shingles"], dtype=object)[signed]
         keys = band_keys(signatures, self.bands, self.rows)
         return {
             "bucket": keys.reshape(-1),
             "order": np.repeat(np.asarray(batch["order"], dtype=np.int64)[signed], self.bands),
             "id": np.repeat(np.asarray(batch["id"], dtype=object)[signed], self.bands),
             "signature": np.repeat(signatures, self.bands, axis=0),
-            "shingles": np.repeat(shingle_sets, self.bands),
+            "shingles": np.repeat(shingle_bytes, self.bands),
         }
 
 
@@ -119,7 +119,7 @@ def bucket_edges(threshold: float) -> Callable[[Batch], Batch]:
 
         def shingle_set(k: int) -> np.ndarray[Any, Any]:
             if k not in shingle_sets:
-                shingle_sets[k] = np.unique(np.asarray(group["shingles"][by_order[k]], np.uint32))
+                shingle_sets[k] = np.unique(shingle_array(group["shingles"][by_order[k]]))
             return shingle_sets[k]
 
         floor = prefilter_threshold(threshold, signatures.shape[1])

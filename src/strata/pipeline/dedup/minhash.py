@@ -127,8 +127,9 @@ class Signer:
 
 
 class MinhashSignatures:
-    """map_batches stage: add `signature` (uint32 hash values) and `shingles` (the uint32
-    shingle hashes, in text order) for kept rows; rows dropped earlier get zeros and no shingles."""
+    """map_batches stage: add `signature` (uint32 hash values) and `shingles` (the shingle
+    hashes as little-endian uint32 bytes, in text order: a binary column, whatever the
+    lengths) for kept rows; rows dropped earlier get zeros and no shingles."""
 
     def __init__(self, spec: MinhashSpec) -> None:
         self.signer = Signer(num_perm=spec.bands * spec.rows, ngram=spec.ngram, seed=spec.seed)
@@ -136,17 +137,21 @@ class MinhashSignatures:
     def __call__(self, batch: Batch) -> Batch:
         keep = kept_mask(batch)
         signatures = np.zeros((len(keep), self.signer.num_perm), dtype=U32)
-        shingle_sets = np.empty(len(keep), dtype=object)
-        shingle_sets[:] = [np.zeros(0, U32)] * len(keep)
+        shingle_bytes = np.full(len(keep), b"", dtype=object)
         rows = np.flatnonzero(keep)
         if len(rows):
             hashes = [self.signer.shingle_hashes(str(batch["text"][i])) for i in rows]
             signatures[rows] = self.signer.signatures_of(hashes)
             for i, shingle_hashes in zip(rows, hashes, strict=True):
-                shingle_sets[i] = shingle_hashes
+                shingle_bytes[i] = shingle_hashes.astype("<u4").tobytes()
         batch["signature"] = signatures
-        batch["shingles"] = shingle_sets
+        batch["shingles"] = shingle_bytes
         return batch
+
+
+def shingle_array(data: bytes) -> np.ndarray[Any, Any]:
+    """The uint32 shingle hashes of one `shingles` value."""
+    return np.frombuffer(data, dtype="<u4").astype(U32)
 
 
 def count_without_shingles(batch: Batch) -> Batch:
