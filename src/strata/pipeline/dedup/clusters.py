@@ -55,7 +55,7 @@ def exact_jaccard(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> float:
 def prefilter_threshold(threshold: float, num_perm: int) -> float:
     """Estimated Jaccard below which a candidate is not checked exactly: `threshold` minus 5
     standard deviations of the estimate, sqrt(J(1-J)/num_perm) (Broder 1997), so that a pair
-    at the threshold is skipped with probability below 1e-6."""
+    at the threshold is skipped with probability about 3e-7 (normal approximation)."""
     return threshold - 5 * float(np.sqrt(threshold * (1 - threshold) / num_perm))
 
 
