@@ -74,7 +74,7 @@ def strata_imports(path: Path) -> set[str]:
 MODULES = sorted(SRC.joinpath("strata").rglob("*.py"))
 
 
-@pytest.mark.parametrize("path", MODULES, ids=lambda p: module_name(p))
+@pytest.mark.parametrize("path", MODULES, ids=module_name)
 def test_a_module_imports_only_the_layers_below_it(path: Path) -> None:
     module = module_name(path)
     layer = layer_of(module)

@@ -1,5 +1,5 @@
-"""Near-duplicate clustering across Ray workers: verified edges, stars rooted at the earliest
-document, planted duplicates of the demo corpus found, unrelated documents kept."""
+"""Near-duplicate clustering across Ray workers: edges verified by exact Jaccard, stars rooted
+at the earliest document, planted duplicates of the demo corpus found, unrelated documents kept."""
 
 from __future__ import annotations
 
@@ -15,10 +15,12 @@ from strata.pipeline.dedup.clusters import (
     BandRows,
     bucket_edges,
     connected_components,
+    exact_jaccard,
     large_star,
+    prefilter_threshold,
     small_star,
 )
-from strata.pipeline.dedup.minhash import MinhashSignatures, shingles
+from strata.pipeline.dedup.minhash import MinhashSignatures, shingle_array, shingles
 from strata.spec.pipeline import MinhashSpec
 
 CORPUS = Path("data/demo/corpus.jsonl")
@@ -71,29 +73,54 @@ def test_components_match_union_find_on_a_random_graph() -> None:
     assert all(stars["parent_id"] == "d" + stars["parent"].astype(str))
 
 
-def test_bucket_links_only_verified_pairs_to_earlier_documents() -> None:
-    sig = np.arange(16, dtype=np.uint32)
-    near = sig.copy()
-    near[:2] += 1000  # 14 of 16 values agree: estimated Jaccard 0.875
-    far = sig + 5000
+def shingle_column(*sets: object) -> np.ndarray:
+    column = np.empty(len(sets), dtype=object)
+    column[:] = [np.asarray(s, "<u4").tobytes() for s in sets]
+    return column
+
+
+def test_bucket_links_only_pairs_whose_exact_jaccard_reaches_the_threshold() -> None:
+    sig = np.arange(112, dtype=np.uint32)
+    words = np.arange(100)
+    lucky = sig.copy()
+    lucky[:10] += 1000  # estimate 102/112 = 0.91, exact Jaccard 75/150 = 0.5
+    unlucky = sig.copy()
+    unlucky[:40] += 1000  # estimate 72/112 = 0.64 (above the prefilter, 0.61), exact 90/110 = 0.82
     group = {
-        "order": np.array([30, 10, 20]),
-        "id": np.array(["near", "first", "far"], object),
-        "signature": np.array([near, sig, far]),
+        "order": np.array([30, 10, 20, 40]),
+        "id": np.array(["lucky", "first", "far", "unlucky"], object),
+        "signature": np.array([lucky, sig, sig + 5000, unlucky]),
+        "shingles": shingle_column(
+            np.r_[words[:75], 3000 + words[:50]], words, words + 1000, np.r_[words[:90], 2000 + words[:10]]
+        ),
     }
     out = bucket_edges(threshold=0.8)(group)
-    assert list(zip(out["a_id"], out["b_id"], strict=True)) == [("far", ""), ("near", "first")]
-    assert list(out["compared"]) == [1, 2]
+    assert list(zip(out["a_id"], out["b_id"], strict=True)) == [
+        ("far", ""),
+        ("lucky", ""),
+        ("unlucky", "first"),
+    ]
+    assert list(out["compared"]) == [1, 2, 3]
 
 
-def test_band_rows_repeat_each_document_per_band() -> None:
+def test_exact_jaccard_and_prefilter() -> None:
+    assert exact_jaccard(np.array([1, 2, 3, 4], np.uint32), np.array([2, 3, 4, 5], np.uint32)) == 3 / 5
+    assert exact_jaccard(np.zeros(0, np.uint32), np.zeros(0, np.uint32)) == 0.0
+    # 5 standard deviations of the 112-hash estimate at J = 0.8 (sqrt(0.16 / 112) = 0.0378).
+    assert prefilter_threshold(0.8, 112) == pytest.approx(0.611, abs=1e-3)
+    assert prefilter_threshold(1.0, 112) == 1.0
+
+
+def test_band_rows_repeat_each_document_per_band_and_skip_documents_without_shingles() -> None:
     batch = {
-        "order": np.array([0, 1]),
-        "id": np.array(["x", "y"], object),
-        "signature": np.array([np.arange(8, dtype=np.uint32), np.arange(8, dtype=np.uint32)]),
+        "order": np.array([0, 1, 2]),
+        "id": np.array(["x", "y", "emoji"], object),
+        "signature": np.array([np.arange(8, dtype=np.uint32)] * 3),
+        "shingles": shingle_column([5, 9], [5, 9], []),
     }
     rows = BandRows(bands=4, rows=2)(batch)
-    assert len(rows["bucket"]) == 8
+    assert len(rows["bucket"]) == 8 and set(rows["id"]) == {"x", "y"}
+    assert all(list(shingle_array(s)) == [5, 9] for s in rows["shingles"])
     # Same signature → same bucket in every band; different bands → different buckets.
     assert (rows["bucket"][:4] == rows["bucket"][4:]).all() and len(set(rows["bucket"][:4])) == 4
 
@@ -128,7 +155,8 @@ def test_planted_near_duplicates_are_clustered_across_workers() -> None:
     pairs = {(p["id"], p["original"]) for p in near}
     found = {(d, k) for d, k in removed.items()} | {(k, d) for d, k in removed.items()}
     assert sum(pair in found for pair in pairs) / len(pairs) >= 0.95
-    assert all(jaccard(docs[d], docs[k]) >= 0.7 for d, k in removed.items())
+    # Edges are verified exactly; the planted copies of one original form no chains.
+    assert all(jaccard(docs[d], docs[k]) >= spec.threshold for d, k in removed.items())
     # The kept document is always the earliest of its cluster.
     order = {i: n for n, i in enumerate(ids)}
     assert all(order[k] < order[d] for d, k in removed.items())

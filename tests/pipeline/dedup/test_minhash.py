@@ -1,4 +1,5 @@
-"""Strata's vectorized MinHash gives exactly datasketch's signatures, at any batch size."""
+"""Strata's vectorized MinHash gives exactly datasketch's signatures, at any batch size; texts
+without a word take no part in MinHash and are left to exact dedup."""
 
 from __future__ import annotations
 
@@ -7,8 +8,19 @@ from pathlib import Path
 
 import numpy as np
 from datasketch import MinHash
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from strata.pipeline.dedup.minhash import MinhashSignatures, Signer, ngram_hash, shingles
+from strata.pipeline.dedup.clusters import BandRows, bucket_edges
+from strata.pipeline.dedup.exact import add_text_hash, mark_exact_duplicates
+from strata.pipeline.dedup.minhash import (
+    MinhashSignatures,
+    Signer,
+    count_without_shingles,
+    ngram_hash,
+    shingle_array,
+    shingles,
+)
 from strata.spec.pipeline import MinhashSpec
 
 CORPUS = Path("data/demo/corpus.jsonl")
@@ -16,7 +28,13 @@ CORPUS = Path("data/demo/corpus.jsonl")
 
 def test_signatures_equal_datasketch_with_the_same_shingle_hash() -> None:
     lines = CORPUS.read_text(encoding="utf-8").splitlines()[:300]
-    texts = [json.loads(line)["text"] for line in lines] + ["", "one", "two words", "Ünïcode wörds ok"]
+    texts = [json.loads(line)["text"] for line in lines] + [
+        "",
+        "one",
+        "two words",
+        "Ünïcode wörds ok",
+        "🎉🔥",
+    ]
     signer = Signer(num_perm=64, ngram=5, seed=7)
     ours = signer.signatures(texts)
     reference = MinHash.bulk(
@@ -43,3 +61,67 @@ def test_stage_signs_only_kept_rows() -> None:
     signatures = MinhashSignatures(MinhashSpec(bands=4, rows=2))(batch)["signature"]
     assert signatures.shape == (2, 8)
     assert signatures[0].any() and not signatures[1].any()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text(max_size=60), min_size=1, max_size=6))
+def test_any_unicode_text_signs_like_datasketch(texts: list[str]) -> None:
+    signer = Signer(num_perm=16, ngram=3, seed=3)
+    reference = MinHash.bulk(
+        [shingles(t, 3) for t in texts], num_perm=16, seed=3, scheme="affine32", hashfunc=ngram_hash
+    )
+    for text, row, sketch in zip(texts, signer.signatures(texts), reference, strict=True):
+        assert (row == sketch.hashvalues).all()
+        assert list(signer.shingle_hashes(text)) == [ngram_hash(s) for s in shingles(text, 3)]
+
+
+def test_short_and_wordless_texts_have_a_defined_shingle_set() -> None:
+    assert shingles("Just three words!", 5) == [("just", "three", "words")]
+    assert shingles("🎉🔥💯 !!! ---", 5) == []
+    assert shingles("", 5) == []
+
+
+WORDLESS = ["🎉🎉🎉 🥳", "🔥🔥 💯💯💯", "-- ... !!! ??? ---", "→ ← ↑ ↓ ⇒"]
+
+
+def test_wordless_documents_get_no_shingles_and_are_counted() -> None:
+    texts = [*WORDLESS, "a real sentence with words"]
+    batch = {"text": np.array(texts, dtype=object), "status": np.full(len(texts), "", object)}
+    signed = MinhashSignatures(MinhashSpec(bands=4, rows=2))(batch)
+    assert [len(shingle_array(s)) for s in signed["shingles"]] == [0, 0, 0, 0, 1]
+    assert list(count_without_shingles(batch)["no_shingles"]) == [1, 1, 1, 1, 0]
+
+
+def test_unrelated_wordless_documents_are_all_kept_and_copies_go_to_exact_dedup() -> None:
+    texts = [*WORDLESS, WORDLESS[0], "the same short text", "The same short text!"]
+    batch = {
+        "id": np.array([f"d{i}" for i in range(len(texts))], object),
+        "order": np.arange(len(texts)),
+        "text": np.array(texts, object),
+        "status": np.full(len(texts), "", object),
+    }
+    spec = MinhashSpec()
+    rows = BandRows(spec.bands, spec.rows)(MinhashSignatures(spec)(dict(batch)))
+    buckets: dict[int, list[int]] = {}
+    for row, key in enumerate(rows["bucket"]):
+        buckets.setdefault(int(key), []).append(row)
+    linked = set()
+    for members in buckets.values():
+        out = bucket_edges(spec.threshold)(
+            {c: rows[c][members] for c in ("order", "id", "signature", "shingles")}
+        )
+        linked |= {(str(a), str(b)) for a, b in zip(out["a_id"], out["b_id"], strict=True) if b}
+    # Word-less documents take no part in MinHash; the two short texts have the same words.
+    assert set(rows["id"]) == {"d5", "d6"}
+    assert linked == {("d6", "d5")}
+    hashed = add_text_hash(batch)
+    groups: dict[str, list[int]] = {}
+    for i, h in enumerate(hashed["text_hash"]):
+        groups.setdefault(str(h), []).append(i)
+    status = {}
+    for members in groups.values():
+        group = mark_exact_duplicates(
+            {c: np.asarray(hashed[c])[members] for c in ("id", "order", "status", "text_hash")}
+        )
+        status |= dict(zip(group["id"], group["status"], strict=True))
+    assert [status[f"d{i}"] for i in range(5)] == ["", "", "", "", "dropped_exact_duplicate"]

@@ -3,10 +3,11 @@
 No step gathers the documents, their signatures or the duplicate graph on one node:
 
 1. Bands: every signature is cut into `bands` bands of `rows` values; each band becomes a
-   64-bit bucket key. Documents are grouped by key (a Ray Data shuffle). Inside a
-   bucket, each document is compared with the earlier documents (input order), and
-   linked to the first whose estimated Jaccard reaches the threshold: only verified
-   pairs become edges.
+   64-bit bucket key. Documents are grouped by key (a Ray Data shuffle); each row carries
+   the document's shingle hashes. Inside a bucket, each document is
+   compared with the earlier documents (input order) and linked to the first whose
+   exact Jaccard (of the shingle hashes) reaches the threshold: only verified pairs
+   become edges. Documents without shingles (no word) get no bucket rows.
 2. Components: the large-star / small-star rounds of Kiveris et al. ("Connected
    Components in MapReduce and Beyond", SoCC 2014) turn the edges into stars, each
    node pointing at the smallest node of its component. Every round is a groupby over
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 import ray
 
+from strata.pipeline.dedup.minhash import shingle_array
 from strata.pipeline.documents import Batch
 
 logger = logging.getLogger(__name__)
@@ -43,20 +45,38 @@ def band_keys(signatures: np.ndarray[Any, Any], bands: int, rows: int) -> np.nda
     return np.asarray(keys ^ (np.arange(bands, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)), np.uint64)
 
 
+def exact_jaccard(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> float:
+    """Jaccard of two sorted arrays of unique shingle hashes (0 when both are empty)."""
+    common = len(np.intersect1d(a, b, assume_unique=True))
+    union = len(a) + len(b) - common
+    return common / union if union else 0.0
+
+
+def prefilter_threshold(threshold: float, num_perm: int) -> float:
+    """Estimated Jaccard below which a candidate is not checked exactly: `threshold` minus 5
+    standard deviations of the estimate, sqrt(J(1-J)/num_perm) (Broder 1997), so that a pair
+    at the threshold is skipped with probability about 3e-7 (normal approximation)."""
+    return threshold - 5 * float(np.sqrt(threshold * (1 - threshold) / num_perm))
+
+
 class BandRows:
-    """map_batches stage: one row per (document, band) with its bucket key and signature."""
+    """map_batches stage: one row per (document with shingles, band) with its bucket key,
+    signature and shingle hashes."""
 
     def __init__(self, bands: int, rows: int) -> None:
         self.bands, self.rows = bands, rows
 
     def __call__(self, batch: Batch) -> Batch:
-        signatures = np.asarray(np.stack(list(batch["signature"])), dtype=np.uint32)
+        signed = np.flatnonzero([len(s) for s in batch["shingles"]])
+        signatures = np.asarray(np.stack(list(batch["signature"])), dtype=np.uint32)[signed]
+        shingle_bytes = np.asarray(batch["shingles"], dtype=object)[signed]
         keys = band_keys(signatures, self.bands, self.rows)
         return {
             "bucket": keys.reshape(-1),
-            "order": np.repeat(np.asarray(batch["order"], dtype=np.int64), self.bands),
-            "id": np.repeat(np.asarray(batch["id"], dtype=object), self.bands),
+            "order": np.repeat(np.asarray(batch["order"], dtype=np.int64)[signed], self.bands),
+            "id": np.repeat(np.asarray(batch["id"], dtype=object)[signed], self.bands),
             "signature": np.repeat(signatures, self.bands, axis=0),
+            "shingles": np.repeat(shingle_bytes, self.bands),
         }
 
 
@@ -85,8 +105,9 @@ def bucket_edges(threshold: float) -> Callable[[Batch], Batch]:
     """A map_groups stage over one bucket that verifies each document against the earlier ones.
 
     It emits one row per document after the bucket's first: `a` the document, `b` the first
-    earlier document whose estimated Jaccard reaches `threshold` (-1 when none), `compared`
-    the candidate pairs checked. Rows with b >= 0 are the graph's edges.
+    earlier document whose exact Jaccard reaches `threshold` (-1 when none), `compared` the
+    candidate pairs in the bucket. Only candidates whose estimated Jaccard passes
+    `prefilter_threshold` are compared exactly. Rows with b >= 0 are the graph's edges.
     """
 
     def verify_bucket(group: Batch) -> Batch:
@@ -94,13 +115,24 @@ def bucket_edges(threshold: float) -> Callable[[Batch], Batch]:
         nodes = np.asarray(group["order"], dtype=np.int64)[by_order]
         ids = np.asarray(group["id"], dtype=object)[by_order]
         signatures = np.stack(list(group["signature"]))[by_order]
+        shingle_sets: dict[int, np.ndarray[Any, Any]] = {}  # sorted unique, made when first compared
+
+        def shingle_set(k: int) -> np.ndarray[Any, Any]:
+            if k not in shingle_sets:
+                shingle_sets[k] = np.unique(shingle_array(group["shingles"][by_order[k]]))
+            return shingle_sets[k]
+
+        floor = prefilter_threshold(threshold, signatures.shape[1])
         rows: list[tuple[int, str, int, str]] = []
         compared = []
         for i in range(1, len(nodes)):
             first = max(0, i - MAX_COMPARISONS)
-            similarity = (signatures[first:i] == signatures[i]).mean(axis=1)
-            hits = np.flatnonzero(similarity >= threshold)
-            j = first + int(hits[0]) if len(hits) else -1
+            estimate = (signatures[first:i] == signatures[i]).mean(axis=1)
+            likely = first + np.flatnonzero(estimate >= floor)
+            j = next(
+                (int(k) for k in likely if exact_jaccard(shingle_set(int(k)), shingle_set(i)) >= threshold),
+                -1,
+            )
             rows.append(
                 (int(nodes[i]), str(ids[i]), int(nodes[j]) if j >= 0 else -1, str(ids[j]) if j >= 0 else "")
             )

@@ -8,6 +8,14 @@ values for a whole batch of documents in a few numpy operations instead of one
 MinHash object per document: the shingle hash is an FNV-style fold of per-word CRC-32s,
 so the n-grams of a document are hashed with n vector operations
 (tests/pipeline/dedup/test_minhash.py checks equality with datasketch).
+
+Short documents: a text of 1..n words is one shingle of all its words, so it can only
+match a text with the same words. A text without a word (no match of `WORD`: emoji,
+symbols, punctuation) has no shingle: its signature is datasketch's empty MinHash (every
+value 2^32 - 1) and it takes no part in MinHash dedup, since an empty set would make all
+such texts "identical"; exact dedup still removes its copies. The stage carries each
+document's shingle hashes so that clusters.py can verify candidate pairs by their exact
+Jaccard.
 """
 
 from __future__ import annotations
@@ -42,8 +50,10 @@ def ngram_hash(ngram: bytes | tuple[str, ...]) -> int:
 
 
 def shingles(text: str, ngram: int) -> list[tuple[str, ...]]:
-    """Lower-cased word n-grams; a text of at most n words is one shingle of all its words."""
+    """Lower-cased word n-grams; a text of 1..n words is one shingle of all its words, none: []."""
     words = WORD.findall(text.lower())
+    if not words:
+        return []
     if len(words) <= ngram:
         return [tuple(words)]
     return [tuple(words[i : i + ngram]) for i in range(len(words) - ngram + 1)]
@@ -80,38 +90,46 @@ class Signer:
             out.append(h)
         return np.array(out, dtype=U32)
 
-    def _shingle_hashes(self, text: str) -> np.ndarray[Any, Any]:
+    def shingle_hashes(self, text: str) -> np.ndarray[Any, Any]:
+        """uint32 hashes of the text's shingles (`ngram_hash` of each), in text order; [] if no word."""
         w = self._word_hashes(text)
-        n = min(self.ngram, max(len(w), 1))
-        count = max(len(w) - n + 1, 1)
-        h = np.full(count, FNV_BASIS, dtype=U32)
-        for k in range(n if len(w) else 0):
-            h = (h ^ w[k : k + count]) * FNV_PRIME
+        n = min(self.ngram, len(w))
+        h = np.full(len(w) - n + 1 if n else 0, FNV_BASIS, dtype=U32)
+        for k in range(n):
+            h = (h ^ w[k : k + len(h)]) * FNV_PRIME
         return h
 
     def signatures(self, texts: list[str]) -> np.ndarray[Any, Any]:
         """(len(texts), num_perm) uint32 signatures."""
-        out = np.empty((len(texts), self.num_perm), dtype=U32)
-        hashes = [self._shingle_hashes(t) for t in texts]
+        return self.signatures_of([self.shingle_hashes(t) for t in texts])
+
+    def signatures_of(self, hashes: list[np.ndarray[Any, Any]]) -> np.ndarray[Any, Any]:
+        """(len(hashes), num_perm) uint32 signatures of shingle-hash arrays; 2^32 - 1 for an empty one."""
+        out = np.full((len(hashes), self.num_perm), np.iinfo(U32).max, dtype=U32)
+        signed = np.flatnonzero([len(h) for h in hashes])  # reduceat needs non-empty segments
+        hashes = [hashes[i] for i in signed]
         sizes = np.array([len(h) for h in hashes], dtype=np.int64)
         start = 0
-        while start < len(texts):  # blocks of whole documents, about BLOCK shingles each
+        while start < len(hashes):  # blocks of whole documents, about BLOCK shingles each
             stop = start + 1 + int(np.searchsorted(np.cumsum(sizes[start + 1 :]), BLOCK))
             block = _fmix32(np.concatenate(hashes[start:stop]))
             offsets = np.concatenate([[0], np.cumsum(sizes[start : stop - 1])])
             permuted = np.empty_like(block)
+            rows = signed[start:stop]
             # One permutation at a time over a cache-sized vector: several times faster
             # than one (shingles x permutations) matrix.
             for k in range(self.num_perm):
                 np.multiply(block, self.a[k], out=permuted)
                 np.add(permuted, self.b[k], out=permuted)
-                out[start:stop, k] = np.minimum.reduceat(permuted, offsets)
+                out[rows, k] = np.minimum.reduceat(permuted, offsets)
             start = stop
         return out
 
 
 class MinhashSignatures:
-    """map_batches stage: add `signature` (uint32 hash values) for kept rows."""
+    """map_batches stage: add `signature` (uint32 hash values) and `shingles` (the shingle
+    hashes as little-endian uint32 bytes, in text order: a binary column, whatever the
+    lengths) for kept rows; rows dropped earlier get zeros and no shingles."""
 
     def __init__(self, spec: MinhashSpec) -> None:
         self.signer = Signer(num_perm=spec.bands * spec.rows, ngram=spec.ngram, seed=spec.seed)
@@ -119,8 +137,25 @@ class MinhashSignatures:
     def __call__(self, batch: Batch) -> Batch:
         keep = kept_mask(batch)
         signatures = np.zeros((len(keep), self.signer.num_perm), dtype=U32)
-        texts = [str(t) for t, k in zip(batch["text"], keep, strict=True) if k]
-        if texts:
-            signatures[keep] = self.signer.signatures(texts)
+        shingle_bytes = np.full(len(keep), b"", dtype=object)
+        rows = np.flatnonzero(keep)
+        if len(rows):
+            hashes = [self.signer.shingle_hashes(str(batch["text"][i])) for i in rows]
+            signatures[rows] = self.signer.signatures_of(hashes)
+            for i, shingle_hashes in zip(rows, hashes, strict=True):
+                shingle_bytes[i] = shingle_hashes.astype("<u4").tobytes()
         batch["signature"] = signatures
+        batch["shingles"] = shingle_bytes
         return batch
+
+
+def shingle_array(data: bytes) -> np.ndarray[Any, Any]:
+    """The uint32 shingle hashes of one `shingles` value."""
+    return np.frombuffer(data, dtype="<u4").astype(U32)
+
+
+def count_without_shingles(batch: Batch) -> Batch:
+    """map_batches stage: `no_shingles` 1 for each kept text without a word (left to exact dedup)."""
+    keep = kept_mask(batch)
+    counts = [int(k and WORD.search(str(t)) is None) for t, k in zip(batch["text"], keep, strict=True)]
+    return {"no_shingles": np.array(counts, np.int64)}

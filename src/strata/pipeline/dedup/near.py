@@ -16,7 +16,7 @@ import pandas as pd
 import ray
 
 from strata.pipeline.dedup.clusters import BandRows, bucket_edges, connected_components
-from strata.pipeline.dedup.minhash import MinhashSignatures
+from strata.pipeline.dedup.minhash import MinhashSignatures, count_without_shingles
 from strata.pipeline.documents import KEPT
 from strata.spec.pipeline import MinhashSpec
 
@@ -25,7 +25,7 @@ MINHASH_DROP = "dropped_minhash_duplicate"
 
 def empty_report() -> dict[str, Any]:
     """The report of a run that compared nothing (MinHash off, or no document left)."""
-    return {"candidate_pairs": 0, "edges": 0, "cluster_size_histogram": {}}
+    return {"candidate_pairs": 0, "edges": 0, "minhash_skipped_no_shingles": 0, "cluster_size_histogram": {}}
 
 
 def near_duplicates(
@@ -45,6 +45,8 @@ def near_duplicates(
         .materialize()
     )
     report["candidate_pairs"] = int(verified.sum("compared") or 0) if verified.count() else 0
+    wordless = kept.map_batches(count_without_shingles, batch_format="numpy")
+    report["minhash_skipped_no_shingles"] = int(wordless.sum("no_shingles") or 0)
     edges = verified.filter(lambda r: r["b"] >= 0).drop_columns(["compared"]).materialize()
     report["edges"] = edges.count()
     if report["edges"] == 0:
