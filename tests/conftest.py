@@ -22,10 +22,10 @@ REPO = Path(__file__).resolve().parent.parent
 os.chdir(REPO)
 
 STARTS_PROCESSES = ("integration", "ranks", "system")
-# Programs and `strata` commands that start Ray, ranks or system daemons (Ansible alone, as
+# Programs that start Ray, ranks or system daemons (Ansible alone, as
 # the playbook syntax and check-mode tests run it, starts nothing).
 PROGRAMS = {"ray", "deepspeed", "torchrun", "slurmctld", "slurmd", "slurmdbd", "munged", "sshd", "mariadbd"}
-STRATA_JOBS = {"run", "exec", "demo", "up", "down", "submit", "reproduce", "health"}
+STRATA_JOBS = {"run", "exec", "demo", "reproduce"}  # start a private Ray head or join one
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
