@@ -12,7 +12,7 @@ PIP_ARGS ?=
 
 LOCK := locks/cpu.txt
 
-.PHONY: demo test lint install lock lock-cuda clean
+.PHONY: demo test test-unit lint install lock lock-cuda clean
 
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/pytest
+
+# The inner loop: the tests that start no Ray, no DeepSpeed ranks and no system services
+# (the markers are in pyproject.toml; tests/conftest.py refuses an unmarked test that does).
+test-unit: $(STAMP)
+	$(BIN)/pytest -m "not integration and not ranks and not system"
 
 clean:
 	rm -rf $(VENV) runs .strata

@@ -8,13 +8,20 @@ from pathlib import Path
 import pytest
 
 from strata.train.metrics import read_metrics
-from tests.integration.helpers import TEST_STACK, TEST_STATE_DIR, assert_nothing_left_running, strata
+from tests.integration.helpers import (
+    TEST_STACK,
+    TEST_STATE_DIR,
+    SharedRay,
+    assert_nothing_left_running,
+    strata,
+)
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def demo(tmp_path_factory: pytest.TempPathFactory, shared_ray: SharedRay) -> Path:
+    shared_ray.stop()  # its agent port is the stack head's
     out = tmp_path_factory.mktemp("demo")
     result = strata("demo", "--stack", TEST_STACK, "--out", str(out))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -1,5 +1,6 @@
 """`strata run` starts a private Ray, runs a pipeline job on it, and stops it; bad records are
-quarantined and the output is deterministic."""
+quarantined and the output is deterministic. The uninterrupted run these tests compare with is
+the `pipeline_run` fixture's, shared with the sweep test."""
 
 from __future__ import annotations
 
@@ -16,59 +17,57 @@ import pytest
 
 from strata.local_ray import session_members
 from strata.pipeline.shards import TokenizedDocument, write_shards
-from tests.integration.helpers import strata
+from tests.integration.helpers import make_job, strata
 
 pytestmark = pytest.mark.integration
 
 
-def make_job(tmp_path: Path, name: str) -> Path:
-    lines = Path("data/demo/corpus.jsonl").read_text(encoding="utf-8").splitlines()[:400]
-    corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("\n".join([*lines, "{broken json", json.dumps({"id": "e", "text": ""})]) + "\n")
-    job = tmp_path / f"{name}.yaml"
-    job.write_text(
-        f"kind: pipeline\nname: {name}\ninput: {{paths: [{corpus}]}}\n"
-        f"tokenizer: {{vocab_size: 1024}}\nshards: {{tokens_per_shard: 20000}}\noutput: {{dir: {tmp_path / name}}}\n"
-    )
-    return job
+@pytest.fixture(scope="module")
+def reproduced(pipeline_run: Path) -> subprocess.CompletedProcess[str]:
+    """`strata reproduce` of the shared pipeline run into pipeline_run/again: the job run a
+    second time by `strata run`'s code (its own head), compared with the first."""
+    manifest = pipeline_run / "first" / "run-manifest.json"
+    return strata("reproduce", str(manifest), "--out", str(pipeline_run / "again"))
 
 
-def test_run_pipeline_twice_gives_identical_shards(tmp_path: Path) -> None:
-    for name in ("a", "b"):
-        result = strata("run", str(make_job(tmp_path, name)))
-        assert result.returncode == 0, result.stderr[-3000:]
-    stats = json.loads((tmp_path / "a" / "stats" / "pipeline.json").read_text())
+def test_run_pipeline_twice_gives_identical_shards(
+    pipeline_run: Path, reproduced: subprocess.CompletedProcess[str]
+) -> None:
+    assert reproduced.returncode == 0, reproduced.stderr[-3000:]
+    stats = json.loads((pipeline_run / "first" / "stats" / "pipeline.json").read_text())
     assert stats["documents"]["total"] == 402
     assert stats["documents"]["quarantined_invalid_json"] == 1
     assert stats["documents"]["quarantined_empty_text"] == 1
-    quarantine = (tmp_path / "a" / "quarantine.jsonl").read_text().splitlines()
+    quarantine = (pipeline_run / "first" / "quarantine.jsonl").read_text().splitlines()
     assert [json.loads(q)["reason"] for q in quarantine] == ["invalid_json", "empty_text"]
-    manifests = [json.loads((tmp_path / n / "shards" / "manifest.json").read_text()) for n in ("a", "b")]
+    manifests = [
+        json.loads((pipeline_run / n / "shards" / "manifest.json").read_text()) for n in ("first", "again")
+    ]
     assert [s["sha256"] for s in manifests[0]["shards"]] == [s["sha256"] for s in manifests[1]["shards"]]
     assert len(manifests[0]["shards"]) > 1
 
 
-def test_run_manifest_and_reproduce(tmp_path: Path) -> None:
-    assert strata("run", str(make_job(tmp_path, "orig"))).returncode == 0
-    manifest_path = tmp_path / "orig" / "run-manifest.json"
+def test_run_manifest_and_reproduce(pipeline_run: Path, reproduced: subprocess.CompletedProcess[str]) -> None:
+    manifest_path = pipeline_run / "first" / "run-manifest.json"
     manifest = json.loads(manifest_path.read_text())
     for key in ("job", "job_sha256", "seed", "git", "python", "packages", "stack", "inputs", "image", "lock"):
         assert key in manifest
     assert manifest["lock"]["file"].endswith("locks/cpu.txt") and len(manifest["lock"]["sha256"]) == 64
     assert manifest["packages"]["ray"] and manifest["packages"]["torch"]
     assert manifest["stack"] == {"name": "local", "instance_type": "cpu"}
-    assert (
-        manifest["inputs"][0]["path"] == str(tmp_path / "corpus.jsonl")
-        and len(manifest["inputs"][0]["sha256"]) == 64
-    )
+    corpus = pipeline_run / "corpus.jsonl"
+    assert manifest["inputs"][0]["path"] == str(corpus) and len(manifest["inputs"][0]["sha256"]) == 64
 
-    again = strata("reproduce", str(manifest_path), "--out", str(tmp_path / "again"))
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert '"identical": true' in again.stdout
+    assert reproduced.returncode == 0, reproduced.stderr[-3000:]
+    assert '"identical": true' in reproduced.stdout
 
-    with (tmp_path / "corpus.jsonl").open("a") as corpus:
-        corpus.write(json.dumps({"id": "new", "text": "a document added later"}) + "\n")
-    refused = strata("reproduce", str(manifest_path))
+    original = corpus.read_bytes()
+    try:
+        with corpus.open("a") as appended:
+            appended.write(json.dumps({"id": "new", "text": "a document added later"}) + "\n")
+        refused = strata("reproduce", str(manifest_path))
+    finally:
+        corpus.write_bytes(original)  # other tests read this corpus
     assert refused.returncode == 2
     assert "inputs changed" in refused.stderr and "corpus.jsonl (contents differ)" in refused.stderr
 
@@ -123,9 +122,9 @@ def _child(parent: int, marker: bytes) -> int | None:
     return None
 
 
-def test_killed_pipeline_resumes_with_identical_output(tmp_path: Path) -> None:
-    assert strata("run", str(make_job(tmp_path, "whole"))).returncode == 0
-    job = make_job(tmp_path, "killed")
+def test_killed_pipeline_resumes_with_identical_output(tmp_path: Path, pipeline_run: Path) -> None:
+    whole = pipeline_run / "first"  # the same job on the same corpus, run without interruption
+    job = make_job(tmp_path, "killed", corpus=pipeline_run / "corpus.jsonl")
     run = subprocess.Popen(
         [sys.executable, "-m", "strata", "run", str(job)],
         stdout=subprocess.DEVNULL,
@@ -145,9 +144,9 @@ def test_killed_pipeline_resumes_with_identical_output(tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr[-3000:]
     assert "stage filtered: finished by an earlier run" in again.stderr
     for name in ("shards/manifest.json", "tokenizer.json", "duplicates.jsonl", "quarantine.jsonl"):
-        assert (tmp_path / "killed" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
-    manifest = json.loads((tmp_path / "whole" / "shards" / "manifest.json").read_text())
+        assert (tmp_path / "killed" / name).read_bytes() == (whole / name).read_bytes(), name
+    manifest = json.loads((whole / "shards" / "manifest.json").read_text())
     for shard in manifest["shards"]:
         for key in ("bin", "idx"):
-            whole = (tmp_path / "whole" / "shards" / shard[key]).read_bytes()
-            assert (tmp_path / "killed" / "shards" / shard[key]).read_bytes() == whole
+            expected = (whole / "shards" / shard[key]).read_bytes()
+            assert (tmp_path / "killed" / "shards" / shard[key]).read_bytes() == expected

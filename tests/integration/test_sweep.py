@@ -1,4 +1,5 @@
-"""The scaling sweep end to end at a tiny scale: pipeline shards, 9 training runs on Ray, a fit."""
+"""The scaling sweep end to end at a tiny scale: the shared pipeline run's shards, 9 training runs
+on Ray, a fit."""
 
 from __future__ import annotations
 
@@ -8,21 +9,21 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.helpers import strata
-from tests.integration.test_run_local import make_job
+from tests.integration.helpers import exec_job
 
 pytestmark = pytest.mark.integration
 
 
-def test_sweep_trains_the_grid_and_fits_a_law(tmp_path: Path) -> None:
-    assert strata("run", str(make_job(tmp_path, "pipeline"))).returncode == 0
+def test_sweep_trains_the_grid_and_fits_a_law(
+    tmp_path: Path, pipeline_run: Path, ray_env: dict[str, str]
+) -> None:
     sweep = yaml.safe_load(Path("jobs/scaling-sweep.yaml").read_text())
-    sweep["data"]["shards"] = str(tmp_path / "pipeline" / "shards")
+    sweep["data"]["shards"] = str(pipeline_run / "first" / "shards")
     sweep["output"]["dir"] = str(tmp_path / "sweep")
     sweep["bootstrap"] = 10
     job = tmp_path / "sweep.yaml"
     job.write_text(yaml.safe_dump(sweep))
-    result = strata("run", str(job))
+    result = exec_job(job, ray_env)
     assert result.returncode == 0, result.stderr[-3000:]
 
     rows = [json.loads(line) for line in (tmp_path / "sweep" / "results.jsonl").read_text().splitlines()]

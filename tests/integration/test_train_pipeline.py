@@ -10,16 +10,18 @@ import pytest
 import torch
 
 from strata.train.metrics import read_metrics
-from tests.integration.helpers import STEPS, strata, train_job
+from tests.integration.helpers import STEPS, exec_job, train_job
 
 pytestmark = pytest.mark.integration
 PIPELINE = "parallel: {pipeline_stages: 2}\n"
 
 
-def test_two_pipeline_stages_train_like_the_whole_model(tmp_path: Path, shards: Path) -> None:
-    whole = strata("run", str(train_job(tmp_path, "whole", zero=0, workers=1)))  # global batch 8 on one
+def test_two_pipeline_stages_train_like_the_whole_model(
+    tmp_path: Path, shards: Path, ray_env: dict[str, str]
+) -> None:
+    whole = exec_job(train_job(tmp_path, "whole", zero=0, workers=1), ray_env)  # global batch 8 on one
     assert whole.returncode == 0, whole.stderr[-3000:]
-    piped = strata("run", str(train_job(tmp_path, "piped", zero=1, workers=2, extra=PIPELINE)))
+    piped = exec_job(train_job(tmp_path, "piped", zero=1, workers=2, extra=PIPELINE), ray_env)
     assert piped.returncode == 0, piped.stderr[-3000:]
     assert (
         "stage=1 layers=2" in piped.stdout + piped.stderr
@@ -40,8 +42,8 @@ def test_two_pipeline_stages_train_like_the_whole_model(tmp_path: Path, shards: 
         torch.testing.assert_close(piped_weights[name], weight, atol=1e-4, rtol=1e-4, msg=name)
 
     # Resubmitted with more steps, the pipelined run loads its stages' checkpoint and goes on.
-    longer = strata(
-        "run", str(train_job(tmp_path, "piped", zero=1, workers=2, steps=STEPS + 4, extra=PIPELINE))
+    longer = exec_job(
+        train_job(tmp_path, "piped", zero=1, workers=2, steps=STEPS + 4, extra=PIPELINE), ray_env
     )
     assert longer.returncode == 0, longer.stderr[-3000:]
     assert re.search(rf"resumed from the checkpoint of step {STEPS}\b", longer.stderr), longer.stderr[-3000:]
@@ -51,8 +53,8 @@ def test_two_pipeline_stages_train_like_the_whole_model(tmp_path: Path, shards: 
     )
 
     # The same checkpoint on another worker count is refused before anything runs.
-    refused = strata(
-        "run", str(train_job(tmp_path, "piped", zero=1, workers=4, steps=STEPS + 8, extra=PIPELINE))
+    refused = exec_job(
+        train_job(tmp_path, "piped", zero=1, workers=4, steps=STEPS + 8, extra=PIPELINE), ray_env
     )
     assert refused.returncode != 0
     assert "a pipelined run resumes on the same number of workers" in refused.stderr

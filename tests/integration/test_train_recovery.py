@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from strata.train.metrics import read_metrics
-from tests.integration.helpers import STEPS, strata, train_job
+from tests.integration.helpers import STEPS, exec_job, train_job
 
 pytestmark = pytest.mark.integration
 
@@ -64,9 +64,9 @@ def _signal_after_step(
 
 
 def test_a_killed_worker_resumes_from_the_last_checkpoint_with_the_same_final_loss(
-    tmp_path: Path, shards: Path
+    tmp_path: Path, shards: Path, ray_env: dict[str, str]
 ) -> None:
-    whole = strata("run", str(train_job(tmp_path, "whole")))
+    whole = exec_job(train_job(tmp_path, "whole"), ray_env)
     assert whole.returncode == 0, whole.stderr[-3000:]
 
     metrics = tmp_path / "killed" / "metrics.jsonl"
@@ -87,11 +87,12 @@ def test_a_killed_worker_resumes_from_the_last_checkpoint_with_the_same_final_lo
     assert json.loads((tmp_path / "killed" / "model-config.json").read_text())["family"] == "llama"
 
 
-def test_a_killed_job_resubmitted_on_one_worker_continues_the_same_run(tmp_path: Path, shards: Path) -> None:
-    """ZeRO-3 shards of two ranks continue on one through a universal checkpoint."""
+def test_a_killed_job_resubmitted_on_one_worker_continues_the_same_run(
+    tmp_path: Path, shards: Path, ray_env: dict[str, str], zero3_run: Path
+) -> None:
+    """ZeRO-3 shards of two ranks continue on one through a universal checkpoint and end
+    like `zero3_run`, the same job on the same shards without interruption."""
     zero = 3
-    whole = strata("run", str(train_job(tmp_path, "whole", zero=zero)))
-    assert whole.returncode == 0, whole.stderr[-3000:]
 
     # The job's own process dies (a crash, a preempted head): `strata run` stops its Ray.
     metrics = tmp_path / "job" / "metrics.jsonl"
@@ -103,12 +104,12 @@ def test_a_killed_job_resubmitted_on_one_worker_continues_the_same_run(tmp_path:
     run.communicate(timeout=600)
     assert run.returncode != 0
 
-    again = strata("run", str(train_job(tmp_path, "job", zero=zero, workers=1)))  # same global batch of 8
+    again = exec_job(train_job(tmp_path, "job", zero=zero, workers=1), ray_env)  # same global batch of 8
     assert again.returncode == 0, again.stderr[-3000:]
     resumed_at = re.search(r"resumed from the checkpoint of step (\d+)( \(universal\))?", again.stderr)
     assert resumed_at is not None and int(resumed_at.group(1)) in (4, 8), again.stderr[-3000:]
     assert resumed_at.group(2) is not None  # loaded from the universal copy
-    expected = read_metrics(tmp_path / "whole" / "metrics.jsonl")
+    expected = read_metrics(zero3_run / "metrics.jsonl")
     resumed = read_metrics(metrics)
     assert [r["step"] for r in resumed] == list(range(1, STEPS + 1))
     assert [r["loss"] for r in resumed] == pytest.approx([r["loss"] for r in expected], abs=1e-5)
@@ -116,20 +117,22 @@ def test_a_killed_job_resubmitted_on_one_worker_continues_the_same_run(tmp_path:
     # The same output with another model shape is refused before anything runs or is written.
     wider = train_job(tmp_path, "job", zero=zero).read_text().replace("d_model: 64", "d_model: 128")
     (tmp_path / "wider.yaml").write_text(wider)
-    refused = strata("run", str(tmp_path / "wider.yaml"))
+    refused = exec_job(tmp_path / "wider.yaml", ray_env)
     assert refused.returncode != 0
     assert "holds another model (d_model: 64 in the checkpoint, 128 in the job" in refused.stderr
     assert read_metrics(metrics) == resumed
 
 
-def test_workers_the_cluster_cannot_place_are_refused(tmp_path: Path, shards: Path) -> None:
+def test_workers_the_cluster_cannot_place_are_refused(
+    tmp_path: Path, shards: Path, ray_env: dict[str, str]
+) -> None:
     job = (
         train_job(tmp_path, "big", extra="")
         .read_text()
         .replace("cpus_per_worker: 1", "cpus_per_worker: 1000")
     )
     (tmp_path / "big.yaml").write_text(job)
-    refused = strata("run", str(tmp_path / "big.yaml"))
+    refused = exec_job(tmp_path / "big.yaml", ray_env)
     assert refused.returncode != 0
     assert "2 workers need 2000 CPU (cpus_per_worker 1000); the Ray cluster has" in refused.stderr
 

@@ -1,6 +1,7 @@
 """A private Ray for the pipeline tests that run Ray Data stages: started by this process on
-loopback for each test module, and stopped after it (`ray.shutdown` ends only the processes
-`ray.init` started), so it never outlives the pipeline tests."""
+loopback when the first of them runs, and stopped after the last test of tests/pipeline (a
+package: see its __init__.py), so one start serves every module and it never outlives the
+pipeline tests (`ray.shutdown` ends only the processes `ray.init` started)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import tempfile
 from collections.abc import Iterator
 
 import pytest
-import ray
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def ray_cluster() -> Iterator[None]:
+    import ray  # here, not at import: the unit tests of this folder need no Ray
+
     temp = tempfile.mkdtemp(prefix="strata-ray-", dir="/tmp")  # short: Ray's socket paths
     ray.init(
         num_cpus=2,

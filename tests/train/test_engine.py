@@ -11,6 +11,8 @@ from strata.spec import TrainJob
 from strata.train.model import GPTConfig
 from strata.train.step import build_engine, configure_runtime
 
+pytestmark = pytest.mark.ranks  # a one-rank process group and DeepSpeed engines in this process
+
 SHAPE = GPTConfig(vocab_size=128, seq_len=16, n_layers=1, d_model=32, n_heads=2)
 
 

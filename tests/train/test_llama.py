@@ -98,6 +98,7 @@ def test_exporting_a_directory_without_a_run_names_the_missing_file(tmp_path: Pa
         export_hf(tmp_path, tmp_path / "hf")
 
 
+@pytest.mark.ranks  # a DeepSpeed engine in a child process
 def test_a_llama_job_trains_with_deepspeed_zero(tmp_path: Path) -> None:
     """The job path: spec -> model config -> DeepSpeed ZeRO-2 engine -> steps (one CPU rank)."""
     import subprocess

@@ -12,6 +12,8 @@ from strata.train.models import param_count
 from strata.train.pipeline_stages import stage_names_to_llama
 from tests.train.ranks import join_group, run_ranks
 
+pytestmark = pytest.mark.ranks  # gloo rank processes (tests/train/ranks.py)
+
 CFG = LlamaConfig(vocab_size=64, seq_len=16, n_layers=4, d_model=32, n_heads=4, n_kv_heads=2, ffn_hidden=64)
 STEPS, MICRO, GLOBAL = 4, 2, 4
 

@@ -16,6 +16,8 @@ import pytest
 
 from tests.train.ranks import join_group
 
+pytestmark = pytest.mark.ranks  # rank processes on a rendezvous store
+
 WORLD = 2
 
 

@@ -12,6 +12,8 @@ from strata.train.model import GPTConfig
 from strata.train.universal import UNIVERSAL, universal_client_state, write_universal
 from tests.train.ranks import join_group, run_ranks
 
+pytestmark = pytest.mark.ranks  # gloo rank processes (tests/train/ranks.py)
+
 CFG = GPTConfig(vocab_size=128, seq_len=16, n_layers=2, d_model=32, n_heads=2)
 STEPS, MICRO, GLOBAL, TAG = 3, 2, 4, "state"
 

@@ -9,6 +9,8 @@ from strata.spec import TrainJob
 from strata.train.model import GPTConfig
 from tests.train.ranks import join_group, run_ranks
 
+pytestmark = pytest.mark.ranks  # gloo rank processes (tests/train/ranks.py)
+
 CFG = GPTConfig(vocab_size=128, seq_len=16, n_layers=2, d_model=32, n_heads=2)
 WORLD, STEPS = 2, 6
 
