@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from strata.spec import TrainJob
-from strata.train.model import GPTConfig
+from strata.spec.models import GPTConfig
 from strata.train.step import build_engine, configure_runtime
 
 SHAPE = GPTConfig(vocab_size=128, seq_len=16, n_layers=1, d_model=32, n_heads=2)

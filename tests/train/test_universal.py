@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from strata.spec import TrainJob
-from strata.train.model import GPTConfig
-from strata.train.universal import UNIVERSAL, universal_client_state, write_universal
+from strata.spec.models import GPTConfig
+from strata.train.checkpoints import UNIVERSAL, universal_client_state, write_universal
 from tests.train.ranks import join_group, run_ranks
 
 CFG = GPTConfig(vocab_size=128, seq_len=16, n_layers=2, d_model=32, n_heads=2)

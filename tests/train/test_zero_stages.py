@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from strata.spec import TrainJob
-from strata.train.model import GPTConfig
+from strata.spec.models import GPTConfig
 from tests.train.ranks import join_group, run_ranks
 
 CFG = GPTConfig(vocab_size=128, seq_len=16, n_layers=2, d_model=32, n_heads=2)

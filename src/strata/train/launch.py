@@ -13,14 +13,13 @@ from ray.train.torch import TorchConfig, TorchTrainer
 from strata.errors import JobError
 from strata.provenance import STACK_ENV
 from strata.spec.catalog import load_catalog
+from strata.spec.models import build_model_config
 from strata.spec.train import TrainJob, WorkersSpec
-from strata.train.checkpoints import check_resumable, needs_universal
+from strata.train.checkpoints import WEIGHTS, prepare_resume
 from strata.train.data import ShardSamples
-from strata.train.loop import CHECKPOINT_TAG, train_loop_per_worker
+from strata.train.loop import train_loop_per_worker
 from strata.train.metrics import read_metrics
-from strata.train.models import build_model_config
 from strata.train.report import write_training_report
-from strata.train.universal import write_universal
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +33,7 @@ def run_training(job: TrainJob) -> dict[str, Any]:
         "%d training samples of %d tokens in %s", samples.num_samples, job.model.seq_len, job.data.shards
     )
     cfg = build_model_config(job.model, samples.vocab_size)
-    resume = check_resumable(job, cfg, out / "ray" / job.name)
-    if resume is not None and needs_universal(resume[1], job.workers.num_workers):
-        write_universal(resume[0], CHECKPOINT_TAG)
+    prepare_resume(job, cfg, out / "ray" / job.name)
     check_cluster_holds(job.workers)
     resolved = job.model_copy(
         update={
@@ -72,7 +69,7 @@ def run_training(job: TrainJob) -> dict[str, Any]:
         "final_loss": rows[-1]["loss"],
         "mean_tokens_per_second": sum(r["tokens_per_second"] for r in rows[1:]) / max(1, len(rows) - 1),
         "checkpoint": result.checkpoint.path if result.checkpoint else None,
-        "weights": str(out / "model.pt"),
+        "weights": str(out / WEIGHTS),
         "parameters": cfg.param_count(),
         "flops_per_token": cfg.flops_per_token(),
     }
