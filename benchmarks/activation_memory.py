@@ -22,8 +22,9 @@ import time
 
 import torch
 
+from strata.spec.models import build_model_config
 from strata.spec.train import ModelSpec
-from strata.train.models import build_model, build_model_config
+from strata.train.models import build_model
 
 
 def _resident_mib() -> float:

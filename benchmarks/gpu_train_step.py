@@ -1,11 +1,12 @@
 """Strata's training step on one GPU for the ~1.3B GPT of shared/bench/gpu_anchor.py.
 
 Same shape as the anchor (d=2048, 24 layers, 16 heads, vocabulary 50304, sequence
-2048, micro-batch 8, bf16), built by Strata's code: `strata.train.model.GPT`, the
+2048, micro-batch 8, bf16), built by Strata's code: `strata.train.gpt.GPT`, the
 DeepSpeed config from `build_ds_config`, samples read from token shards by
 `ShardSamples`, and the step of `strata.train.step.train_step`. Shards of random
 tokens are written to a temporary directory first. Prints one JSON line per ZeRO
-stage, with the anchor's fields, so the two compare as a ratio.
+stage, with the anchor's fields, so the two compare as a ratio. MFU is measured against the
+dense bf16 peak the catalog gives for `--instance` (default p5en.48xlarge, H200).
 
     python benchmarks/gpu_train_step.py --stages 1,2      # on a GPU
     python benchmarks/gpu_train_step.py --smoke            # tiny model on the CPU (gloo)
@@ -24,7 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
-PEAK_BF16 = 989e12  # H100/H200 SXM dense bf16, as in the catalog and the anchor
+
+def peak_flops(instance: str) -> float:
+    """Dense bf16 FLOP/s of one accelerator of a catalog instance type."""
+    from strata.spec.catalog import load_catalog
+
+    tflops = load_catalog().get(instance).peak_bf16_tflops_per_accelerator
+    if tflops is None:
+        raise SystemExit(f"--instance {instance}: the catalog has no accelerator peak for it")
+    return tflops * 1e12
 
 
 def write_random_shards(out: Path, vocab: int, tokens: int) -> None:
@@ -51,6 +60,7 @@ def run_stage(
     smoke: bool,
     compile_model: bool,
     precision: str,
+    instance: str,
 ) -> dict[str, object]:
     os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path(sys.prefix) / "torch_extensions"))
     if smoke:
@@ -58,9 +68,9 @@ def run_stage(
     import deepspeed
     import torch
 
+    from strata.spec.models import GPTConfig, mfu
     from strata.spec.train import TrainJob
     from strata.train.data import ShardSamples
-    from strata.train.model import GPTConfig
     from strata.train.step import build_engine, train_step
 
     shape = {"n_layers": 2, "d_model": 64, "n_heads": 4, "seq_len": 64} if smoke else {
@@ -112,7 +122,7 @@ def run_stage(
         "step_ms": round(dt * 1e3, 1),
         "tokens_per_s": round(tokens_per_s),
         "tflops": round(cfg.flops_per_token() * tokens_per_s / 1e12, 1),
-        "mfu": round(cfg.flops_per_token() * tokens_per_s / PEAK_BF16, 4),
+        "mfu": round(mfu(cfg.flops_per_token(), tokens_per_s, peak_flops(instance)), 4),
         "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 1) if cuda else None,
         "warmup_s": round(warm_s, 1),
         "loss": round(float(loss), 4),
@@ -133,6 +143,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=4)
     parser.add_argument("--timeout", type=int, default=240)
     parser.add_argument("--smoke", action="store_true", help="tiny model on the CPU")
+    parser.add_argument(
+        "--instance", default="p5en.48xlarge", help="catalog instance type whose peak MFU uses"
+    )
     parser.add_argument("--compile", action="store_true", help="set the job's `compile: true`")
     parser.add_argument(
         "--precision", default="bf16", choices=["bf16", "autocast"], help="the job's `precision`"
@@ -148,6 +161,7 @@ def main() -> None:
         *(["--smoke"] if args.smoke else []),
         *(["--compile"] if args.compile else []),
         *("--precision", args.precision),
+        *("--instance", args.instance),
     ]
     if args.stage is not None:
         result = run_stage(
@@ -158,6 +172,7 @@ def main() -> None:
             smoke=args.smoke,
             compile_model=args.compile,
             precision=args.precision,
+            instance=args.instance,
         )
         print("RESULT " + json.dumps(result), flush=True)
         return

@@ -113,9 +113,9 @@ def _reproduce(args: argparse.Namespace) -> None:
 def _plan(args: argparse.Namespace) -> None:
     from dataclasses import asdict
 
-    from strata.pipeline.shards import load_manifest
     from strata.scaling.laws import LAWS
     from strata.scaling.planner import Budget, PlanInputError, format_plan, plan, train_job_from_plan
+    from strata.shards import load_manifest
     from strata.spec import TrainJob
     from strata.spec.catalog import load_catalog
 

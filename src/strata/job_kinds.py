@@ -89,7 +89,7 @@ def _prepare_train(job: TrainJob, target: RunTarget) -> Start:
 def _prepare_sweep(job: SweepJob, target: RunTarget) -> Start:
     from strata.sweep import prepare_sweep
 
-    return prepare_sweep(job)
+    return prepare_sweep(job, instance_type=target.instance_type)
 
 
 def _shard_checksums(out: Path) -> dict[str, Any]:

@@ -13,7 +13,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,16 +23,10 @@ from pathlib import Path
 from types import FrameType
 
 from strata.errors import ClusterError
+from strata.ports import free_port
 
 logger = logging.getLogger(__name__)
 READY_LINE = "block forever"
-
-
-def free_port() -> int:
-    """A TCP port free on loopback right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], log: Path, timeout_s: float) -> None:

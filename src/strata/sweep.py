@@ -4,7 +4,8 @@ Each run is a Ray task in a fresh worker process (one CPU, or one GPU) that trai
 with Strata's model, DeepSpeed config and step as a world of one. Its final loss is
 the mean training loss over the last tenth of its steps (samples are drawn without
 repetition within an epoch, so this tracks held-out loss while runs stay under one
-epoch). Outputs under `output.dir`: results.jsonl, fit.json and sweep.png.
+epoch). Each result also gives the run's model FLOP/s and, given the accelerator's peak, its
+MFU (strata.spec.models.mfu). Outputs under `output.dir`: results.jsonl, fit.json and sweep.png.
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ import ray
 from strata.errors import JobError
 from strata.scaling.fit import Fit, fit_law
 from strata.scaling.laws import ChinchillaLaw
+from strata.spec.models import mfu
 from strata.spec.sweep import SweepJob
 from strata.spec.train import TrainJob
 from strata.train.data import ShardSamples
+from strata.train.launch import peak_flops_per_worker
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +60,7 @@ def build_runs(job: SweepJob) -> list[TrainJob]:
     return runs
 
 
-def _train_remote(run: dict[str, Any]) -> dict[str, Any]:
+def _train_remote(run: dict[str, Any], peak_flops_per_second: float | None) -> dict[str, Any]:
     from strata.train.single import train_single_process
 
     job = TrainJob.model_validate(run)
@@ -72,12 +75,19 @@ def _train_remote(run: dict[str, Any]) -> dict[str, Any]:
         "steps": job.steps,
         "final_loss": float(np.mean(tail)),
         "seconds": round(result["seconds"], 2),
+        "model_flops_per_second": result["flops_per_token"] * tokens / result["seconds"],
+        "mfu": (
+            mfu(result["flops_per_token"], tokens / result["seconds"], peak_flops_per_second)
+            if peak_flops_per_second
+            else None
+        ),
     }
 
 
-def prepare_sweep(job: SweepJob) -> Callable[[], dict[str, Any]]:
+def prepare_sweep(job: SweepJob, *, instance_type: str | None = None) -> Callable[[], dict[str, Any]]:
     """Check the shards (present, intact, at least one sample of `seq_len`), writing nothing;
-    return the function that runs the sweep."""
+    return the function that runs the sweep. `instance_type` (a catalog row) gives one run's
+    accelerator peak for MFU (none on CPUs)."""
     samples = ShardSamples(Path(job.data.shards), job.seq_len, job.seed)
     runs = build_runs(job)
     largest = max(r.steps * r.batch.micro_batch_size * r.batch.grad_accum_steps for r in runs)
@@ -85,17 +95,18 @@ def prepare_sweep(job: SweepJob) -> Callable[[], dict[str, Any]]:
         logger.warning(
             "the largest budget reads %d samples of %d: runs repeat data", largest, samples.num_samples
         )
-    return functools.partial(_run_sweep, job, runs)
+    return functools.partial(_run_sweep, job, runs, peak_flops_per_worker(runs[0], instance_type))
 
 
-def _run_sweep(job: SweepJob, runs: list[TrainJob]) -> dict[str, Any]:
-    """Train the grid on the connected Ray cluster, fit the law, write results, fit and plot."""
+def _run_sweep(job: SweepJob, runs: list[TrainJob], peak_flops_per_second: float | None) -> dict[str, Any]:
+    """Train the grid on the connected Ray cluster, fit the law, write results, fit and plot.
+    `peak_flops_per_second`: one run's accelerator peak (for MFU); None on CPUs."""
     out = Path(job.output.dir)
     out.mkdir(parents=True, exist_ok=True)
     train = ray.remote(num_cpus=0 if job.use_gpu else 1, num_gpus=1 if job.use_gpu else 0, max_calls=1)(
         _train_remote
     )
-    pending = {train.remote(r.model_dump(mode="json")): r.name for r in runs}
+    pending = {train.remote(r.model_dump(mode="json"), peak_flops_per_second): r.name for r in runs}
     results = []
     while pending:
         done, _ = ray.wait(list(pending), num_returns=1)

@@ -12,7 +12,7 @@ import pytest
 
 from strata.errors import JobError
 from strata.pipeline.run import run_pipeline
-from strata.pipeline.shards import load_manifest
+from strata.shards import load_manifest
 from strata.spec.pipeline import PipelineJob
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_cluster")]

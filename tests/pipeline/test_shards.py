@@ -1,27 +1,14 @@
-"""Megatron `.bin/.idx` shards: the index layout byte for byte, a round trip, the manifest's
-per-language and per-source counts, and training refusing a corrupt index."""
+"""The pipeline's shards: every document once after shuffling, the manifest's per-language and
+per-source counts, and no stale shard after a shorter rewrite (the format: tests/test_shards.py)."""
 
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 
 import numpy as np
-import pytest
 
-from strata.errors import JobError
-from strata.pipeline.shards import TokenizedDocument, index_bytes, load_manifest, read_index, write_shards
-from strata.train.data import ShardSamples
-
-
-def test_index_layout_is_megatrons() -> None:
-    data = index_bytes(np.array([3, 5]))
-    assert data[:9] == b"MMIDIDX\x00\x00"
-    assert struct.unpack("<QBQQ", data[9:34]) == (1, 8, 2, 3)  # version, uint16 code, sequences, docs+1
-    assert np.frombuffer(data, "<i4", 2, 34).tolist() == [3, 5]  # lengths
-    assert np.frombuffer(data, "<i8", 2, 42).tolist() == [0, 6]  # byte offsets
-    assert np.frombuffer(data, "<i8", 3, 58).tolist() == [0, 1, 2]  # document indices
-    assert len(data) == 58 + 24
+from strata.pipeline.shards import TokenizedDocument, write_shards
+from strata.shards import load_manifest, read_index
 
 
 def make_docs(n: int) -> list[TokenizedDocument]:
@@ -44,9 +31,9 @@ def test_round_trip_every_document(tmp_path: Path) -> None:
     read_back = []
     for shard in manifest["shards"]:
         tokens = np.fromfile(tmp_path / shard["bin"], dtype="<u2")
-        lengths, pointers = read_index(tmp_path / shard["idx"])
-        assert len(lengths) == shard["documents"]
-        read_back += [tokens[p // 2 : p // 2 + n] for p, n in zip(pointers, lengths, strict=True)]
+        index = read_index(tmp_path / shard["idx"])
+        assert len(index.lengths) == shard["documents"]
+        read_back += [tokens[p // 2 : p // 2 + n] for p, n in zip(index.pointers, index.lengths, strict=True)]
     assert sorted(map(bytes, read_back)) == sorted(bytes(d.tokens) for d in docs)
     assert manifest["tokens_by_language"] == {
         lang: sum(len(d.tokens) for d in docs if d.language == lang) for lang in ("en", "fr")
@@ -64,17 +51,3 @@ def test_rewriting_with_fewer_shards_removes_the_stale_ones(tmp_path: Path) -> N
     )
     listed = {s["bin"] for s in manifest["shards"]} | {s["idx"] for s in manifest["shards"]}
     assert {p.name for p in tmp_path.glob("shard_*")} == listed
-
-
-def test_training_refuses_a_corrupt_index(tmp_path: Path) -> None:
-    manifest = write_shards(
-        docs=make_docs(90), out_dir=tmp_path, tokens_per_shard=1000, seed=5, vocab_size=1000, eot_id=0
-    )
-    assert ShardSamples(tmp_path, seq_len=16, seed=0).num_samples > 0
-    index = tmp_path / manifest["shards"][0]["idx"]
-    index.write_bytes(b"not an index")
-    with pytest.raises(JobError, match=r"shard_00000.idx: not a Megatron index"):
-        ShardSamples(tmp_path, seq_len=16, seed=0)
-    index.unlink()
-    with pytest.raises(JobError, match=r"index listed in the manifest is missing"):
-        ShardSamples(tmp_path, seq_len=16, seed=0)

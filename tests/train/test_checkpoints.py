@@ -9,6 +9,7 @@ import pytest
 
 from strata.errors import JobError
 from strata.spec import TrainJob
+from strata.spec.models import GPTConfig
 from strata.train.checkpoints import (
     CHECKPOINT_INFO,
     RAY_SNAPSHOT,
@@ -16,7 +17,6 @@ from strata.train.checkpoints import (
     checkpoint_info,
     needs_universal,
 )
-from strata.train.model import GPTConfig
 
 CFG = GPTConfig(vocab_size=256, seq_len=32, n_layers=2, d_model=64, n_heads=4)
 

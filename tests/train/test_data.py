@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from strata.errors import JobError
-from strata.pipeline.shards import TokenizedDocument, load_manifest, write_shards
+from strata.pipeline.shards import TokenizedDocument, write_shards
+from strata.shards import load_manifest
 from strata.train.data import ShardSamples, global_index
 
 

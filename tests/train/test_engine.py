@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from strata.spec import TrainJob
-from strata.train.model import GPTConfig
+from strata.spec.models import GPTConfig
 from strata.train.step import build_engine, configure_runtime
 
 pytestmark = pytest.mark.ranks  # a one-rank process group and DeepSpeed engines in this process

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from strata.spec import TrainJob
-from strata.train.llama import Llama, LlamaConfig
+from strata.spec.models import LlamaConfig
+from strata.train.llama import Llama
 from strata.train.models import param_count
 from strata.train.pipeline_stages import stage_names_to_llama
 from tests.train.ranks import join_group, run_ranks

@@ -6,9 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from strata.train.llama import LlamaConfig
-from strata.train.model import GPTConfig
-from strata.train.models import ModelConfig, build_model
+from strata.spec.models import GPTConfig, LlamaConfig, ModelConfig
+from strata.train.models import build_model
 
 CONFIGS = [
     GPTConfig(vocab_size=64, seq_len=16, n_layers=3, d_model=32, n_heads=2),

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from strata.spec import TrainJob
-from strata.train.model import GPTConfig
-from strata.train.universal import UNIVERSAL, universal_client_state, write_universal
+from strata.spec.models import GPTConfig
+from strata.train.checkpoints import UNIVERSAL, universal_client_state, write_universal
 from tests.train.ranks import join_group, run_ranks
 
 pytestmark = pytest.mark.ranks  # gloo rank processes (tests/train/ranks.py)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from strata.spec import TrainJob
-from strata.train.model import GPTConfig
+from strata.spec.models import GPTConfig
 from tests.train.ranks import join_group, run_ranks
 
 pytestmark = pytest.mark.ranks  # gloo rank processes (tests/train/ranks.py)

@@ -1,10 +1,10 @@
-"""A concrete model of the training family (strata.train.model.GPT) for a parameter count."""
+"""A concrete model of the training family (strata.train.gpt.GPT, shaped by strata.spec.models.GPTConfig) for a parameter count."""
 
 from __future__ import annotations
 
 import math
 
-from strata.train.model import GPTConfig
+from strata.spec.models import GPTConfig
 
 HEAD_DIM = 128
 MIN_ASPECT, MAX_ASPECT, TARGET_ASPECT = 32, 128, 64  # d_model / n_layers

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from strata.spec.base import Section
+from strata.spec.models import PRESETS
 
 
 class TrainDataSpec(Section):
@@ -42,8 +43,6 @@ class ModelSpec(Section):
     def _apply_preset(cls, data: Any) -> Any:
         if not isinstance(data, dict) or data.get("preset") is None:
             return data
-        from strata.train.llama import PRESETS
-
         preset = data["preset"]
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")

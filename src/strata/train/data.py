@@ -9,7 +9,6 @@ can therefore be produced directly, which makes resumption exact.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -17,27 +16,14 @@ import numpy as np
 import torch
 
 from strata.errors import JobError
-from strata.pipeline.shards import MANIFEST, load_manifest, read_index
+from strata.shards import read_tokens
 
 
 class ShardSamples:
-    """Fixed-length samples over every shard listed in a manifest."""
+    """Fixed-length samples over every shard listed in a manifest (checked by `strata.shards`)."""
 
     def __init__(self, shard_dir: Path, seq_len: int, seed: int, verify: bool = True) -> None:
-        if not (shard_dir / MANIFEST).is_file():
-            raise JobError(f"{shard_dir}: no {MANIFEST}; run the pipeline job that writes these shards first")
-        self.manifest = load_manifest(shard_dir)
-        arrays = []
-        for shard in self.manifest["shards"]:
-            path = shard_dir / shard["bin"]
-            if not path.is_file():
-                raise JobError(f"{path}: shard listed in the manifest is missing")
-            if verify and hashlib.sha256(path.read_bytes()).hexdigest() != shard["sha256"]:
-                raise JobError(f"{path}: checksum does not match the manifest; the shard is corrupt")
-            if verify:
-                _check_index(shard_dir / shard["idx"], shard["tokens"])
-            arrays.append(np.memmap(path, dtype="<u2", mode="r"))
-        self.tokens: np.ndarray[Any, Any] = np.concatenate(arrays) if arrays else np.zeros(0, "<u2")
+        self.manifest, self.tokens = read_tokens(shard_dir, verify=verify)
         self.seq_len = seq_len
         self.seed = seed
         self.num_samples = (len(self.tokens) - 1) // seq_len
@@ -63,18 +49,6 @@ class ShardSamples:
             rows.append(np.asarray(self.tokens[start : start + self.seq_len + 1], dtype=np.int64))
         block = torch.from_numpy(np.stack(rows))
         return block[:, :-1], block[:, 1:]
-
-
-def _check_index(path: Path, tokens: int) -> None:
-    """The Megatron index must exist and cover exactly the shard's tokens."""
-    if not path.is_file():
-        raise JobError(f"{path}: index listed in the manifest is missing")
-    try:
-        lengths, _ = read_index(path)
-    except ValueError as error:
-        raise JobError(f"{error}; the shard index is corrupt") from error
-    if int(lengths.sum()) != tokens:
-        raise JobError(f"{path}: index covers {int(lengths.sum())} tokens, the manifest says {tokens}")
 
 
 def global_index(

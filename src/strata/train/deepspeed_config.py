@@ -9,7 +9,7 @@ from strata.spec.train import TrainJob
 
 def build_ds_config(job: TrainJob, world_size: int, *, load_universal: bool = False) -> dict[str, Any]:
     """DeepSpeed config for a job on `world_size` data-parallel ranks (`load_universal`: it
-    resumes from a universal checkpoint, see `strata.train.universal`).
+    resumes from a universal checkpoint, see `strata.train.checkpoints`).
 
     fp32 on CPU (gloo); on GPU bf16 weights or fp32 weights under autocast (`precision`).
     AdamW is torch's (fused on GPU), so nothing is compiled at start. The LR schedule is

@@ -16,15 +16,15 @@ from typing import Any
 import torch
 
 from strata.errors import JobError
-from strata.train.llama import LlamaConfig
-from strata.train.models import MODEL_CONFIG, ModelConfig, config_from_description, describe
+from strata.spec.models import LlamaConfig, ModelConfig, config_from_description, describe
+from strata.train.checkpoints import MODEL_CONFIG, WEIGHTS
 
 logger = logging.getLogger(__name__)
 
 
 def load_run(run_dir: Path) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
     """The model config and weights of a training run's output directory."""
-    weights, config = run_dir / "model.pt", run_dir / MODEL_CONFIG
+    weights, config = run_dir / WEIGHTS, run_dir / MODEL_CONFIG
     for path in (weights, config):
         if not path.is_file():
             raise JobError(f"{path}: missing; is {run_dir} the output directory of a finished training run?")

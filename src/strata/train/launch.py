@@ -13,14 +13,13 @@ from ray.train.torch import TorchConfig, TorchTrainer
 
 from strata.errors import JobError
 from strata.spec.catalog import load_catalog
+from strata.spec.models import ModelConfig, build_model_config
 from strata.spec.train import TrainJob, WorkersSpec
-from strata.train.checkpoints import check_resumable, needs_universal
+from strata.train.checkpoints import WEIGHTS, convert_to_universal, plan_resume
 from strata.train.data import ShardSamples
-from strata.train.loop import CHECKPOINT_TAG, train_loop_per_worker
+from strata.train.loop import train_loop_per_worker
 from strata.train.metrics import read_metrics
-from strata.train.models import ModelConfig, build_model_config
 from strata.train.report import write_training_report
-from strata.train.universal import write_universal
 
 logger = logging.getLogger(__name__)
 
@@ -37,20 +36,18 @@ def prepare_training(job: TrainJob, *, instance_type: str | None) -> Callable[[]
         "%d training samples of %d tokens in %s", samples.num_samples, job.model.seq_len, job.data.shards
     )
     cfg = build_model_config(job.model, samples.vocab_size)
-    resume = check_resumable(job, cfg, out / "ray" / job.name)
+    universal = plan_resume(job, cfg, out / "ray" / job.name)
     check_cluster_holds(job.workers)
     resolved = job.with_values({"data.shards": str(Path(job.data.shards).resolve()), "output.dir": str(out)})
     peak = peak_flops_per_worker(job, instance_type)
-    return functools.partial(_train, resolved, cfg, resume, peak)
+    return functools.partial(_train, resolved, cfg, universal, peak)
 
 
-def _train(
-    job: TrainJob, cfg: ModelConfig, resume: tuple[Path, dict[str, Any]] | None, peak: float | None
-) -> dict[str, Any]:
+def _train(job: TrainJob, cfg: ModelConfig, universal: Path | None, peak: float | None) -> dict[str, Any]:
     out = Path(job.output.dir)
     out.mkdir(parents=True, exist_ok=True)
-    if resume is not None and needs_universal(resume[1], job.workers.num_workers):
-        write_universal(resume[0], CHECKPOINT_TAG)
+    if universal is not None:
+        convert_to_universal(universal)
     w = job.workers
     trainer = TorchTrainer(
         train_loop_per_worker,
@@ -78,7 +75,7 @@ def _train(
         "final_loss": rows[-1]["loss"],
         "mean_tokens_per_second": sum(r["tokens_per_second"] for r in rows[1:]) / max(1, len(rows) - 1),
         "checkpoint": result.checkpoint.path if result.checkpoint else None,
-        "weights": str(out / "model.pt"),
+        "weights": str(out / WEIGHTS),
         "parameters": cfg.param_count(),
         "flops_per_token": cfg.flops_per_token(),
     }

@@ -2,66 +2,18 @@
 
 Module names follow Hugging Face's `LlamaForCausalLM` (`embed_tokens`, `layers.N.self_attn.q_proj`,
 `mlp.gate_proj`, `input_layernorm`, `norm`, `lm_head`), so a checkpoint exports to
-`transformers` by adding the `model.` prefix (strata.train.export).
+`transformers` by adding the `model.` prefix (strata.train.export). The shape and presets are
+strata.spec.models.LlamaConfig and PRESETS.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from strata.train.model import run_layers
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LlamaConfig:
-    """Model shape; `n_kv_heads` < `n_heads` is grouped-query attention."""
-
-    vocab_size: int
-    seq_len: int
-    n_layers: int
-    d_model: int
-    n_heads: int
-    n_kv_heads: int
-    ffn_hidden: int
-    rope_theta: float = 10_000.0
-    norm_eps: float = 1e-5
-    tie_embeddings: bool = False
-
-    @property
-    def head_dim(self) -> int:
-        return self.d_model // self.n_heads
-
-    def matmul_params(self) -> int:
-        """Parameters in matrix multiplies: attention, SwiGLU and the output projection."""
-        attention = self.d_model * self.head_dim * (2 * self.n_heads + 2 * self.n_kv_heads)
-        mlp = 3 * self.d_model * self.ffn_hidden
-        return self.n_layers * (attention + mlp) + self.vocab_size * self.d_model
-
-    def param_count(self) -> int:
-        """Every parameter: matmuls, the input embedding (unless tied) and the norms."""
-        embedding = 0 if self.tie_embeddings else self.vocab_size * self.d_model
-        norms = (2 * self.n_layers + 1) * self.d_model
-        return self.matmul_params() + embedding + norms
-
-    def flops_per_token(self) -> int:
-        """Training FLOPs per token, PaLM convention: 6·N_matmul + 12·L·d·S (no recompute)."""
-        return 6 * self.matmul_params() + 12 * self.n_layers * self.d_model * self.seq_len
-
-
-# Shapes of the family, from ~10M (CPU tests) to 70B (Llama 2/3 shapes for 7B, 13B, 70B).
-PRESETS: dict[str, dict[str, int]] = {
-    "llama-10m": {"n_layers": 4, "d_model": 256, "n_heads": 4, "n_kv_heads": 4, "ffn_hidden": 688},
-    "llama-125m": {"n_layers": 12, "d_model": 768, "n_heads": 12, "n_kv_heads": 12, "ffn_hidden": 2048},
-    "llama-350m": {"n_layers": 24, "d_model": 1024, "n_heads": 16, "n_kv_heads": 16, "ffn_hidden": 2816},
-    "llama-1b": {"n_layers": 16, "d_model": 2048, "n_heads": 32, "n_kv_heads": 8, "ffn_hidden": 8192},
-    "llama-7b": {"n_layers": 32, "d_model": 4096, "n_heads": 32, "n_kv_heads": 32, "ffn_hidden": 11008},
-    "llama-13b": {"n_layers": 40, "d_model": 5120, "n_heads": 40, "n_kv_heads": 40, "ffn_hidden": 13824},
-    "llama-70b": {"n_layers": 80, "d_model": 8192, "n_heads": 64, "n_kv_heads": 8, "ffn_hidden": 28672},
-}
+from strata.spec.models import LlamaConfig
+from strata.train.gpt import run_layers
 
 
 class RMSNorm(nn.Module):

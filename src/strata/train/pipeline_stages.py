@@ -16,9 +16,9 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from strata.spec.models import LlamaConfig
 from strata.train.llama import (
     DecoderLayer,
-    LlamaConfig,
     RMSNorm,
     block_seed,
     init_block,

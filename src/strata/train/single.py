@@ -9,13 +9,14 @@ import os
 import time
 from typing import Any
 
-from strata.local_ray import free_port
+from strata.ports import free_port
 from strata.spec.train import TrainJob
 from strata.train.step import build_engine, configure_runtime, open_samples, train_step
 
 
 def train_single_process(job: TrainJob) -> dict[str, Any]:
-    """Run `job.steps` steps; return the parameter count, losses per step and the wall time."""
+    """Run `job.steps` steps; return the matmul parameter count, training FLOPs per token (PaLM
+    convention), losses per step and the wall time of the steps."""
     configure_runtime(job)
     import deepspeed
 
@@ -30,4 +31,9 @@ def train_single_process(job: TrainJob) -> dict[str, Any]:
     for step in range(job.steps):
         loss = train_step(engine, samples, step=step, rank=0, world_size=1, batch=job.batch)
         losses.append(loss.item() / job.batch.grad_accum_steps)
-    return {"params": cfg.matmul_params(), "losses": losses, "seconds": time.perf_counter() - started}
+    return {
+        "params": cfg.matmul_params(),
+        "flops_per_token": cfg.flops_per_token(),
+        "losses": losses,
+        "seconds": time.perf_counter() - started,
+    }

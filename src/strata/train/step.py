@@ -9,11 +9,11 @@ from typing import Any
 
 import torch
 
+from strata.spec.models import LlamaConfig, ModelConfig, build_model_config
 from strata.spec.train import BatchSpec, TrainJob
 from strata.train.data import ShardSamples, global_index
 from strata.train.deepspeed_config import build_ds_config
-from strata.train.llama import LlamaConfig
-from strata.train.models import ModelConfig, build_model, build_model_config
+from strata.train.models import build_model
 from strata.train.pipeline_stages import llama_pipeline
 from strata.train.schedule import lr_scheduler
 

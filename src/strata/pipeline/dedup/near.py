@@ -46,7 +46,7 @@ def near_duplicates(
     )
     report["candidate_pairs"] = int(verified.sum("compared") or 0) if verified.count() else 0
     wordless = kept.map_batches(count_without_shingles, batch_format="numpy")
-    report["minhash_skipped_no_shingles"] = int(wordless.sum("no_shingles") or 0)
+    report["minhash_skipped_no_shingles"] = int(wordless.sum("no_shingles") or 0)  # type: ignore[arg-type]
     edges = verified.filter(lambda r: r["b"] >= 0).drop_columns(["compared"]).materialize()
     report["edges"] = edges.count()
     if report["edges"] == 0:

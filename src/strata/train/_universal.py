@@ -1,4 +1,5 @@
-"""DeepSpeed universal checkpoints: ZeRO 1-3 state made loadable on any number of ranks.
+"""DeepSpeed universal checkpoints: ZeRO 1-3 state made loadable on any number of ranks
+(a helper of strata.train.checkpoints, which alone calls it).
 
 A ZeRO checkpoint holds each rank's flat slice of the fp32 weights and Adam moments, so
 it loads only on the rank count that wrote it. DeepSpeed's `ds_to_universal` regathers

@@ -1,39 +1,16 @@
-"""A small decoder-only GPT (pre-norm, GELU MLP, learned positions, tied embeddings)."""
+"""The GPT family in torch: a small decoder-only GPT (pre-norm, GELU MLP, learned positions,
+tied embeddings), built from its shape (strata.spec.models.GPTConfig)."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 from torch.utils.checkpoint import checkpoint
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class GPTConfig:
-    """Model shape."""
-
-    vocab_size: int
-    seq_len: int
-    n_layers: int
-    d_model: int
-    n_heads: int
-
-    def matmul_params(self) -> int:
-        """Parameters in matrix multiplies: blocks plus the (tied) output projection."""
-        per_block = 12 * self.d_model * self.d_model
-        return self.n_layers * per_block + self.vocab_size * self.d_model
-
-    def param_count(self) -> int:
-        """Every parameter: matmuls, learned positions and the LayerNorms' weights and biases."""
-        norms = (4 * self.n_layers + 2) * self.d_model
-        return self.matmul_params() + self.seq_len * self.d_model + norms
-
-    def flops_per_token(self) -> int:
-        """Training FLOPs per token, PaLM convention: 6·N_matmul + 12·L·d·S (no recompute)."""
-        return 6 * self.matmul_params() + 12 * self.n_layers * self.d_model * self.seq_len
+from strata.spec.models import GPTConfig
 
 
 def run_layers(layers: nn.ModuleList, x: torch.Tensor, *args: torch.Tensor, recompute: bool) -> torch.Tensor:

@@ -6,7 +6,8 @@ import math
 
 import torch
 
-from strata.train.model import GPT, GPTConfig
+from strata.spec.models import GPTConfig
+from strata.train.gpt import GPT
 
 CFG = GPTConfig(vocab_size=512, seq_len=32, n_layers=2, d_model=64, n_heads=4)
 
