@@ -16,13 +16,12 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 # Modules at the bottom: no layer of their own, importable from everywhere.
 FOUNDATION = {
-    "strata", "strata.errors", "strata.files", "strata.ports", "strata.shards", "strata.locks", "strata.yaml_loader"
-}
     "strata",
     "strata.errors",
     "strata.files",
-    "strata.shards",
     "strata.locks",
+    "strata.ports",
+    "strata.shards",
     "strata.yaml_loader",
 }
 ORCHESTRATION = "orchestration"
