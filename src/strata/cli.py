@@ -8,10 +8,17 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from strata.errors import StrataError
+
+if TYPE_CHECKING:
+    from strata.scaling.layout import LayoutProposal
+    from strata.scaling.planner import Plan
+    from strata.spec import TrainJob
+    from strata.spec.models import ModelConfig
 
 logger = logging.getLogger("strata")
 STACK_HELP = "stack name (stacks/Pulumi.<stack>.yaml) or a stack config file"
@@ -22,7 +29,10 @@ def _validate(args: argparse.Namespace) -> None:
 
     spec = load_spec(args.file)
     kind = "cluster" if isinstance(spec, ClusterSpec) else spec.kind
+    estimate = _memory(args, spec) if isinstance(spec, TrainJob) else None
     print(f"{args.file}: valid {kind} declaration")
+    if args.show and estimate:
+        print(estimate)
     if args.show:
         print(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False), end="")
         if isinstance(spec, TrainJob):
@@ -34,6 +44,44 @@ def _validate(args: argparse.Namespace) -> None:
                 f"{spec.data_parallel} data-parallel rank(s)"
             )
             print(json.dumps(build_ds_config(spec, spec.data_parallel), indent=2))
+
+
+def _memory(args: argparse.Namespace, job: TrainJob) -> str | None:
+    """The job's memory per accelerator on the instance type `--instance-type` or `--stack` names
+    (SpecError if it does not fit), as text; None without an instance type with accelerators."""
+    from strata.connection import resolve_stack
+    from strata.shards import load_manifest
+    from strata.spec import load_cluster
+    from strata.spec.catalog import load_catalog
+    from strata.spec.memory import check_fits, format_estimate
+    from strata.spec.models import build_model_config
+
+    if args.instance_type:
+        name = args.instance_type
+    elif args.stack:
+        name = load_cluster(resolve_stack(args.stack).file).instance_type
+    else:
+        return None
+    instance = load_catalog().get(name)
+    if not instance.accelerator_memory_gib or not job.workers.use_gpu:
+        return f"# memory: {name} has no accelerators or the job does not use them; nothing to check"
+    vocab, vocab_from = args.vocab_size, "--vocab-size"
+    if vocab is None:
+        try:
+            vocab, vocab_from = (
+                int(load_manifest(Path(job.data.shards))["vocab_size"]),
+                "the shards' manifest",
+            )
+        except (OSError, KeyError, ValueError):
+            vocab, vocab_from = DEFAULT_VOCAB, f"assumed (no manifest in {job.data.shards}; set --vocab-size)"
+    cfg = build_model_config(job.model, vocab)
+    estimate = check_fits(cfg, job, instance, str(args.file))
+    return f"# memory per accelerator on {name} (vocabulary {vocab}, {vocab_from}):\n" + format_estimate(
+        estimate
+    )
+
+
+DEFAULT_VOCAB = 32_000  # Llama 2's tokenizer: the memory estimate's vocabulary when no manifest gives one
 
 
 def _up(args: argparse.Namespace) -> None:
@@ -127,12 +175,20 @@ def _plan(args: argparse.Namespace) -> None:
             available = int(load_manifest(shard_dir)["total_tokens"])
         except (OSError, KeyError, ValueError) as exc:
             raise StrataError(f"--manifest {args.manifest}: cannot read the token count: {exc}") from None
+    preset = None
+    if args.model:
+        from strata.spec.models import PRESETS, build_model_config
+        from strata.spec.train import ModelSpec
+
+        if args.model not in PRESETS:
+            raise StrataError(f"--model {args.model!r}: unknown; known: {', '.join(PRESETS)}")
+        preset = build_model_config(ModelSpec(preset=args.model, seq_len=args.seq_len), args.vocab_size)
     try:
         budget = Budget(
             flops=args.compute,
             accelerator_hours=args.gpu_hours,
             usd=args.dollars,
-            params=args.params,
+            params=args.params or (preset.param_count() if preset and args.tokens else None),
             tokens=args.tokens,
         )
         result = plan(
@@ -150,7 +206,17 @@ def _plan(args: argparse.Namespace) -> None:
     except PlanInputError as exc:
         flags = "/".join(PLAN_FLAGS[q] for q in exc.quantities)
         raise StrataError(f"{flags}: {exc}" if flags else str(exc)) from None
-    print(json.dumps(asdict(result), indent=2) if args.json else format_plan(result))
+    proposal = _layout(result, preset)
+    if args.json:
+        print(
+            json.dumps({**asdict(result), "layout": asdict(proposal.layout) if proposal else None}, indent=2)
+        )
+    else:
+        print(format_plan(result))
+        if proposal:
+            from strata.scaling.layout import format_layout
+
+            print(format_layout(proposal))
     if args.write_job:
         path = Path(args.write_job)
         per_node = catalog.get(result.instance).accelerators_per_node if result.instance else 0
@@ -160,6 +226,23 @@ def _plan(args: argparse.Namespace) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(job, sort_keys=False), encoding="utf-8")
         print(f"wrote {path}")
+
+
+def _layout(result: Plan, preset: ModelConfig | None) -> LayoutProposal | None:
+    """The parallel layout of the planned model (the preset, else the plan's shape) on the plan's nodes."""
+    from strata.scaling.layout import propose_layout
+    from strata.scaling.planner import PlanInputError
+    from strata.spec.catalog import load_catalog
+    from strata.spec.models import GPTConfig
+
+    if result.instance is None or result.nodes is None:
+        return None
+    cfg = preset or GPTConfig(vocab_size=result.vocab_size, seq_len=result.seq_len, n_layers=result.n_layers,
+                              d_model=result.d_model, n_heads=result.n_heads)  # fmt: skip
+    try:
+        return propose_layout(cfg, load_catalog().get(result.instance), result.nodes)
+    except PlanInputError as exc:
+        raise StrataError(f"--nodes: {exc}") from None
 
 
 # The planner's input quantities (strata.scaling.planner.PlanInputError) and the flags that set them.
@@ -230,6 +313,11 @@ def _add_plan_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     p.add_argument("--vocab-size", type=int, default=50_304, help="vocabulary of the planned model")
     p.add_argument("--seq-len", type=int, default=2048, help="sequence length of the planned model")
+    p.add_argument(
+        "--model",
+        metavar="PRESET",
+        help="a llama preset (llama-7b ... llama-70b): its parameters, and its shape for the layout",
+    )
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.add_argument("--write-job", metavar="FILE", help="write a training job for the plan")
     p.set_defaults(func=_plan)
@@ -245,8 +333,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check a stack config or job file")
     p.add_argument("file")
     p.add_argument(
-        "--show", action="store_true", help="print the declaration with defaults (and DeepSpeed config)"
+        "--show",
+        action="store_true",
+        help="print the declaration with defaults (a train job: memory per accelerator, DeepSpeed config)",
     )
+    p.add_argument(
+        "--stack", help="train job: check its memory on this stack's instance type (" + STACK_HELP + ")"
+    )
+    p.add_argument("--instance-type", metavar="TYPE", help="train job: check its memory on this catalog type")
+    p.add_argument("--vocab-size", type=int, help="train job: vocabulary (default: the shards' manifest)")
     p.set_defaults(func=_validate)
 
     for name, func, text in (("up", _up, "configure the hosts and start Ray"), ("down", _down, "stop Ray")):
