@@ -13,8 +13,8 @@ Layout of a shard directory:
   (int64); N + 1 document indices (int64, 0..N: every sequence is one document).
   Megatron-LM and NeMo read it as it is.
 - `manifest.json`: format, dtype, vocab size, end-of-text id, seed, and per shard its
-  files, tokens, documents, tokens per language and per source, and the SHA-256 of
-  both files; plus the same totals for all shards.
+  files, tokens, largest token id (`max_token_id`), documents, tokens per language and
+  per source, and the SHA-256 of both files; plus the same totals for all shards.
 Every file is written to a temporary name and renamed, so a shard is whole or absent.
 """
 
@@ -121,6 +121,7 @@ def write_shard(out_dir: Path, index: int, docs: Sequence[TokenizedDocument], dt
         "bin": f"{name}.bin",
         "idx": f"{name}.idx",
         "tokens": len(tokens),
+        "max_token_id": int(tokens.max()) if len(tokens) else -1,
         "documents": len(docs),
         "tokens_by_language": dict(sorted(by_language.items())),
         "tokens_by_source": dict(sorted(by_source.items())),
@@ -208,3 +209,31 @@ def verify_shard(shard_dir: Path, shard: dict[str, Any], dtype: str) -> None:
         raise JobError(
             f"{index_path}: index covers {int(index.lengths.sum())} tokens, the manifest says {shard['tokens']}"
         )
+
+
+SCAN_CHUNK_TOKENS = 1 << 24  # 64 MiB of int32 ids per read when a manifest records no max_token_id
+
+
+def max_token_id(shard_dir: Path, shard: dict[str, Any], dtype: str) -> int:
+    """The largest token id of a shard: its manifest entry's `max_token_id`, or (for manifests
+    written before it was recorded) a scan of the memory-mapped `.bin` in chunks; -1 if empty."""
+    if "max_token_id" in shard:
+        return int(shard["max_token_id"])
+    tokens = np.memmap(shard_dir / shard["bin"], dtype=_numpy_dtype(dtype), mode="r")
+    chunks = (int(tokens[i : i + SCAN_CHUNK_TOKENS].max()) for i in range(0, len(tokens), SCAN_CHUNK_TOKENS))
+    return max(chunks, default=-1)
+
+
+def check_token_ids(shard_dir: Path, manifest: dict[str, Any], vocab_size: int) -> None:
+    """Raise JobError naming the first shard holding a token id the model's `vocab_size` rows
+    cannot embed (an id >= vocab_size would fail deep inside the first forward pass, or on GPU
+    as an opaque device-side assert)."""
+    dtype = manifest.get("dtype", "uint16")
+    for shard in manifest["shards"]:
+        largest = max_token_id(shard_dir, shard, dtype)
+        if largest >= vocab_size:
+            raise JobError(
+                f"{shard_dir / shard['bin']}: token id {largest} is outside the model's vocabulary of "
+                f"{vocab_size} (ids 0..{vocab_size - 1}); the shards and the manifest's vocab_size disagree: "
+                "rewrite the shards with the tokenizer that made them"
+            )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -84,3 +85,80 @@ def test_missing_shards_are_refused(tmp_path: Path, shard_dir: Path) -> None:
     (shard_dir / "shard_00001.bin").unlink()
     with pytest.raises(JobError, match=r"shard_00001\.bin: shard listed in the manifest is missing"):
         ShardSamples(shard_dir, seq_len=16, seed=0)
+
+
+def write_large_vocab(out: Path, vocab_size: int = 100_000, top: int | None = None) -> Path:
+    """Int32 shards of a 100k vocabulary: ids spread over the whole range (above uint16's)."""
+    rng = np.random.default_rng(0)
+    docs = [rng.integers(1, top or vocab_size, size=200, dtype=np.int64) for _ in range(12)]
+    write_shards(
+        docs=[TokenizedDocument(d, "", "synthetic") for d in docs],
+        out_dir=out,
+        tokens_per_shard=800,
+        seed=0,
+        vocab_size=vocab_size,
+        eot_id=0,
+    )
+    return out
+
+
+def test_a_100k_vocabulary_trains_from_int32_shards(tmp_path: Path) -> None:
+    """The model, its FLOPs and the memory estimate take the shards' real vocabulary."""
+    import torch
+
+    from strata.spec.catalog import load_catalog
+    from strata.spec.memory import Layout, estimate_memory
+    from strata.spec.models import build_model_config
+    from strata.spec.train import ModelSpec
+    from strata.train.models import build_model
+
+    samples = ShardSamples(write_large_vocab(tmp_path / "shards"), seq_len=16, seed=0)
+    assert samples.manifest["dtype"] == "int32" and samples.vocab_size == 100_000
+    assert int(samples.tokens.max()) > 65_535
+    cfg = build_model_config(
+        ModelSpec(family="llama", n_layers=1, d_model=16, n_heads=2, ffn_hidden=32, seq_len=16),
+        samples.vocab_size,
+    )
+    assert cfg.vocab_size == 100_000 and cfg.flops_per_token() == 6 * cfg.matmul_params() + 12 * 16 * 16
+    logits = {
+        line.item: line.bytes
+        for line in estimate_memory(cfg, Layout(), load_catalog().get("p5.48xlarge")).lines
+    }
+    assert logits["logits"] == 16 * 1 * 100_000 * 4
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    losses = []
+    for step in range(4):
+        x, y = samples.batch(step * 4, 4)
+        loss = model(x, y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[0] == pytest.approx(np.log(100_000), abs=0.5) and all(np.isfinite(losses))
+    assert losses[-1] < losses[0]
+
+
+def test_a_token_outside_the_vocabulary_is_refused_naming_the_shard(tmp_path: Path) -> None:
+    out = write_large_vocab(tmp_path / "shards")
+    manifest = load_manifest(out)
+    manifest["vocab_size"] = 90_000  # the tokenizer the manifest names is smaller than its ids
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    first = next(s for s in manifest["shards"] if s["max_token_id"] >= 90_000)
+    with pytest.raises(JobError, match=rf"{first['bin']}: token id {first['max_token_id']} is outside"):
+        ShardSamples(out, seq_len=16, seed=0)
+
+
+def test_manifests_without_max_token_id_are_scanned(tmp_path: Path) -> None:
+    out = write_large_vocab(tmp_path / "shards")
+    manifest = load_manifest(out)
+    recorded = [s.pop("max_token_id") for s in manifest["shards"]]
+    assert recorded == [int(np.fromfile(out / s["bin"], dtype="<i4").max()) for s in manifest["shards"]]
+    manifest["vocab_size"] = 90_000
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(
+        JobError, match=r"shard_\d{5}\.bin: token id \d+ is outside the model's vocabulary of 90000"
+    ):
+        ShardSamples(out, seq_len=16, seed=0)
+    assert ShardSamples(out, seq_len=16, seed=0, verify=False).num_samples > 0  # workers skip the scan

@@ -16,14 +16,19 @@ import numpy as np
 import torch
 
 from strata.errors import JobError
-from strata.shards import read_tokens
+from strata.shards import check_token_ids, read_tokens
 
 
 class ShardSamples:
-    """Fixed-length samples over every shard listed in a manifest (checked by `strata.shards`)."""
+    """Fixed-length samples over every shard listed in a manifest (checked by `strata.shards`).
+
+    With `verify`, every token id must be below the manifest's `vocab_size`, the vocabulary the
+    model is built with (`strata.spec.models.build_model_config`); JobError names the shard."""
 
     def __init__(self, shard_dir: Path, seq_len: int, seed: int, verify: bool = True) -> None:
         self.manifest, self.tokens = read_tokens(shard_dir, verify=verify)
+        if verify:  # at job start (launcher, sweep); workers open the shards already checked
+            check_token_ids(shard_dir, self.manifest, self.vocab_size)
         self.seq_len = seq_len
         self.seed = seed
         self.num_samples = (len(self.tokens) - 1) // seq_len
