@@ -11,7 +11,7 @@ import pytest
 from strata.errors import JobError
 from strata.pipeline.shards import TokenizedDocument, write_shards
 from strata.shards import load_manifest
-from strata.train.data import ShardSamples, global_index
+from strata.train.data import ShardSamples, global_index, validation_loss_sum
 
 
 @pytest.fixture
@@ -162,3 +162,42 @@ def test_manifests_without_max_token_id_are_scanned(tmp_path: Path) -> None:
     ):
         ShardSamples(out, seq_len=16, seed=0)
     assert ShardSamples(out, seq_len=16, seed=0, verify=False).num_samples > 0  # workers skip the scan
+
+
+def test_held_out_documents_are_never_in_the_training_stream(tmp_path: Path) -> None:
+    """Every document is a run of one id (its index + 1); the two parts split them, seeded by document index."""
+    docs = [np.full(30, i + 1, dtype=np.uint16) for i in range(200)]
+    out = tmp_path / "shards"
+    write_shards(
+        docs=[TokenizedDocument(d, "", "s") for d in docs],
+        out_dir=out,
+        tokens_per_shard=600,
+        seed=0,
+        vocab_size=300,
+        eot_id=0,
+    )
+    train = ShardSamples(out, seq_len=16, seed=0, held_out=(0.1, 7))
+    held = ShardSamples(out, seq_len=16, seed=5, held_out=(0.1, 7), part="validation")
+    train_ids, held_ids = set(np.unique(train.tokens)), set(np.unique(held.tokens))
+    assert not train_ids & held_ids and train_ids | held_ids == set(range(1, 201))
+    assert 5 <= len(held_ids) <= 40  # about a tenth of 200 documents
+    again = ShardSamples(out, seq_len=16, seed=99, held_out=(0.1, 7), part="validation")
+    assert set(np.unique(again.tokens)) == held_ids  # the job's seed does not move the held-out set
+
+
+def test_the_validation_loss_is_the_same_for_any_replica_count(shard_dir: Path) -> None:
+    """Replicas split the first N samples in stream order; their sums add up to the same total."""
+    import torch
+
+    samples = ShardSamples(shard_dir, seq_len=16, seed=0)
+
+    def loss_of(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return (x.double() * 0.001 + y.double() * 0.002).mean()
+
+    expected = sum(float(loss_of(*samples.in_order([i]))) for i in range(10))
+    for replicas in (1, 2, 3, 4):
+        total = sum(
+            float(validation_loss_sum(loss_of, samples, count=10, replica=r, replicas=replicas))
+            for r in range(replicas)
+        )
+        assert total == pytest.approx(expected, rel=1e-12), replicas

@@ -10,10 +10,41 @@ from strata.spec.base import Section
 from strata.spec.models import PRESETS
 
 
+class ValidationSpec(Section):
+    """Held-out data for the validation loss: shards of their own, or a share of the training
+    shards' documents that training never reads."""
+
+    shards: str | None = Field(None, description="Directory of held-out shards (same tokenizer).")
+    fraction: float | None = Field(
+        None, gt=0, lt=1, description="Share of the training shards' documents held out (by document index)."
+    )
+    seed: int = Field(0, description="Seed of the rule that picks held-out documents (not the job's seed).")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ValidationSpec:
+        if (self.shards is None) == (self.fraction is None):
+            raise ValueError("give exactly one of shards (held-out shards) or fraction (of documents)")
+        return self
+
+
 class TrainDataSpec(Section):
     """Token shards written by a pipeline job."""
 
     shards: str = Field(description="Directory of shards (a pipeline's output `shards/`).")
+    validation: ValidationSpec | None = Field(
+        None, description="Held-out data for the validation loss (none: training loss only)."
+    )
+
+
+class EvalSpec(Section):
+    """Validation loss on a fixed set of held-out samples (needs data.validation)."""
+
+    every_steps: int = Field(
+        0, ge=0, description="Validation loss every N steps (0: after the last step only)."
+    )
+    samples: int = Field(
+        64, ge=1, description="Held-out samples evaluated: the first N of the held-out stream, for every run."
+    )
 
 
 class ModelSpec(Section):
@@ -174,6 +205,7 @@ class TrainJob(Section):
     zero: ZeroSpec = Field(default_factory=ZeroSpec, description="ZeRO.")
     parallel: ParallelSpec = Field(default_factory=ParallelSpec, description="Pipeline parallelism.")
     batch: BatchSpec = Field(default_factory=BatchSpec, description="Batch sizes.")
+    eval: EvalSpec = Field(default_factory=EvalSpec, description="Validation loss.")
     steps: int = Field(ge=1, description="Optimizer steps.")
     compile: bool = Field(
         False, description="Compile the model with torch.compile (DeepSpeed engine.compile)."
@@ -212,6 +244,7 @@ class TrainJob(Section):
             f"DeepSpeed pipelines take ZeRO 0 or 1, not {self.zero.stage}": self.zero.stage > 1,
             "zero.offload_optimizer is not supported with pipeline stages": self.zero.offload_optimizer,
             "compile is not supported with pipeline stages": self.compile,
+            "data.validation is not supported with pipeline stages yet": self.data.validation is not None,
         }
         broken = [reason for reason, refused in refusals.items() if refused]
         if broken:

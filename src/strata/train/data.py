@@ -9,14 +9,18 @@ can therefore be produced directly, which makes resumption exact.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
 
 from strata.errors import JobError
-from strata.shards import check_token_ids, read_tokens
+from strata.shards import check_token_ids, read_index, read_tokens
+
+if TYPE_CHECKING:
+    from strata.spec.train import TrainJob
 
 
 class ShardSamples:
@@ -25,10 +29,22 @@ class ShardSamples:
     With `verify`, every token id must be below the manifest's `vocab_size`, the vocabulary the
     model is built with (`strata.spec.models.build_model_config`); JobError names the shard."""
 
-    def __init__(self, shard_dir: Path, seq_len: int, seed: int, verify: bool = True) -> None:
+    def __init__(
+        self,
+        shard_dir: Path,
+        seq_len: int,
+        seed: int,
+        verify: bool = True,
+        *,
+        held_out: tuple[float, int] | None = None,
+        part: Literal["train", "validation"] = "train",
+    ) -> None:
         self.manifest, self.tokens = read_tokens(shard_dir, verify=verify)
         if verify:  # at job start (launcher, sweep); workers open the shards already checked
             check_token_ids(shard_dir, self.manifest, self.vocab_size)
+        if held_out is not None:
+            held, lengths = held_out_documents(shard_dir, self.manifest, *held_out)
+            self.tokens = self.tokens[np.repeat(held if part == "validation" else ~held, lengths)]
         self.seq_len = seq_len
         self.seed = seed
         self.num_samples = (len(self.tokens) - 1) // seq_len
@@ -54,6 +70,79 @@ class ShardSamples:
             rows.append(np.asarray(self.tokens[start : start + self.seq_len + 1], dtype=np.int64))
         block = torch.from_numpy(np.stack(rows))
         return block[:, :-1], block[:, 1:]
+
+    def in_order(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs and targets of samples by their place in the stream (no permutation): the
+        fixed validation set is samples 0 … N-1."""
+        rows = [
+            np.asarray(self.tokens[i * self.seq_len : (i + 1) * self.seq_len + 1], np.int64) for i in indices
+        ]
+        block = torch.from_numpy(np.stack(rows))
+        return block[:, :-1], block[:, 1:]
+
+
+def held_out_documents(
+    shard_dir: Path, manifest: dict[str, Any], fraction: float, seed: int
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Which documents (in manifest order, read from the `.idx` files) are held out, and every
+    document's length: document i is held out when the i-th draw of a generator seeded `seed` is
+    below `fraction`. The rule depends on the document index only, so every run and worker count
+    holds out the same documents."""
+    lengths = np.concatenate(
+        [read_index(shard_dir / shard["idx"]).lengths for shard in manifest["shards"]]
+        or [np.zeros(0, np.int32)]
+    )
+    return np.random.default_rng([seed, HOLD_OUT_STREAM]).random(len(lengths)) < fraction, lengths
+
+
+HOLD_OUT_STREAM = 0x7A11D  # keeps the held-out draws apart from any sample-order seed
+
+
+def training_samples(job: TrainJob, *, verify: bool = True) -> ShardSamples:
+    """The job's training samples: its shards less the documents `data.validation.fraction` holds out."""
+    v = job.data.validation
+    held_out = (v.fraction, v.seed) if v is not None and v.fraction is not None else None
+    return ShardSamples(Path(job.data.shards), job.model.seq_len, job.seed, verify, held_out=held_out)
+
+
+def validation_samples(job: TrainJob, *, verify: bool = True) -> ShardSamples | None:
+    """The job's held-out samples (its validation shards, or the held-out documents), or None."""
+    v = job.data.validation
+    if v is None:
+        return None
+    if v.shards is not None:
+        return ShardSamples(Path(v.shards), job.model.seq_len, job.seed, verify)
+    assert v.fraction is not None  # ValidationSpec takes exactly one of the two
+    return ShardSamples(
+        Path(job.data.shards),
+        job.model.seq_len,
+        job.seed,
+        verify,
+        held_out=(v.fraction, v.seed),
+        part="validation",
+    )
+
+
+def validation_loss_sum(
+    loss_of: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    samples: ShardSamples,
+    *,
+    count: int,
+    replica: int,
+    replicas: int,
+) -> torch.Tensor:
+    """This replica's sum of per-sample mean losses over samples replica, replica + replicas, …
+    of the first `count`; summed over replicas and divided by `count` it is the same for any
+    replica count. Every replica makes the same number of forward calls (ZeRO-3 gathers weights
+    in each), the surplus ones counted zero. `loss_of(x, y)` is one sample's mean loss."""
+    count = min(count, samples.num_samples)
+    total = torch.zeros((), dtype=torch.float64)
+    for call in range(-(-count // replicas)):
+        index = call * replicas + replica
+        x, y = samples.in_order([index if index < count else 0])
+        loss = loss_of(x, y).detach().double().cpu()
+        total += loss if index < count else 0.0
+    return total
 
 
 def global_index(

@@ -16,7 +16,7 @@ from strata.spec.catalog import load_catalog
 from strata.spec.models import ModelConfig, build_model_config
 from strata.spec.train import TrainJob, WorkersSpec
 from strata.train.checkpoints import WEIGHTS, convert_to_universal, plan_resume
-from strata.train.data import ShardSamples
+from strata.train.data import training_samples, validation_samples
 from strata.train.loop import train_loop_per_worker
 from strata.train.metrics import read_metrics
 from strata.train.report import write_training_report
@@ -31,10 +31,16 @@ def prepare_training(job: TrainJob, *, instance_type: str | None) -> Callable[[]
     metrics.jsonl. `instance_type` (a catalog row) gives the accelerator peak MFU is
     measured against. Raises JobError saying what is refused and why."""
     out = Path(job.output.dir).resolve()
-    samples = ShardSamples(Path(job.data.shards), job.model.seq_len, job.seed)
+    samples = training_samples(job)
     logger.info(
         "%d training samples of %d tokens in %s", samples.num_samples, job.model.seq_len, job.data.shards
     )
+    held_out = validation_samples(job)
+    if held_out is not None:
+        logger.info(
+            "validation loss on %d of %d held-out samples", min(job.eval.samples, held_out.num_samples),
+            held_out.num_samples,
+        )  # fmt: skip
     cfg = build_model_config(job.model, samples.vocab_size)
     universal = plan_resume(job, cfg, out / "ray" / job.name)
     check_cluster_holds(job.workers)

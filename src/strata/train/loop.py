@@ -16,7 +16,7 @@ import torch.distributed as dist
 from strata.spec.models import ModelConfig, mfu
 from strata.spec.train import TrainJob
 from strata.train.checkpoints import checkpoint_info, load_last_checkpoint, report_checkpoint, save_final
-from strata.train.data import ShardSamples
+from strata.train.data import ShardSamples, validation_loss_sum, validation_samples
 from strata.train.metrics import MetricsLogger
 from strata.train.stalls import StallWatch
 from strata.train.step import configure_runtime, data_parallel_rank, open_samples, pipeline_step, train_step
@@ -32,6 +32,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     out = Path(job.output.dir)
     samples, cfg = open_samples(job)
+    held_out = validation_samples(job, verify=False)
     if rank == 0:  # from the shape: under ZeRO-3 a rank's module holds only its slice
         logger.info("model: %d parameters, %d FLOPs per token", cfg.param_count(), cfg.flops_per_token())
     engine, start = load_last_checkpoint(job, cfg, world)
@@ -43,7 +44,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     watch = StallWatch(job.workers.collective_timeout_s)
     peak = config.get("peak_flops_per_worker")
     try:
-        row = _train_steps(job, cfg, engine, samples, start=start, metrics=metrics, watch=watch, peak=peak)
+        row = _train_steps(
+            job, cfg, engine, samples, held_out, start=start, metrics=metrics, watch=watch, peak=peak
+        )
     finally:
         watch.close()
     info = checkpoint_info(job, cfg, int(row["step"])) if rank == 0 else None
@@ -57,6 +60,7 @@ def _train_steps(
     cfg: ModelConfig,
     engine: Any,
     samples: ShardSamples,
+    held_out: ShardSamples | None,
     *,
     start: int,
     metrics: MetricsLogger | None,
@@ -70,6 +74,7 @@ def _train_steps(
     b = job.batch
     tokens_per_step = job.global_batch * cfg.seq_len
     every = job.checkpoint.every_steps
+    every_eval = job.eval.every_steps
     row: dict[str, Any] = {"step": start}
     for step in range(start, job.steps):
         started = time.perf_counter()
@@ -97,6 +102,10 @@ def _train_steps(
             "memory_mib_max": max(memory),
             "memory_mib_per_rank": memory,
         }
+        if held_out is not None and (step + 1 == job.steps or (every_eval and (step + 1) % every_eval == 0)):
+            row["val_loss"] = _validation_loss(engine, held_out, job.eval.samples, replica, replicas)
+            if metrics is not None:
+                logger.info("step %d/%d: validation loss %.4f", step + 1, job.steps, row["val_loss"])
         if metrics is not None:
             metrics.log(row)
             if (step + 1) % max(1, job.steps // 10) == 0 or step == 0:
@@ -110,6 +119,24 @@ def _train_steps(
         if every and (step + 1) % every == 0 and step + 1 < job.steps:
             report_checkpoint(engine, row, checkpoint_info(job, cfg, step + 1) if rank == 0 else None)
     return row
+
+
+def _validation_loss(engine: Any, held_out: ShardSamples, count: int, replica: int, replicas: int) -> float:
+    """Mean loss over the first `count` held-out samples, the same for any worker count: each
+    data-parallel replica sums its share, the sums are added over all ranks (ranks of one
+    replica, e.g. tensor-parallel ones, hold the same sum, so it is divided by their number)."""
+    device = engine.device
+    with torch.no_grad():
+        mine = validation_loss_sum(
+            lambda x, y: engine(x.to(device), y.to(device)),
+            held_out,
+            count=count,
+            replica=replica,
+            replicas=replicas,
+        )
+    total = mine.to(device)
+    dist.all_reduce(total, op=dist.ReduceOp.SUM)
+    return float(total.item()) / min(count, held_out.num_samples) / (dist.get_world_size() // replicas)
 
 
 def _peak_memory_mib_per_rank(device: torch.device, world: int) -> list[float]:

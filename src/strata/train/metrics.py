@@ -40,7 +40,8 @@ class MetricsLogger:
         if self._writer is not None:
             for key, value in row.items():
                 if key != "step" and isinstance(value, int | float):
-                    self._writer.add_scalar(f"train/{key}", value, row["step"])
+                    tag = "validation/loss" if key == "val_loss" else f"train/{key}"
+                    self._writer.add_scalar(tag, value, row["step"])
             self._writer.flush()
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ import torch
 
 from strata.spec.models import LlamaConfig, ModelConfig, build_model_config
 from strata.spec.train import BatchSpec, TrainJob
-from strata.train.data import ShardSamples, global_index
+from strata.train.data import ShardSamples, global_index, training_samples
 from strata.train.deepspeed_config import build_ds_config
 from strata.train.models import build_model
 from strata.train.pipeline_stages import llama_pipeline
@@ -33,7 +33,7 @@ def configure_runtime(job: TrainJob) -> None:
 def open_samples(job: TrainJob) -> tuple[ShardSamples, ModelConfig]:
     """The job's samples and model shape, in a worker. The launcher already verified the
     shards' checksums before training started, so workers do not read every shard again."""
-    samples = ShardSamples(Path(job.data.shards), job.model.seq_len, job.seed, verify=False)
+    samples = training_samples(job, verify=False)
     return samples, build_model_config(job.model, samples.vocab_size)
 
 
