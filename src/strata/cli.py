@@ -15,10 +15,7 @@ import yaml
 from strata.errors import StrataError
 
 if TYPE_CHECKING:
-    from strata.scaling.layout import LayoutProposal
-    from strata.scaling.planner import Plan
     from strata.spec import TrainJob
-    from strata.spec.models import ModelConfig
 
 logger = logging.getLogger("strata")
 STACK_HELP = "stack name (stacks/Pulumi.<stack>.yaml) or a stack config file"
@@ -162,6 +159,7 @@ def _plan(args: argparse.Namespace) -> None:
     from dataclasses import asdict
 
     from strata.scaling.laws import LAWS
+    from strata.scaling.layout import format_layout, plan_layout
     from strata.scaling.planner import Budget, PlanInputError, format_plan, plan, train_job_from_plan
     from strata.shards import load_manifest
     from strata.spec import TrainJob
@@ -203,10 +201,10 @@ def _plan(args: argparse.Namespace) -> None:
             vocab_size=args.vocab_size,
             seq_len=args.seq_len,
         )
+        proposal = plan_layout(result, catalog, preset)
     except PlanInputError as exc:
         flags = "/".join(PLAN_FLAGS[q] for q in exc.quantities)
         raise StrataError(f"{flags}: {exc}" if flags else str(exc)) from None
-    proposal = _layout(result, preset)
     if args.json:
         print(
             json.dumps({**asdict(result), "layout": asdict(proposal.layout) if proposal else None}, indent=2)
@@ -214,8 +212,6 @@ def _plan(args: argparse.Namespace) -> None:
     else:
         print(format_plan(result))
         if proposal:
-            from strata.scaling.layout import format_layout
-
             print(format_layout(proposal))
     if args.write_job:
         path = Path(args.write_job)
@@ -226,23 +222,6 @@ def _plan(args: argparse.Namespace) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(job, sort_keys=False), encoding="utf-8")
         print(f"wrote {path}")
-
-
-def _layout(result: Plan, preset: ModelConfig | None) -> LayoutProposal | None:
-    """The parallel layout of the planned model (the preset, else the plan's shape) on the plan's nodes."""
-    from strata.scaling.layout import propose_layout
-    from strata.scaling.planner import PlanInputError
-    from strata.spec.catalog import load_catalog
-    from strata.spec.models import GPTConfig
-
-    if result.instance is None or result.nodes is None:
-        return None
-    cfg = preset or GPTConfig(vocab_size=result.vocab_size, seq_len=result.seq_len, n_layers=result.n_layers,
-                              d_model=result.d_model, n_heads=result.n_heads)  # fmt: skip
-    try:
-        return propose_layout(cfg, load_catalog().get(result.instance), result.nodes)
-    except PlanInputError as exc:
-        raise StrataError(f"--nodes: {exc}") from None
 
 
 # The planner's input quantities (strata.scaling.planner.PlanInputError) and the flags that set them.

@@ -16,10 +16,10 @@ import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from strata.scaling.planner import PlanInputError
-from strata.spec.catalog import InstanceType
+from strata.scaling.planner import Plan, PlanInputError
+from strata.spec.catalog import Catalog, InstanceType
 from strata.spec.memory import GIB, Layout, MemoryEstimate, Precision, estimate_memory
-from strata.spec.models import LlamaConfig, ModelConfig
+from strata.spec.models import GPTConfig, LlamaConfig, ModelConfig
 
 MAX_MICRO_BATCH = 32  # beyond this, more sequences per step seldom raise an accelerator's throughput
 
@@ -113,6 +113,16 @@ def propose_layout(
         f"(its 16-bit weights and gradients alone are {need:,.0f} GiB); add nodes",
         "nodes",
     )
+
+
+def plan_layout(plan: Plan, catalog: Catalog, model: ModelConfig | None = None) -> LayoutProposal | None:
+    """The layout of a plan's model (`model`, else the plan's shape) on its instance type and
+    nodes; None when the plan has no instance type or node count."""
+    if plan.instance is None or plan.nodes is None:
+        return None
+    cfg = model or GPTConfig(vocab_size=plan.vocab_size, seq_len=plan.seq_len, n_layers=plan.n_layers,
+                             d_model=plan.d_model, n_heads=plan.n_heads)  # fmt: skip
+    return propose_layout(cfg, catalog.get(plan.instance), plan.nodes)
 
 
 def format_layout(proposal: LayoutProposal) -> str:
