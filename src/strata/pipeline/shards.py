@@ -11,8 +11,8 @@ Layout of `shards/`:
 - `manifest.json`: format, dtype, vocab size, end-of-text id, seed, and per shard its
   files, tokens, documents, tokens per language and per source, and the SHA-256 of
   both files; plus the same totals for all shards.
-Documents are shuffled with the job's seed before they are cut into shards. Every file
-is written to a temporary name and renamed, so a shard is whole or absent.
+The pipeline shuffles documents across shards with the job's seed (strata.pipeline.assemble).
+Every file is written to a temporary name and renamed, so a shard is whole or absent.
 """
 
 from __future__ import annotations
@@ -85,7 +85,9 @@ def write_shards(
     vocab_size: int,
     eot_id: int,
 ) -> dict[str, Any]:
-    """Shuffle documents, cut them into shards of about `tokens_per_shard`, write the manifest."""
+    """Shuffle documents in memory, cut them into shards of about `tokens_per_shard`, write the
+    manifest. For documents that fit in one process (tests, fixtures); the pipeline writes each
+    shard on a worker (strata.pipeline.assemble) and the manifest with `write_manifest`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     order = np.random.default_rng(seed).permutation(len(docs))
     shards: list[dict[str, Any]] = []
@@ -95,10 +97,18 @@ def write_shards(
         pending.append(docs[i])
         pending_tokens += len(docs[i].tokens)
         if pending_tokens >= tokens_per_shard:
-            shards.append(_write_one(out_dir, len(shards), pending))
+            shards.append(write_shard(out_dir, len(shards), pending))
             pending, pending_tokens = [], 0
     if pending:
-        shards.append(_write_one(out_dir, len(shards), pending))
+        shards.append(write_shard(out_dir, len(shards), pending))
+    return write_manifest(out_dir, shards, seed=seed, vocab_size=vocab_size, eot_id=eot_id)
+
+
+def write_manifest(
+    out_dir: Path, shards: list[dict[str, Any]], *, seed: int, vocab_size: int, eot_id: int
+) -> dict[str, Any]:
+    """Write `manifest.json` listing `shards` (records of `write_shard`, in order) with their
+    totals, and remove the shard files it does not list (left by an earlier run)."""
     manifest = {
         "format": FORMAT,
         "dtype": "uint16",
@@ -113,7 +123,7 @@ def write_shards(
     }
     atomic_write(out_dir / MANIFEST, json.dumps(manifest, indent=2).encode("utf-8"))
     listed = {name for s in shards for name in (s["bin"], s["idx"])}
-    for stale in sorted(out_dir.glob("shard_*")):  # left by an earlier run that wrote more shards
+    for stale in sorted(out_dir.glob("shard_*")):
         if stale.name not in listed:
             stale.unlink()
     return manifest
@@ -126,7 +136,8 @@ def _sum_counts(counts: Any) -> dict[str, int]:
     return dict(sorted(total.items()))
 
 
-def _write_one(out_dir: Path, index: int, docs: list[TokenizedDocument]) -> dict[str, Any]:
+def write_shard(out_dir: Path, index: int, docs: list[TokenizedDocument]) -> dict[str, Any]:
+    """Write `shard_<index>.bin/.idx` holding `docs` in this order; return its manifest record."""
     tokens = np.concatenate([d.tokens for d in docs]).astype("<u2")
     lengths = np.array([len(d.tokens) for d in docs], dtype=np.int64)
     name = f"shard_{index:05d}"
