@@ -19,6 +19,7 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -147,26 +148,21 @@ class AssignShard:
         return batch
 
 
-@dataclass(frozen=True, slots=True)
-class WriteShard:
+def write_shard_group(group: Batch, out_dir: str) -> Batch:
     """map_groups: write one shard's copies, sorted by (key, order, copy); return its record."""
-
-    out_dir: str
-
-    def __call__(self, group: Batch) -> Batch:
-        position = np.lexsort((group["copy"], group["order"], group["key"]))
-        docs = [
-            TokenizedDocument(
-                np.asarray(group["tokens"][i], dtype=np.uint16),
-                str(group["language"][i]),
-                str(group["source"][i]),
-            )
-            for i in position
-        ]
-        record = write_shard(Path(self.out_dir), int(group["shard"][0]), docs)
-        for name in RECORD_DICTS:  # Arrow columns need one type: the dicts travel as JSON
-            record[name] = json.dumps(record[name])
-        return {k: np.array([v]) for k, v in record.items()}
+    position = np.lexsort((group["copy"], group["order"], group["key"]))
+    docs = [
+        TokenizedDocument(
+            np.asarray(group["tokens"][i], dtype=np.uint16),
+            str(group["language"][i]),
+            str(group["source"][i]),
+        )
+        for i in position
+    ]
+    record = write_shard(Path(out_dir), int(group["shard"][0]), docs)
+    for name in RECORD_DICTS:  # Arrow columns need one type: the dicts travel as JSON
+        record[name] = json.dumps(record[name])
+    return {k: np.array([v]) for k, v in record.items()}
 
 
 def write_balanced_shards(
@@ -215,7 +211,7 @@ def write_balanced_shards(
     records = (
         written.map_batches(AssignShard(shards), batch_format="numpy")
         .groupby("shard")
-        .map_groups(WriteShard(str(out_dir)), batch_format="numpy")
+        .map_groups(partial(write_shard_group, out_dir=str(out_dir)), batch_format="numpy")
         .take_all()  # one small record per shard
     )
     manifest = write_manifest(
