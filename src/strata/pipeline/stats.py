@@ -34,9 +34,10 @@ COUNT_VALUES = ["documents", "tokens"]
 def totals(ds: ray.data.Dataset, keys: list[str], values: list[str]) -> list[dict[str, Any]]:
     """Sums of `values` per distinct `keys`, computed on the cluster (Ray Data groupby): the
     driver receives one row per group, never the dataset's rows."""
-    if ds.count() == 0:
+    projected = ds.select_columns([*keys, *values]).materialize()  # computed once, in the object store
+    if projected.count() == 0:
         return []
-    summed = ds.select_columns([*keys, *values]).groupby(keys).sum(values)
+    summed = projected.groupby(keys).sum(values)
     return [
         {**{k: row[k] for k in keys}, **{v: row[f"sum({v})"] for v in values}} for row in summed.take_all()
     ]
