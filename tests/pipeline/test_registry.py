@@ -50,12 +50,10 @@ def test_gopher_repetition_drops_are_never_counted_under_gopher_quality(tmp_path
 
     stats = pipeline_stats(
         job=make_job(tmp_path),
-        rows={
-            "status": statuses,
-            "dropped_by": list(batch["dropped_by"]),
-            "language": ["en"] * 4,
-            "token_count": [0] * 4,
-        },
+        counts=[
+            {"dropped_by": str(by), "status": status, "language": "en", "documents": 1, "tokens": 0}
+            for by, status in zip(batch["dropped_by"], statuses, strict=True)
+        ],
         manifest=NO_TOKENS,
         reports={},
         balance={},

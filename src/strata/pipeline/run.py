@@ -2,15 +2,17 @@
 
 Stages, each switched by the job file: collect (downloads), then the document stages of
 strata.pipeline.registry (read → extract (HTML) → language ID → quality rules → exact dedup
-→ MinHash dedup), then tokenizer → tokenize → rehydrate → balance → shards. Every row
+→ MinHash dedup), then tokenizer → tokenize → rehydrate → balance → shards
+(strata.pipeline.assemble). Everything after dedup runs on the Ray workers too: the driver
+receives aggregates (token totals per group, one record per shard, the stats' counts per
+stage, status and language) and the tokenizer's bounded training sample. Every row
 keeps a `status`; a stage that drops a row writes its reason there and its own name in
 `dropped_by`, so every drop is counted at the end. When no document survives (or none was
 read), the job writes its stats and side files and raises JobError naming the drops.
 
 Outputs under `output.dir`: `shards/` (see strata.pipeline.shards), `tokenizer.json`,
 `stats/pipeline.json` and `stats/pipeline.png` (see strata.pipeline.stats),
-`quarantine.jsonl` (bad input records with their source and offset) and
-`duplicates.jsonl` (every removed duplicate with the id of the kept document), and
+`quarantine.jsonl` and `duplicates.jsonl` (strata.pipeline.side_files), and
 `work/` (finished stages, so a rerun of a killed job skips them: strata.pipeline.resume).
 """
 
@@ -19,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,23 +29,19 @@ import ray
 
 from strata.errors import JobError
 from strata.files import atomic_write
-from strata.pipeline.balance import copies, group_key, rehydrated_copies, sampling_rates
+from strata.pipeline.assemble import tokenize, tokenizer_sample, write_balanced_shards
 from strata.pipeline.collect import collect
-from strata.pipeline.documents import KEPT
+from strata.pipeline.documents import KEPT, Batch
 from strata.pipeline.read import input_files
 from strata.pipeline.registry import STAGES, Stage, partitions, record_drops
 from strata.pipeline.resume import Reports, StageStore
-from strata.pipeline.shards import TokenizedDocument, write_shards
-from strata.pipeline.stats import NO_TOKENS, pipeline_stats, plot_stats
-from strata.pipeline.tokenize import END_OF_TEXT, CountTokens, Tokenize, train_tokenizer
+from strata.pipeline.side_files import write_side_files
+from strata.pipeline.stats import NO_TOKENS, pipeline_stats, plot_stats, row_counts
+from strata.pipeline.tokenize import END_OF_TEXT, CountTokens, train_tokenizer
 from strata.spec.pipeline import PipelineJob
 
 logger = logging.getLogger(__name__)
 BLOCK_BYTES = 1 << 20
-ROW_COLUMNS = [
-    "id", "source", "order", "status", "dropped_by", "detail", "duplicate_of", "language", "cluster_size",
-    "token_count",
-]  # fmt: skip
 
 
 def _configure_ray_data() -> None:
@@ -107,74 +104,9 @@ def _kept(ds: ray.data.Dataset) -> ray.data.Dataset:
     return kept
 
 
-def _texts(ds: ray.data.Dataset) -> Iterator[str]:
-    for batch in ds.select_columns(["text"]).iter_batches(batch_format="numpy", batch_size=1024):
-        yield from (str(t) for t in batch["text"])
-
-
-def _columns(ds: ray.data.Dataset, columns: list[str]) -> dict[str, list[Any]]:
-    """Gather some columns of the whole dataset to the driver, in dataset order."""
-    out: dict[str, list[Any]] = {c: [] for c in columns}
-    for batch in ds.select_columns(columns).iter_batches(batch_format="numpy", batch_size=4096):
-        for c in columns:
-            out[c].extend(batch[c])
-    return out
-
-
-def _tokenize(
-    kept: ray.data.Dataset, tokenizer_path: Path
-) -> tuple[list[str], list[int], list[TokenizedDocument]]:
-    tokenized = kept.map_batches(Tokenize(str(tokenizer_path)), batch_format="numpy")
-    rows = _columns(tokenized, ["id", "cluster_size", "language", "source", "tokens"])
-    docs = [
-        TokenizedDocument(np.asarray(t, dtype=np.uint16), str(lang), str(src))
-        for t, lang, src in zip(rows["tokens"], rows["language"], rows["source"], strict=True)
-    ]
-    return [str(i) for i in rows["id"]], [int(c) for c in rows["cluster_size"]], docs
-
-
-def _rehydrate(
-    table: dict[int, int], ids: list[str], sizes: list[int], docs: list[TokenizedDocument]
-) -> tuple[list[str], list[TokenizedDocument], dict[str, Any]]:
-    """Repeat each kept document by its cluster size's entry in the table (FineWeb-2)."""
-    out_ids: list[str] = []
-    out_docs: list[TokenizedDocument] = []
-    for doc_id, size, doc in zip(ids, sizes, docs, strict=True):
-        n = rehydrated_copies(size, table)
-        out_ids += [doc_id] * n
-        out_docs += [doc] * n
-    info = {"documents_before": len(docs), "documents_after": len(out_docs)}
-    logger.info("rehydrated %d documents into %d", len(docs), len(out_docs))
-    return out_ids, out_docs, info
-
-
-def _balance(
-    job: PipelineJob, ids: list[str], docs: list[TokenizedDocument]
-) -> tuple[list[TokenizedDocument], dict[str, Any]]:
-    groups = [group_key(d.language, d.source, job.balance.by) for d in docs]
-    before: dict[str, int] = {}
-    for g, d in zip(groups, docs, strict=True):
-        before[g] = before.get(g, 0) + len(d.tokens)
-    rates = sampling_rates(before, job.balance)
-    balanced: list[TokenizedDocument] = []
-    for copy_no, (doc_id, g, d) in enumerate(zip(ids, groups, docs, strict=True)):
-        # A rehydrated document's copies draw independently: the key includes the copy's position.
-        key = doc_id if not job.dedup.minhash.rehydrate else f"{doc_id}\0{copy_no}"
-        balanced.extend([d] * copies(key, rates[g], job.seed))
-    after: dict[str, int] = {}
-    for d in balanced:
-        g = group_key(d.language, d.source, job.balance.by)
-        after[g] = after.get(g, 0) + len(d.tokens)
-    info = {
-        "alpha": job.balance.alpha,
-        "token_budget": job.balance.token_budget,
-        "groups": {
-            g: {"tokens_before": before[g], "rate": round(rates[g], 6), "tokens_after": after.get(g, 0)}
-            for g in sorted(before)
-        },
-    }
-    logger.info("balanced %d groups: %d → %d tokens", len(before), sum(before.values()), sum(after.values()))
-    return balanced, info
+def _no_token_counts(batch: Batch) -> Batch:
+    batch["token_count"] = np.zeros(len(batch["status"]), dtype=np.int64)
+    return batch
 
 
 def _input_paths(job: PipelineJob, out: Path) -> list[str]:
@@ -201,40 +133,32 @@ def run_pipeline(job: PipelineJob) -> dict[str, Any]:
     ds, reports = _document_rows(job, StageStore(out, job, paths), paths)
     kept = _kept(ds)
     if kept.count() == 0:
-        rows = _columns(ds, ROW_COLUMNS[:-1]) if ds.count() else {c: [] for c in ROW_COLUMNS}
-        rows["token_count"] = [0] * len(rows["id"])
-        _write_side_files(out, rows)
+        write_side_files(out, ds)
+        counts = row_counts(ds.map_batches(_no_token_counts, batch_format="numpy"))
         stats = _write_stats(
-            job=job, out=out, rows=rows, manifest=NO_TOKENS, reports=reports, balance={}, started=started
+            job=job, out=out, counts=counts, manifest=NO_TOKENS, reports=reports, balance={}, started=started
         )
         raise JobError(_nothing_kept(job, stats, len(paths), out))
 
     tokenizer_path = out / "tokenizer.json"
-    tokenizer = train_tokenizer(_texts(kept), job.tokenizer, tokenizer_path)
+    sample = tokenizer_sample(kept, job.tokenizer.train_sample_bytes, job.seed)
+    tokenizer = train_tokenizer(sample, job.tokenizer, tokenizer_path)
     eot_id = tokenizer.token_to_id(END_OF_TEXT)
     if eot_id is None:
         raise JobError(f"{tokenizer_path}: the tokenizer lacks {END_OF_TEXT}; delete the file and rerun")
-    logger.info("trained a %d-token BPE on %d documents", tokenizer.get_vocab_size(), kept.count())
-    ids, sizes, docs = _tokenize(kept, tokenizer_path)
-    rehydration: dict[str, Any] = {}
-    if job.dedup.minhash.rehydrate:
-        ids, docs, rehydration = _rehydrate(job.dedup.minhash.rehydrate, ids, sizes, docs)
-    reports["minhash_dedup"]["rehydration"] = rehydration
-    balance: dict[str, Any] = {}
-    if job.balance.enabled:
-        docs, balance = _balance(job, ids, docs)
-    manifest = write_shards(
-        docs=docs,
+    logger.info("trained a %d-token BPE", tokenizer.get_vocab_size())
+    manifest, rehydration, balance = write_balanced_shards(
+        job,
+        tokenize(kept, tokenizer_path),
         out_dir=out / "shards",
-        tokens_per_shard=job.shards.tokens_per_shard,
-        seed=job.seed,
         vocab_size=tokenizer.get_vocab_size(),
         eot_id=eot_id,
     )
-    rows = _columns(ds.map_batches(CountTokens(str(tokenizer_path)), batch_format="numpy"), ROW_COLUMNS)
-    _write_side_files(out, rows)
+    reports["minhash_dedup"]["rehydration"] = rehydration
+    write_side_files(out, ds)
+    counts = row_counts(ds.map_batches(CountTokens(str(tokenizer_path)), batch_format="numpy"))
     stats = _write_stats(
-        job=job, out=out, rows=rows, manifest=manifest, reports=reports, balance=balance, started=started
+        job=job, out=out, counts=counts, manifest=manifest, reports=reports, balance=balance, started=started
     )
     logger.info("wrote %d tokens in %d shards to %s", manifest["total_tokens"], len(manifest["shards"]), out)
     return stats
@@ -244,7 +168,7 @@ def _write_stats(
     *,
     job: PipelineJob,
     out: Path,
-    rows: dict[str, list[Any]],
+    counts: list[dict[str, Any]],
     manifest: dict[str, Any],
     reports: Reports,
     balance: dict[str, Any],
@@ -252,7 +176,7 @@ def _write_stats(
 ) -> dict[str, Any]:
     stats = pipeline_stats(
         job=job,
-        rows=rows,
+        counts=counts,
         manifest=manifest,
         reports=reports,
         balance=balance,
@@ -279,23 +203,3 @@ def _nothing_kept(job: PipelineJob, stats: dict[str, Any], files: int, out: Path
         f"pipeline {job.name}: no document of {total} survived; dropped by {'; '.join(drops)}. "
         f"Loosen the thresholds of those sections (or fix the input: quarantine.jsonl); {where}"
     )
-
-
-def _jsonl(rows: list[dict[str, Any]]) -> bytes:
-    return "".join(json.dumps(row) + "\n" for row in rows).encode("utf-8")
-
-
-def _write_side_files(out: Path, rows: dict[str, list[Any]]) -> None:
-    statuses = [str(s) for s in rows["status"]]
-    quarantined = [
-        {"source": str(d), "reason": s.removeprefix("quarantined_")}
-        for d, s in zip(rows["detail"], statuses, strict=True)
-        if s.startswith("quarantined_")
-    ]
-    duplicates = [
-        {"id": str(i), "duplicate_of": str(k), "kind": s.removeprefix("dropped_").removesuffix("_duplicate")}
-        for i, k, s in zip(rows["id"], rows["duplicate_of"], statuses, strict=True)
-        if s.endswith("_duplicate")
-    ]
-    atomic_write(out / "quarantine.jsonl", _jsonl(quarantined))
-    atomic_write(out / "duplicates.jsonl", _jsonl(duplicates))

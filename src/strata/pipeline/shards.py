@@ -23,7 +23,9 @@ def write_shards(
     vocab_size: int,
     eot_id: int,
 ) -> dict[str, Any]:
-    """Shuffle documents, cut them into shards of about `tokens_per_shard`, write the manifest."""
+    """Shuffle documents in memory, cut them into shards of about `tokens_per_shard`, write the
+    manifest. For documents that fit in one process (tests, fixtures); the pipeline writes each
+    shard on a worker (strata.pipeline.assemble) and the manifest with `write_manifest`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     dtype = token_dtype(vocab_size)
     order = np.random.default_rng(seed).permutation(len(docs))

@@ -2,7 +2,9 @@
 language), drops by reason, dedup clusters, balancing and tokens written, as JSON and as
 one figure. Tokens are counted with the job's tokenizer on each document's text as the
 stage saw it (extracted text for HTML), for dropped documents too. A drop is counted under the
-stage its row's `dropped_by` names (strata.pipeline.registry), whatever its status says."""
+stage its row's `dropped_by` names (strata.pipeline.registry), whatever its status says.
+The counts are summed on the cluster (`row_counts`); the driver sees one row per
+(stage, status, language)."""
 
 from __future__ import annotations
 
@@ -14,8 +16,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
+import ray
 
-from strata.pipeline.documents import KEPT
+from strata.pipeline.documents import KEPT, Batch
 from strata.pipeline.registry import STAGES
 from strata.spec.pipeline import PipelineJob
 
@@ -23,10 +27,50 @@ NO_TOKENS = {"total_tokens": 0, "total_documents": 0, "tokens_by_language": {}, 
              "shards": [], "vocab_size": 0}  # fmt: skip
 
 
+COUNT_KEYS = ["dropped_by", "status", "language"]
+COUNT_VALUES = ["documents", "tokens"]
+
+
+def totals(ds: ray.data.Dataset, keys: list[str], values: list[str]) -> list[dict[str, Any]]:
+    """Sums of `values` per distinct `keys`, computed on the cluster (Ray Data groupby): the
+    driver receives one row per group, never the dataset's rows."""
+    projected = ds.select_columns([*keys, *values]).materialize()  # computed once, in the object store
+    if projected.count() == 0:
+        return []
+    summed = projected.groupby(keys).sum(values)
+    return [
+        {**{k: row[k] for k in keys}, **{v: row[f"sum({v})"] for v in values}} for row in summed.take_all()
+    ]
+
+
+def _partial_counts(batch: Batch) -> Batch:
+    """map_batches: one row per (dropped_by, status, language) of the batch with its documents
+    and tokens, so the cluster-wide sum shuffles a few rows per block."""
+    counts: Counter[tuple[str, str, str]] = Counter()
+    tokens: Counter[tuple[str, str, str]] = Counter()
+    for by, status, lang, n in zip(
+        batch["dropped_by"], batch["status"], batch["language"], batch["token_count"], strict=True
+    ):
+        key = (str(by), str(status), str(lang) or "unknown")
+        counts[key] += 1
+        tokens[key] += int(n)
+    keys = sorted(counts)
+    return {
+        **{name: np.array([k[i] for k in keys], dtype=object) for i, name in enumerate(COUNT_KEYS)},
+        "documents": np.array([counts[k] for k in keys], dtype=np.int64),
+        "tokens": np.array([tokens[k] for k in keys], dtype=np.int64),
+    }
+
+
+def row_counts(ds: ray.data.Dataset) -> list[dict[str, Any]]:
+    """Documents and tokens per (dropped_by, status, language) over rows with a `token_count`."""
+    return totals(ds.map_batches(_partial_counts, batch_format="numpy"), COUNT_KEYS, COUNT_VALUES)
+
+
 def pipeline_stats(
     *,
     job: PipelineJob,
-    rows: dict[str, list[Any]],
+    counts: list[dict[str, Any]],
     manifest: dict[str, Any],
     reports: dict[str, dict[str, Any]],
     balance: dict[str, Any],
@@ -34,38 +78,42 @@ def pipeline_stats(
 ) -> dict[str, Any]:
     """The JSON report of one run.
 
-    `rows` holds every document's `status`, `dropped_by` (the registry stage that dropped it,
-    "" when kept), `language` and `token_count`; `reports` maps a stage to the figures it
-    reported; `manifest` is the shard manifest (NO_TOKENS when nothing was written).
+    `counts` (see `row_counts`) holds, per `dropped_by` (the registry stage that dropped the
+    rows, "" when kept), `status` and `language`, the number of `documents` and their
+    `tokens`; `reports` maps a stage to the figures it reported; `manifest` is the shard
+    manifest (NO_TOKENS when nothing was written).
     """
-    statuses = [str(s) for s in rows["status"]]
-    languages = [str(lang) or "unknown" for lang in rows["language"]]
-    tokens = [int(t) for t in rows["token_count"]]
     position = {stage.name: index for index, stage in enumerate(STAGES)} | {"": len(STAGES)}
-    dropped_at = [position[str(by)] for by in rows["dropped_by"]]
-    by_reason = Counter(s for s in statuses if s != KEPT)
+    by_reason: Counter[str] = Counter()
+    for c in counts:
+        by_reason[str(c["status"])] += int(c["documents"])
     stages: dict[str, Any] = {}
     for index, stage in enumerate(STAGES):
-        survivors = [i for i, at in enumerate(dropped_at) if at > index]
-        per_language = Counter(languages[i] for i in survivors)
+        per_language: Counter[str] = Counter()
         tokens_per_language: Counter[str] = Counter()
-        for i in survivors:
-            tokens_per_language[languages[i]] += tokens[i]
-        reasons = Counter(statuses[i] for i, at in enumerate(dropped_at) if at == index)
+        reasons: Counter[str] = Counter()
+        for c in counts:
+            at = position[str(c["dropped_by"])]
+            if at > index:
+                per_language[str(c["language"]) or "unknown"] += int(c["documents"])
+                tokens_per_language[str(c["language"]) or "unknown"] += int(c["tokens"])
+            elif at == index:
+                reasons[str(c["status"])] += int(c["documents"])
         stages[stage.name] = {
             "dropped": sum(reasons.values()),
-            "kept": len(survivors),
+            "kept": sum(per_language.values()),
             "kept_by_language": dict(sorted(per_language.items())),
             "tokens_kept": sum(tokens_per_language.values()),
             "tokens_kept_by_language": dict(sorted(tokens_per_language.items())),
             "dropped_by_reason": {stage.reason(r): n for r, n in sorted(reasons.items())},
             **reports.get(stage.name, {}),
         }
+    kept = by_reason.pop(KEPT, 0)
     return {
         "job": job.name,
         "documents": {
-            "total": len(statuses),
-            "kept": statuses.count(KEPT),
+            "total": kept + sum(by_reason.values()),
+            "kept": kept,
             **dict(sorted(by_reason.items())),
         },
         "stages": stages,

@@ -357,6 +357,11 @@ class TokenizerSpec(Section):
 
     vocab_size: int = Field(8192, ge=257, le=65535, description="Vocabulary size (fits uint16).")
     min_frequency: int = Field(2, ge=1, description="Min pair frequency for a merge.")
+    train_sample_bytes: int = Field(
+        100_000_000,
+        ge=1,
+        description="At most this many bytes of kept text train the tokenizer (a seeded sample by hash of id).",
+    )
 
 
 class ShardSpec(Section):

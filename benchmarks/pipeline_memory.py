@@ -1,0 +1,131 @@
+"""Peak memory of the pipeline's driver and Ray workers as the corpus grows.
+
+Builds 1×, 4×, 16× ... copies of a real corpus (default: the demo corpus, 3.7 MB of
+English web and documentation text, data/demo/SOURCE.md); copy c > 0 of each document has
+every 7th word (from word c on) replaced by another word of the same document, chosen
+deterministically, and its id suffixed, so that neither exact nor MinHash dedup removes the
+copies (two copies share few 5-word shingles). Each scale runs the same job (every default
+stage, MinHash dedup, a 4,096-token BPE, 250,000-token shards) in a fresh process on a
+fresh local Ray with `--cpus` CPUs, and samples every 0.2 s the resident set size of the
+driver (its own peak from getrusage as well) and of each Ray worker process (`ray::` in
+its command line, among the driver's descendants).
+
+Usage: .venv/bin/python benchmarks/pipeline_memory.py [--scales 1 4 16] [--cpus 2]
+       [--corpus data/demo/corpus.jsonl]
+Prints one JSON line per scale, then the driver's peak at the largest scale over its peak at 1×.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ONE_RUN = """
+import json, resource, sys, tempfile, threading, time
+import psutil, ray
+from strata.pipeline.run import run_pipeline
+from strata.spec.pipeline import PipelineJob
+corpus, cpus, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+job = PipelineJob.model_validate({"kind": "pipeline", "name": "memory", "input": {"paths": [corpus]},
+    "tokenizer": {"vocab_size": 4096}, "shards": {"tokens_per_shard": 250000}, "output": {"dir": out}})
+me = psutil.Process()
+peaks = {"driver": 0, "workers": {}}
+done = threading.Event()
+def sample():
+    while not done.is_set():
+        peaks["driver"] = max(peaks["driver"], me.memory_info().rss)
+        for p in me.children(recursive=True):
+            try:
+                if "ray::" in " ".join(p.cmdline()[:1]):
+                    peaks["workers"][p.pid] = max(peaks["workers"].get(p.pid, 0), p.memory_info().rss)
+            except psutil.Error:
+                pass
+        time.sleep(0.2)
+ray.init(num_cpus=cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
+         _temp_dir=tempfile.mkdtemp(prefix="sm-", dir="/tmp"), logging_level="WARNING")
+ray.data.DataContext.get_current().enable_progress_bars = False
+thread = threading.Thread(target=sample, daemon=True)
+thread.start()
+start = time.perf_counter()
+stats = run_pipeline(job)
+seconds = time.perf_counter() - start
+done.set()
+thread.join()
+ray.shutdown()
+mib = 2**20
+workers = sorted(peaks["workers"].values())
+print(json.dumps({"driver_peak_mib": round(max(peaks["driver"], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024) / mib, 1),
+    "worker_peak_mib": round(workers[-1] / mib, 1) if workers else 0,
+    "worker_median_peak_mib": round(workers[len(workers) // 2] / mib, 1) if workers else 0,
+    "workers": len(workers), "documents": stats["documents"]["total"], "kept": stats["documents"]["kept"],
+    "tokens": stats["tokens"]["total"], "shards": stats["tokens"]["shards"], "seconds": round(seconds, 1)}))
+"""
+
+
+def perturbed(text: str, copy: int) -> str:
+    """Every 7th word from word `copy` on replaced by another word of the text (copy 0: as is)."""
+    if copy == 0:
+        return text
+    words = text.split(" ")
+    for i in range(copy % 7, len(words), 7):
+        words[i] = words[(i * 31 + copy) % len(words)]
+    return " ".join(words)
+
+
+def build_corpus(source: Path, scale: int, out: Path) -> int:
+    """Write `scale` perturbed copies of `source` (JSONL with id and text); return its bytes."""
+    lines = source.read_text(encoding="utf-8").splitlines()
+    with out.open("w", encoding="utf-8") as f:
+        for copy in range(scale):
+            for line in lines:
+                doc = json.loads(line)
+                doc["id"] = f"{doc['id']}~{copy}"
+                doc["text"] = perturbed(doc["text"], copy)
+                f.write(json.dumps(doc) + "\n")
+    return out.stat().st_size
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--scales", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--cpus", type=int, default=2)
+    parser.add_argument("--corpus", type=Path, default=Path("data/demo/corpus.jsonl"))
+    args = parser.parse_args()
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="strata-memory-") as tmp:
+        for scale in args.scales:
+            corpus = Path(tmp) / f"corpus-{scale}x.jsonl"
+            size = build_corpus(args.corpus, scale, corpus)
+            run = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    ONE_RUN,
+                    str(corpus),
+                    str(args.cpus),
+                    str(Path(tmp) / f"out-{scale}x"),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            result = {
+                "scale": scale,
+                "corpus_mb": round(size / 1e6, 1),
+                **json.loads(run.stdout.splitlines()[-1]),
+            }
+            results[scale] = result
+            print(json.dumps(result), flush=True)
+    low, high = min(results), max(results)
+    ratio = results[high]["driver_peak_mib"] / results[low]["driver_peak_mib"]
+    print(f"driver peak {high}x / {low}x: {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()

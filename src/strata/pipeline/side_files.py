@@ -1,0 +1,79 @@
+"""`quarantine.jsonl` (bad input records with their source and offset) and `duplicates.jsonl`
+(every removed duplicate with the id of the kept document), written by the Ray workers.
+
+Each batch of rows (sorted by input order) writes its records to a part file named by the
+input order of its first record, `<name>.parts/part-<order>.jsonl`; the driver then
+concatenates the parts in name order into `<name>` by streaming file to file, without
+parsing them, and removes the parts. The files are byte for byte what one process writing
+the records in input order would write.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import ray
+
+from strata.files import atomic_path, atomic_write
+from strata.pipeline.documents import Batch
+
+QUARANTINE = "quarantine.jsonl"
+DUPLICATES = "duplicates.jsonl"
+COLUMNS = ["order", "id", "status", "detail", "duplicate_of"]
+
+
+def _parts(out: Path, name: str) -> Path:
+    return out / f"{name}.parts"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteRecords:
+    """map_batches: write the batch's quarantine and duplicate records as part files; return
+    how many of each it wrote."""
+
+    out: str
+
+    def __call__(self, batch: Batch) -> Batch:
+        quarantined: list[tuple[int, dict[str, Any]]] = []
+        duplicates: list[tuple[int, dict[str, Any]]] = []
+        for order, doc_id, status, detail, kept_id in zip(*(batch[c] for c in COLUMNS), strict=True):
+            s = str(status)
+            if s.startswith("quarantined_"):
+                quarantined.append(
+                    (int(order), {"source": str(detail), "reason": s.removeprefix("quarantined_")})
+                )
+            elif s.endswith("_duplicate"):
+                kind = s.removeprefix("dropped_").removesuffix("_duplicate")
+                duplicates.append(
+                    (int(order), {"id": str(doc_id), "duplicate_of": str(kept_id), "kind": kind})
+                )
+        for name, records in ((QUARANTINE, quarantined), (DUPLICATES, duplicates)):
+            if records:
+                lines = "".join(json.dumps(r) + "\n" for _, r in sorted(records, key=lambda r: r[0]))
+                part = _parts(Path(self.out), name) / f"part-{records[0][0]:020d}.jsonl"
+                atomic_write(part, lines.encode("utf-8"))
+        return {"records": np.array([len(quarantined) + len(duplicates)], dtype=np.int64)}
+
+
+def write_side_files(out: Path, rows: ray.data.Dataset) -> int:
+    """Write both files from every row's status; return the number of records written."""
+    for name in (QUARANTINE, DUPLICATES):
+        shutil.rmtree(_parts(out, name), ignore_errors=True)
+        _parts(out, name).mkdir(parents=True)
+    written = 0
+    if rows.count():
+        mapped = rows.select_columns(COLUMNS).map_batches(WriteRecords(str(out)), batch_format="numpy")
+        summed: Any = mapped.sum("records")
+        written = int(summed or 0)
+    for name in (QUARANTINE, DUPLICATES):
+        with atomic_path(out / name) as tmp, Path(tmp).open("wb") as whole:
+            for part in sorted(_parts(out, name).glob("part-*.jsonl")):
+                with part.open("rb") as piece:
+                    shutil.copyfileobj(piece, whole)
+        shutil.rmtree(_parts(out, name))
+    return written
