@@ -11,7 +11,8 @@ exactly, never by matching status prefixes (`dropped_gopher_` starts
 `dropped_gopher_repetition_`).
 
 Adding a stage is one module (a `Filter` subclass for a quality rule set, with its section
-in `QualitySpec`), one row here and its test. Tokenizing, rehydration, balancing and
+in `QualitySpec`), one row here and its test. A stage that rewrites text instead of dropping
+rows (PII) reports what it changed through its apply function's report. Tokenizing, rehydration, balancing and
 sharding act on the documents these stages keep and are not rows.
 """
 
@@ -34,6 +35,7 @@ from strata.pipeline.filters.fineweb import FineWebQuality
 from strata.pipeline.filters.gopher_quality import GopherQuality
 from strata.pipeline.filters.gopher_repetition import GopherRepetition
 from strata.pipeline.language import IdentifyLanguage
+from strata.pipeline.pii import replace_pii
 from strata.pipeline.read import DocumentReader
 from strata.spec.pipeline import ExactDedupSpec, InputSpec, MinhashSpec, PipelineJob
 
@@ -165,6 +167,9 @@ STAGES: tuple[Stage, ...] = (
         apply=_near,
         checkpoint="deduplicated",
         report_when_off=empty_report(),
+    ),
+    Stage(
+        name="pii", section="pii", drops="dropped_pii_", apply=replace_pii, report_when_off={"replaced": {}}
     ),
 )
 
