@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import ray
 
+from strata.pipeline.decontaminate import Decontaminate
 from strata.pipeline.dedup.exact import exact_duplicates
 from strata.pipeline.dedup.near import MINHASH_DROP, empty_report, near_duplicates
 from strata.pipeline.documents import KEPT, Batch
@@ -153,6 +154,12 @@ STAGES: tuple[Stage, ...] = (
     filter_stage(GopherQuality),
     filter_stage(C4Quality),
     filter_stage(FineWebQuality),
+    Stage(
+        name="decontamination",
+        section="decontamination",
+        drops="dropped_decontamination_",
+        apply=per_batch(Decontaminate),
+    ),
     Stage(
         name="exact_dedup",
         section="dedup.exact",

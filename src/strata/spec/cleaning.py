@@ -13,10 +13,6 @@ from strata.spec.base import Section
 BENCHMARK_NAME = r"^[a-z0-9][a-z0-9_]*$"
 
 
-def _missing(paths: list[str]) -> list[str]:
-    return [p for p in paths if not Path(p).is_file()]
-
-
 class PiiSpec(Section):
     """PII replaced by fixed placeholders, as FineWeb does (datatrove's PIIFormatter)."""
 
@@ -39,6 +35,13 @@ class BenchmarkSpec(Section):
     path: str = Field(description="JSONL or JSONL.gz file, relative to the repo root.")
     fields: list[str] = Field(min_length=1, description="Record fields whose text is matched (e.g. prompt).")
 
+    @field_validator("path")
+    @classmethod
+    def _file_exists(cls, path: str) -> str:
+        if not Path(path).is_file():
+            raise ValueError(f"benchmark file {path} not found (paths are relative to the repo root)")
+        return path
+
 
 class DecontaminationSpec(Section):
     """Documents sharing a word n-gram with an evaluation set are dropped (GPT-3, Brown et al. 2020, app. C)."""
@@ -48,13 +51,7 @@ class DecontaminationSpec(Section):
     benchmarks: list[BenchmarkSpec] = Field(default_factory=list, description="Evaluation sets to protect.")
 
     @model_validator(mode="after")
-    def _files_and_names(self) -> DecontaminationSpec:
-        for i, bench in enumerate(self.benchmarks):
-            if not Path(bench.path).is_file():
-                raise ValueError(
-                    f"decontamination.benchmarks[{i}].path: {bench.path} not found "
-                    "(paths are relative to the repo root)"
-                )
+    def _names_once(self) -> DecontaminationSpec:
         names = [b.name for b in self.benchmarks]
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
@@ -77,7 +74,7 @@ class UrlFilterSpec(Section):
     @field_validator("blocklists")
     @classmethod
     def _lists_exist(cls, paths: list[str]) -> list[str]:
-        missing = _missing(paths)
+        missing = [p for p in paths if not Path(p).is_file()]
         if missing:
             raise ValueError(
                 f"url_filter.blocklists: {', '.join(missing)} not found (paths are relative to the repo root)"
