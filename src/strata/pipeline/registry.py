@@ -38,6 +38,7 @@ from strata.pipeline.filters.gopher_repetition import GopherRepetition
 from strata.pipeline.language import IdentifyLanguage
 from strata.pipeline.pii import replace_pii
 from strata.pipeline.read import DocumentReader
+from strata.pipeline.urls import filter_urls
 from strata.spec.pipeline import ExactDedupSpec, InputSpec, MinhashSpec, PipelineJob
 
 # (Dataset, the stage's job section) → (Dataset, the stage's report for stats/pipeline.json)
@@ -148,6 +149,13 @@ def filter_stage(rules: type[Filter]) -> Stage:
 
 STAGES: tuple[Stage, ...] = (
     Stage(name="read", section="input", drops="quarantined_", apply=_read),
+    Stage(
+        name="url_filter",
+        section="url_filter",
+        drops="dropped_url_filter_",
+        apply=filter_urls,
+        report_when_off={"no_url": 0},
+    ),
     Stage(name="extract", section="extract", drops="dropped_extract_", apply=per_worker(ExtractMainText)),
     Stage(name="language", section="language", drops="dropped_language_", apply=per_worker(IdentifyLanguage)),
     filter_stage(GopherRepetition),
