@@ -9,7 +9,8 @@ files (`.txt`, `.md`, `.html`: one document per file), WARC/WET (`.warc`, `.wet`
 opened through fsspec, so `s3://` and `gs://` URIs work where the matching fsspec backend
 (s3fs, gcsfs) is installed.
 
-Every row has a stable `id`: the record's id field when the job names one, else the
+Rows of WARC records keep their `WARC-Target-URI`, and JSONL/Parquet rows their record's
+`url` field, in `url` ("" when there is none). Every row has a stable `id`: the record's id field when the job names one, else the
 source and record offset (`path:line` for JSONL, `path#row` for Parquet, the
 WARC-Record-ID for WARC, the path for text files, `path#page-id` for Wikipedia). The
 index lines of Wikipedia's CirrusSearch JSON dumps are not documents and are skipped.
@@ -137,6 +138,7 @@ class DocumentReader:
             "content": content,
             "status": status,
             "detail": where,
+            "url": "",  # set by the readers of records that carry one (strata.pipeline.urls)
         }
 
     def _quarantined(self, path: str, where: str, reason: str, doc_id: str = "") -> Row:
@@ -187,7 +189,10 @@ class DocumentReader:
             return self._quarantined(path, where, "no_text")
         key = self.spec.id_key
         doc_id = str(record[key]) if key and record.get(key) is not None else where
-        return self._row(doc_id=doc_id, source=str(record.get("source") or path), where=where, text=value)
+        row = self._row(doc_id=doc_id, source=str(record.get("source") or path), where=where, text=value)
+        if isinstance(record.get("url"), str):
+            row["url"] = record["url"]
+        return row
 
     # Wikipedia XML dumps --------------------------------------------------------------------
     def _read_mediawiki(self, path: str) -> Iterator[Row]:
@@ -322,6 +327,7 @@ class DocumentReader:
                 )
             text = _decode_legacy(payload)
         row = self._row(doc_id=doc_id, source=source, where=where, text=text)
+        row["url"] = headers.get_header("WARC-Target-URI") or ""
         if self.spec.content == "auto":
             row["content"] = HTML if is_html else TEXT
         return row

@@ -11,7 +11,8 @@ exactly, never by matching status prefixes (`dropped_gopher_` starts
 `dropped_gopher_repetition_`).
 
 Adding a stage is one module (a `Filter` subclass for a quality rule set, with its section
-in `QualitySpec`), one row here and its test. Tokenizing, rehydration, balancing and
+in `QualitySpec`), one row here and its test. A stage that rewrites text instead of dropping
+rows (PII) reports what it changed through its apply function's report. Tokenizing, rehydration, balancing and
 sharding act on the documents these stages keep and are not rows.
 """
 
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 import ray
 
+from strata.pipeline.decontaminate import Decontaminate
 from strata.pipeline.dedup.exact import exact_duplicates
 from strata.pipeline.dedup.near import MINHASH_DROP, empty_report, near_duplicates
 from strata.pipeline.documents import KEPT, Batch
@@ -34,7 +36,9 @@ from strata.pipeline.filters.fineweb import FineWebQuality
 from strata.pipeline.filters.gopher_quality import GopherQuality
 from strata.pipeline.filters.gopher_repetition import GopherRepetition
 from strata.pipeline.language import IdentifyLanguage
+from strata.pipeline.pii import replace_pii
 from strata.pipeline.read import DocumentReader
+from strata.pipeline.urls import filter_urls
 from strata.spec.pipeline import ExactDedupSpec, InputSpec, MinhashSpec, PipelineJob
 
 # (Dataset, the stage's job section) → (Dataset, the stage's report for stats/pipeline.json)
@@ -145,12 +149,25 @@ def filter_stage(rules: type[Filter]) -> Stage:
 
 STAGES: tuple[Stage, ...] = (
     Stage(name="read", section="input", drops="quarantined_", apply=_read),
+    Stage(
+        name="url_filter",
+        section="url_filter",
+        drops="dropped_url_filter_",
+        apply=filter_urls,
+        report_when_off={"no_url": 0},
+    ),
     Stage(name="extract", section="extract", drops="dropped_extract_", apply=per_worker(ExtractMainText)),
     Stage(name="language", section="language", drops="dropped_language_", apply=per_worker(IdentifyLanguage)),
     filter_stage(GopherRepetition),
     filter_stage(GopherQuality),
     filter_stage(C4Quality),
     filter_stage(FineWebQuality),
+    Stage(
+        name="decontamination",
+        section="decontamination",
+        drops="dropped_decontamination_",
+        apply=per_batch(Decontaminate),
+    ),
     Stage(
         name="exact_dedup",
         section="dedup.exact",
@@ -165,6 +182,9 @@ STAGES: tuple[Stage, ...] = (
         apply=_near,
         checkpoint="deduplicated",
         report_when_off=empty_report(),
+    ),
+    Stage(
+        name="pii", section="pii", drops="dropped_pii_", apply=replace_pii, report_when_off={"replaced": {}}
     ),
 )
 

