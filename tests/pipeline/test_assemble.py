@@ -15,7 +15,7 @@ import pytest
 import ray
 
 from strata.pipeline.assemble import tokenizer_sample, write_balanced_shards
-from strata.pipeline.shards import load_manifest, read_index
+from strata.shards import load_manifest, read_index
 from strata.pipeline.side_files import write_side_files
 from strata.spec.pipeline import PipelineJob
 
@@ -56,8 +56,8 @@ def shard_documents(out: Path) -> list[bytes]:
     docs = []
     for shard in load_manifest(out)["shards"]:
         tokens = np.fromfile(out / shard["bin"], dtype="<u2")
-        lengths, pointers = read_index(out / shard["idx"])
-        docs += [bytes(tokens[p // 2 : p // 2 + n]) for p, n in zip(pointers, lengths, strict=True)]
+        index = read_index(out / shard["idx"])
+        docs += [bytes(tokens[p // 2 : p // 2 + n]) for p, n in zip(index.pointers, index.lengths, strict=True)]
     return docs
 
 
