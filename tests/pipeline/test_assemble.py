@@ -15,8 +15,8 @@ import pytest
 import ray
 
 from strata.pipeline.assemble import tokenizer_sample, write_balanced_shards
-from strata.shards import load_manifest, read_index
 from strata.pipeline.side_files import write_side_files
+from strata.shards import load_manifest, read_index
 from strata.spec.pipeline import PipelineJob
 
 SRC = Path(__file__).parents[2] / "src" / "strata" / "pipeline"
@@ -57,7 +57,9 @@ def shard_documents(out: Path) -> list[bytes]:
     for shard in load_manifest(out)["shards"]:
         tokens = np.fromfile(out / shard["bin"], dtype="<u2")
         index = read_index(out / shard["idx"])
-        docs += [bytes(tokens[p // 2 : p // 2 + n]) for p, n in zip(index.pointers, index.lengths, strict=True)]
+        docs += [
+            bytes(tokens[p // 2 : p // 2 + n]) for p, n in zip(index.pointers, index.lengths, strict=True)
+        ]
     return docs
 
 
