@@ -224,6 +224,9 @@ class TrainJob(Section):
                 "compile: torch.compile is torch's; jax always compiles the step with XLA (remove it)": (
                     self.compile
                 ),
+                "model.family gpt: backend jax trains the llama family (set model.family: llama or a preset)": (
+                    self.model.family != "llama"
+                ),
             }
         broken = [reason for reason, refused in refusals.items() if refused]
         if broken:
