@@ -53,10 +53,11 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest
 
-# The inner loop: the tests that start no Ray, no DeepSpeed ranks and no system services
-# (the markers are in pyproject.toml; tests/conftest.py refuses an unmarked test that does).
+# The inner loop: the tests that start no Ray, no DeepSpeed ranks, no JAX device processes and
+# no system services (the markers are in pyproject.toml; tests/conftest.py refuses an unmarked
+# test that starts Ray, ranks or services).
 test-unit: $(STAMP)
-	$(BIN)/pytest -m "not integration and not ranks and not system"
+	$(BIN)/pytest -m "not integration and not ranks and not system and not jax"
 
 clean:
 	rm -rf $(VENV) runs .strata

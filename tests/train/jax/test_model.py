@@ -3,6 +3,8 @@ schedule; sharding rules; and the jax backend's refusals in the job file."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -11,10 +13,12 @@ jax = pytest.importorskip("jax")
 
 from jax.sharding import AbstractMesh, Mesh, PartitionSpec  # noqa: E402
 
+from strata.errors import JobError  # noqa: E402
 from strata.spec.train import OptimizerSpec, TrainJob  # noqa: E402
 from strata.train.jax.model import check_params, logits, param_shapes  # noqa: E402
 from strata.train.jax.optim import lr_schedule  # noqa: E402
-from strata.train.jax.sharding import param_spec  # noqa: E402
+from strata.train.jax.sharding import build_mesh, check_batch, param_spec  # noqa: E402
+from strata.train.jax.trainer import train  # noqa: E402
 from strata.train.llama import Llama, LlamaConfig  # noqa: E402
 from strata.train.schedule import lr_ratio  # noqa: E402
 
@@ -94,3 +98,25 @@ def test_options_of_the_other_backend_are_refused_by_name(extra: dict[str, objec
 def test_a_jax_job_takes_tensor_and_fsdp_and_a_zero_stage_0() -> None:
     job = TrainJob.model_validate({**JOB, "parallel": {"fsdp": 2, "tensor": 2}, "zero": {"stage": 0}})
     assert (job.parallel.fsdp, job.parallel.tensor) == (2, 2)
+
+
+def test_a_mesh_or_batch_that_does_not_divide_is_refused(tmp_path: Path) -> None:
+    job = TrainJob.model_validate(
+        {**JOB, "parallel": {"fsdp": 2}, "batch": {"micro_batch_size": 3}, "workers": {"num_workers": 1}}
+    )
+    with pytest.raises(
+        JobError, match=r"parallel.fsdp \(2\) × parallel.tensor \(1\) = 2 does not divide the 1"
+    ):
+        build_mesh(job, jax.devices()[:1])
+    with pytest.raises(
+        JobError, match=r"3 samples per micro-step .* do not divide over data \(2\) × fsdp \(2\)"
+    ):
+        check_batch(job, AbstractMesh((2, 2, 1), ("data", "fsdp", "tensor")))
+
+
+def test_missing_shards_are_refused_before_anything_compiles(tmp_path: Path) -> None:
+    job = TrainJob.model_validate(
+        {**JOB, "data": {"shards": str(tmp_path)}, "output": {"dir": str(tmp_path)}}
+    )
+    with pytest.raises(JobError, match=r"no manifest\.json; run the pipeline job"):
+        train(job)
