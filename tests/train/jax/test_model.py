@@ -120,3 +120,15 @@ def test_missing_shards_are_refused_before_anything_compiles(tmp_path: Path) -> 
     )
     with pytest.raises(JobError, match=r"no manifest\.json; run the pipeline job"):
         train(job)
+
+
+def test_bf16_compute_stays_near_fp32() -> None:
+    """The TPU setting (bf16 matmuls, fp32 weights and loss) on the CPU."""
+    cfg = _config(False)
+    torch.manual_seed(1)
+    state = {n: jax.numpy.asarray(t.detach().numpy()) for n, t in Llama(cfg).state_dict().items()}
+    idx = jax.numpy.asarray(np.random.default_rng(0).integers(0, cfg.vocab_size, size=(2, cfg.seq_len)))
+    fp32 = logits(cfg, state, idx)
+    bf16 = logits(cfg, state, idx, compute_dtype=jax.numpy.bfloat16, recompute=True)
+    assert bf16.dtype == jax.numpy.bfloat16
+    np.testing.assert_allclose(np.asarray(bf16, np.float32), np.asarray(fp32), rtol=0, atol=0.02)

@@ -146,6 +146,8 @@ def test_a_checkpoint_of_another_shape_is_refused(
     shards: Path, whole: tuple[Path, list[float]], tmp_path: Path
 ) -> None:
     shutil.copytree(whole[0] / "out", tmp_path / "out")
-    write_job(tmp_path, shards, steps=20, model={**MODEL, "ffn_hidden": 192})
-    with pytest.raises(AssertionError, match=r"checkpoint of another model shape \(ffn_hidden: 128"):
+    write_job(tmp_path, shards, steps=20, seed=6, model={**MODEL, "ffn_hidden": 192})
+    with pytest.raises(
+        AssertionError, match=r"another job \(model.ffn_hidden: 128 in the checkpoint, 192 now, seed"
+    ):
         run("jax", tmp_path)

@@ -1,4 +1,5 @@
-"""Orbax checkpoints of a JAX train job: parameters, optimizer state and the model's shape.
+"""Orbax checkpoints of a JAX train job: parameters, optimizer state and what must not change
+on resume (model shape, seed, global batch: the sample order and the state's shapes).
 
 Each checkpoint is `<output.dir>/checkpoints/<step>/` (Orbax's CheckpointManager, the
 newest `checkpoint.keep` kept). Arrays are restored straight into the shardings of the
@@ -7,7 +8,6 @@ mesh the resumed run builds, so a job saved on one mesh shape resumes on another
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,6 @@ import jax
 import orbax.checkpoint as ocp
 
 from strata.errors import JobError
-from strata.train.llama import LlamaConfig
 
 logger = logging.getLogger(__name__)
 
@@ -24,9 +23,10 @@ logger = logging.getLogger(__name__)
 class Checkpoints:
     """Save and restore the training state (a pytree) of one job's output directory."""
 
-    def __init__(self, directory: Path, cfg: LlamaConfig, keep: int) -> None:
+    def __init__(self, directory: Path, record: dict[str, Any], keep: int) -> None:
+        """`record`: flat JSON values a resumed run must share (saved with every checkpoint)."""
         self.directory = directory.resolve()
-        self.model = dataclasses.asdict(cfg)
+        self.record = record
         self._manager = ocp.CheckpointManager(
             self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
         )
@@ -39,24 +39,26 @@ class Checkpoints:
         """Write the state after optimizer step `step` (asynchronously; `close` waits)."""
         self._manager.save(
             step,
-            args=ocp.args.Composite(state=ocp.args.StandardSave(state), model=ocp.args.JsonSave(self.model)),
+            args=ocp.args.Composite(
+                state=ocp.args.StandardSave(state), record=ocp.args.JsonSave(self.record)
+            ),
         )
         logger.info("checkpoint of step %d: %s", step, self.directory / str(step))
 
     def restore(self, step: int, abstract_state: Any) -> Any:
         """The state saved at `step`, placed as `abstract_state`'s ShapeDtypeStructs say.
 
-        Raises JobError when the checkpoint's model shape differs from this job's.
+        Raises JobError when the checkpoint's record differs from this job's.
         """
-        saved = self._manager.restore(step, args=ocp.args.Composite(model=ocp.args.JsonRestore()))["model"]
-        differing = {k: (saved.get(k), v) for k, v in self.model.items() if saved.get(k) != v}
+        saved = self._manager.restore(step, args=ocp.args.Composite(record=ocp.args.JsonRestore()))["record"]
+        differing = {k: (saved.get(k), v) for k, v in self.record.items() if saved.get(k) != v}
         if differing:
             changes = ", ".join(
                 f"{k}: {old} in the checkpoint, {new} now" for k, (old, new) in differing.items()
             )
             raise JobError(
-                f"{self.directory / str(step)}: checkpoint of another model shape ({changes}); restore the "
-                "job's model section or give it a new output.dir"
+                f"{self.directory / str(step)}: checkpoint of another job ({changes}); restore those keys "
+                "or give the job a new output.dir"
             )
         restored = self._manager.restore(
             step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state))

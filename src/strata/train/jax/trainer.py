@@ -12,6 +12,7 @@ elsewhere in fp32.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -63,7 +64,9 @@ def train(
     tx = build_optimizer(job.optimizer, job.steps)
     p_shardings = param_shardings(param_shapes(cfg), mesh)
     out = Path(job.output.dir)
-    checkpoints = Checkpoints(out / "checkpoints", cfg, keep=job.checkpoint.keep)
+    record = {f"model.{k}": v for k, v in dataclasses.asdict(cfg).items()}
+    record |= {"seed": job.seed, "global_batch": job.global_batch}
+    checkpoints = Checkpoints(out / "checkpoints", record, keep=job.checkpoint.keep)
     start = checkpoints.latest_step() or 0
     params, opt_state, o_shardings = initial_state(
         cfg, tx, p_shardings, mesh, initial=initial_params, seed=job.seed
