@@ -1,6 +1,6 @@
 # The two set-up commands of a fresh machine: `make demo` and `make test`.
-# Each creates .venv and installs what it needs, pinned by locks/cpu.txt (once; again when
-# pyproject.toml or the lock changes).
+# Each creates .venv and installs what it needs, pinned by locks/cpu.txt and, for the JAX
+# backend's tests on the CPU, locks/jax-cpu.txt (once; again when pyproject.toml or a lock changes).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -11,13 +11,14 @@ STAMP := $(VENV)/.strata-installed
 PIP_ARGS ?=
 
 LOCK := locks/cpu.txt
+JAX_LOCK := locks/jax-cpu.txt
 
 .PHONY: demo test test-unit lint install lock lock-cuda clean
 
-$(STAMP): pyproject.toml $(LOCK)
+$(STAMP): pyproject.toml $(LOCK) $(JAX_LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet $(PIP_ARGS) --constraint $(LOCK) -e '.[dev]'
+	$(BIN)/pip install --quiet $(PIP_ARGS) --constraint $(LOCK) --constraint $(JAX_LOCK) -e '.[dev,jax]'
 	# Compile DeepSpeed's CPU communication op once, not in every training worker
 	# (with the venv's ninja, as the workers use: another ninja version rebuilds it).
 	PATH=$(abspath $(BIN)):$$PATH DS_ACCELERATOR=cpu TORCH_EXTENSIONS_DIR=$(abspath $(VENV))/torch_extensions \
@@ -52,10 +53,11 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest
 
-# The inner loop: the tests that start no Ray, no DeepSpeed ranks and no system services
-# (the markers are in pyproject.toml; tests/conftest.py refuses an unmarked test that does).
+# The inner loop: the tests that start no Ray, no DeepSpeed ranks, no JAX device processes and
+# no system services (the markers are in pyproject.toml; tests/conftest.py refuses an unmarked
+# test that starts Ray, ranks or services).
 test-unit: $(STAMP)
-	$(BIN)/pytest -m "not integration and not ranks and not system"
+	$(BIN)/pytest -m "not integration and not ranks and not system and not jax"
 
 clean:
 	rm -rf $(VENV) runs .strata

@@ -83,3 +83,20 @@ def test_a_job_refused_before_it_starts_writes_nothing(kind: str, tmp_path: Path
     with pytest.raises(JobError, match=reason):
         execute(job, RunTarget())
     assert not (tmp_path / "out").exists()
+
+
+def test_a_jax_job_is_refused_by_strata_run_until_ray_schedules_it(tmp_path: Path) -> None:
+    """`strata run` would otherwise train a `backend: jax` job with DeepSpeed."""
+    job = TrainJob.model_validate(
+        {
+            "kind": "train",
+            "name": "tpu",
+            "backend": "jax",
+            "model": {"family": "llama"},
+            "steps": 2,
+            "data": {"shards": str(tmp_path)},
+            "output": {"dir": str(tmp_path / "out")},
+        }
+    )
+    with pytest.raises(JobError, match="backend: jax"):
+        KINDS["train"].prepare(job, RunTarget())

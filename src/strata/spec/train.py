@@ -141,16 +141,17 @@ class ParallelSpec(Section):
         description="Pipeline stages (DeepSpeed PipelineModule): each holds a contiguous share of the "
         "decoder layers; workers / stages data-parallel replicas. llama family, untied embeddings, ZeRO 0-1.",
     )
-    tensor: int = Field(1, ge=1, description="Tensor-parallel ranks: only 1 (not supported yet).")
-
-    @model_validator(mode="after")
-    def _no_tensor_parallelism(self) -> ParallelSpec:
-        if self.tensor != 1:
-            raise ValueError(
-                f"tensor {self.tensor}: tensor parallelism is not supported; shard a model too large for "
-                "one accelerator with zero.stage 3 or split its layers with pipeline_stages"
-            )
-        return self
+    tensor: int = Field(
+        1,
+        ge=1,
+        description="Tensor-parallel ways: backend jax only (the mesh's `tensor` axis); 1 on deepspeed.",
+    )
+    fsdp: int = Field(
+        1,
+        ge=1,
+        description="Ways parameters and optimizer state are sharded (the mesh's `fsdp` axis, which also "
+        "splits the batch): backend jax only; deepspeed shards with zero.stage.",
+    )
 
 
 class BatchSpec(Section):
@@ -221,10 +222,47 @@ class TrainJob(Section):
         "keeps fp32 weights and runs matrix products in bf16 (torch.autocast). CPU runs are fp32.",
     )
     workers: WorkersSpec = Field(default_factory=WorkersSpec, description="Workers.")
+    backend: Literal["deepspeed", "jax"] = Field(
+        "deepspeed",
+        description="deepspeed: torch with DeepSpeed on Ray Train (GPU/CPU); jax: JAX on a device mesh "
+        "(TPU slices; simulated CPU devices in tests), sharded by parallel.fsdp and parallel.tensor.",
+    )
     checkpoint: CheckpointSpec = Field(
         default_factory=CheckpointSpec, description="Checkpoints and recovery."
     )
     output: TrainOutputSpec = Field(description="Outputs.")
+
+    @model_validator(mode="after")
+    def _backend_fits(self) -> TrainJob:
+        """Options of one backend are refused on the other, by name."""
+        p, zero = self.parallel, self.zero
+        if self.backend == "deepspeed":
+            refusals = {
+                f"parallel.tensor {p.tensor}: tensor parallelism is not supported on deepspeed (backend jax "
+                "has it); shard a model too large for one accelerator with zero.stage 3 or split its layers "
+                "with pipeline_stages": p.tensor != 1,
+                f"parallel.fsdp {p.fsdp}: fsdp is a jax mesh axis; deepspeed shards with zero.stage 3": p.fsdp
+                != 1,
+            }
+        else:
+            given_zero = "zero" in self.model_fields_set
+            refusals = {
+                f"zero.stage {zero.stage}: ZeRO is DeepSpeed's; jax shards parameters and optimizer state "
+                "with parallel.fsdp (remove the zero section)": given_zero and zero.stage > 0,
+                "zero.offload_optimizer is DeepSpeed's (remove it)": given_zero and zero.offload_optimizer,
+                f"parallel.pipeline_stages {p.pipeline_stages}: DeepSpeed pipeline stages do not exist on "
+                "jax (use parallel.fsdp and parallel.tensor)": p.pipeline_stages != 1,
+                "compile: torch.compile is torch's; jax always compiles the step with XLA (remove it)": (
+                    self.compile
+                ),
+                "model.family gpt: backend jax trains the llama family (set model.family: llama or a preset)": (
+                    self.model.family != "llama"
+                ),
+            }
+        broken = [reason for reason, refused in refusals.items() if refused]
+        if broken:
+            raise ValueError(f"backend {self.backend}: " + "; ".join(broken))
+        return self
 
     @model_validator(mode="after")
     def _pipeline_fits(self) -> TrainJob:

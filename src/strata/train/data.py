@@ -14,13 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
 
 from strata.errors import JobError
 from strata.shards import check_token_ids, read_index, read_tokens
 
 if TYPE_CHECKING:
     from strata.spec.train import TrainJob
+
+if TYPE_CHECKING:
+    import torch
 
 
 class ShardSamples:
@@ -62,13 +64,20 @@ class ShardSamples:
             self._perms = {epoch: np.random.default_rng([self.seed, epoch]).permutation(self.num_samples)}
         return int(self._perms[epoch][offset])
 
-    def batch(self, first_global_index: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Inputs and targets for `size` consecutive global sample numbers."""
+    def rows(self, first_global_index: int, size: int) -> np.ndarray[Any, Any]:
+        """`size` consecutive global samples as int64 rows of `seq_len + 1` tokens (no torch:
+        the JAX trainer reads the same samples through this)."""
         rows = []
         for g in range(first_global_index, first_global_index + size):
             start = self._sample_index(g) * self.seq_len
             rows.append(np.asarray(self.tokens[start : start + self.seq_len + 1], dtype=np.int64))
-        block = torch.from_numpy(np.stack(rows))
+        return np.stack(rows)
+
+    def batch(self, first_global_index: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs and targets for `size` consecutive global sample numbers."""
+        import torch
+
+        block = torch.from_numpy(self.rows(first_global_index, size))
         return block[:, :-1], block[:, 1:]
 
     def in_order(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:

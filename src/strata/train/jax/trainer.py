@@ -1,0 +1,186 @@
+"""The JAX training loop: the job's Llama, shards, sample order, optimizer and schedule on a
+device mesh, with Orbax checkpoints and the torch path's metrics.jsonl.
+
+Step k (0-based) trains on global samples k·G … k·G + G − 1 with G = `job.global_batch`
+(micro_batch_size × grad_accum_steps × workers.num_workers), the samples the DeepSpeed
+ranks of the same job read together in that step (strata.train.data), split into
+grad_accum_steps micro-steps whose gradients are averaged. The loss of a step is the mean
+over its micro-steps, as the torch loop reports it. Weights and optimizer state are fp32;
+on TPU the forward and backward pass run in bf16 (`precision` bf16 or autocast alike),
+elsewhere in fp32.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from strata.spec.models import LlamaConfig, build_model_config
+from strata.spec.train import TrainJob
+from strata.train.data import ShardSamples
+from strata.train.jax.checkpoints import Checkpoints, abstract
+from strata.train.jax.model import Params, check_params, init_params, lm_loss, logits, param_shapes
+from strata.train.jax.optim import build_optimizer, lr_schedule
+from strata.train.jax.sharding import batch_sharding, build_mesh, check_batch, param_shardings
+from strata.train.metrics import MetricsLogger
+
+logger = logging.getLogger(__name__)
+
+StepFn = Callable[[Params, Any, jax.Array, jax.Array], tuple[Params, Any, jax.Array]]
+
+
+def train(
+    job: TrainJob,
+    *,
+    devices: list[Any] | None = None,
+    initial_params: dict[str, np.ndarray[Any, Any]] | None = None,
+    stop_after: int | None = None,
+) -> list[float]:
+    """Train `job` (resuming from its newest checkpoint) and return the losses of the steps run.
+
+    `devices`: the mesh's devices (default all); `initial_params`: weights by torch name
+    instead of the seeded initialisation; `stop_after`: end after this step without the
+    final checkpoint, as a killed run would. Raises JobError for shards, mesh or batch
+    that do not fit, and for a checkpoint of another model shape.
+    """
+    samples = ShardSamples(Path(job.data.shards), job.model.seq_len, job.seed)
+    cfg = build_model_config(job.model, samples.vocab_size)
+    if not isinstance(cfg, LlamaConfig):  # the spec refuses family gpt on jax
+        raise TypeError("backend jax trains the llama family")
+    mesh = build_mesh(job, devices)
+    check_batch(job, mesh)
+    logger.info("mesh %s over %d %s devices", dict(mesh.shape), mesh.size, jax.default_backend())
+    tx = build_optimizer(job.optimizer, job.steps)
+    p_shardings = param_shardings(param_shapes(cfg), mesh)
+    out = Path(job.output.dir)
+    record = {f"model.{k}": v for k, v in dataclasses.asdict(cfg).items()}
+    record |= {"seed": job.seed, "global_batch": job.global_batch}
+    checkpoints = Checkpoints(out / "checkpoints", record, keep=job.checkpoint.keep)
+    start = checkpoints.latest_step() or 0
+    params, opt_state, o_shardings = initial_state(
+        cfg, tx, p_shardings, mesh, initial=initial_params, seed=job.seed
+    )
+    if start:
+        state = checkpoints.restore(
+            start, abstract({"params": params, "opt": opt_state}, {"params": p_shardings, "opt": o_shardings})
+        )
+        params, opt_state = state["params"], state["opt"]
+    step_fn = build_step(cfg, tx, mesh, p_shardings, o_shardings, recompute=job.activation_checkpointing)
+    metrics = MetricsLogger(out / "metrics.jsonl", keep_steps=start)
+    schedule = lr_schedule(job.optimizer, job.steps)
+    end = job.steps if stop_after is None else min(job.steps, stop_after)
+    every, losses = job.checkpoint.every_steps, []
+    try:
+        for step in range(start, end):
+            started = time.perf_counter()
+            x, y = step_batch(job, samples, step, mesh)
+            params, opt_state, loss_array = step_fn(params, opt_state, x, y)
+            loss = float(loss_array)
+            seconds = time.perf_counter() - started
+            losses.append(loss)
+            tokens = job.global_batch * job.model.seq_len
+            metrics.log(
+                {
+                    "step": step + 1,
+                    "loss": loss,
+                    "lr": float(schedule(step)),
+                    "step_seconds": seconds,
+                    "tokens_per_second": tokens / seconds,
+                    "devices": mesh.size,
+                }
+            )
+            if (every and (step + 1) % every == 0) or step + 1 == job.steps:
+                checkpoints.save(step + 1, {"params": params, "opt": opt_state})
+    finally:
+        metrics.close()
+        checkpoints.close()
+    return losses
+
+
+def initial_state(
+    cfg: LlamaConfig,
+    tx: optax.GradientTransformation,
+    p_shardings: dict[str, NamedSharding],
+    mesh: Mesh,
+    *,
+    initial: dict[str, np.ndarray[Any, Any]] | None,
+    seed: int,
+) -> tuple[Params, Any, Any]:
+    """Parameters placed on the mesh, the optimizer state sharded as its parameters, and its shardings."""
+    host = init_params(cfg, seed) if initial is None else initial
+    check_params(cfg, host)
+    params = {
+        name: jax.device_put(np.asarray(host[name], np.float32), p_shardings[name]) for name in p_shardings
+    }
+    o_shardings = _optimizer_shardings(jax.eval_shape(tx.init, params), p_shardings, mesh)
+    opt_state = jax.jit(tx.init, out_shardings=o_shardings)(params)
+    return params, opt_state, o_shardings
+
+
+def _optimizer_shardings(state_shape: Any, p_shardings: dict[str, NamedSharding], mesh: Mesh) -> Any:
+    """Adam's moments sit with their parameter (found by its name in the state's tree path);
+    counters are replicated."""
+    replicated = NamedSharding(mesh, PartitionSpec())
+
+    def place(path: tuple[Any, ...], _: Any) -> NamedSharding:
+        key = str(getattr(path[-1], "key", "")) if path else ""
+        return p_shardings.get(key, replicated)
+
+    return jax.tree_util.tree_map_with_path(place, state_shape)
+
+
+def build_step(
+    cfg: LlamaConfig,
+    tx: optax.GradientTransformation,
+    mesh: Mesh,
+    p_shardings: dict[str, NamedSharding],
+    o_shardings: Any,
+    *,
+    recompute: bool = False,
+) -> StepFn:
+    """One optimizer step, compiled for the mesh: (params, opt_state, x, y) → (params,
+    opt_state, mean loss); x and y are (micro-steps, samples, seq_len) token ids."""
+    compute_dtype = jnp.bfloat16 if jax.default_backend() == "tpu" else jnp.float32
+
+    def loss_fn(params: Params, x: jax.Array, y: jax.Array) -> jax.Array:
+        return lm_loss(logits(cfg, params, x, compute_dtype=compute_dtype, recompute=recompute), y)
+
+    def step(params: Params, opt_state: Any, x: jax.Array, y: jax.Array) -> tuple[Params, Any, jax.Array]:
+        def micro(grads: Params, xy: tuple[jax.Array, jax.Array]) -> tuple[Params, jax.Array]:
+            loss, g = jax.value_and_grad(loss_fn)(params, *xy)
+            return jax.tree.map(jnp.add, grads, g), loss
+
+        zeros = jax.tree.map(jnp.zeros_like, params)
+        grads, losses = jax.lax.scan(micro, zeros, (x, y))
+        grads = jax.tree.map(lambda g: g / x.shape[0], grads)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, jnp.mean(losses)
+
+    batch = batch_sharding(mesh)
+    replicated = NamedSharding(mesh, PartitionSpec())
+    compiled: StepFn = jax.jit(
+        step,
+        in_shardings=(p_shardings, o_shardings, batch, batch),
+        out_shardings=(p_shardings, o_shardings, replicated),
+        donate_argnums=(0, 1),
+    )
+    return compiled
+
+
+def step_batch(job: TrainJob, samples: ShardSamples, step: int, mesh: Mesh) -> tuple[jax.Array, jax.Array]:
+    """Inputs and targets of optimizer step `step`, (grad_accum_steps, samples per micro-step,
+    seq_len) int32, split over the mesh's batch axes."""
+    size, accum = job.global_batch, job.batch.grad_accum_steps
+    rows = samples.rows(step * size, size).astype(np.int32).reshape(accum, size // accum, -1)
+    sharding = batch_sharding(mesh)
+    return jax.device_put(rows[..., :-1], sharding), jax.device_put(rows[..., 1:], sharding)
