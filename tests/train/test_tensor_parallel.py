@@ -1,8 +1,8 @@
 """Tensor parallelism (DeepSpeed AutoTP) on four CPU ranks (gloo, fp32): two tensor-parallel
 ranks × two data-parallel replicas train like the unsplit model at ZeRO 0-2, each rank holds
 half of every split weight, a checkpoint resumes on the same layout, and the gathered weights
-export to a Hugging Face checkpoint with the same logits. Layouts DeepSpeed does not train
-are refused by name before any worker starts."""
+export to a Hugging Face checkpoint with the same logits; a tied head stays whole and trains
+the same. Layouts DeepSpeed does not train are refused by name before any worker starts."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from strata.train.deepspeed_config import build_ds_config
 from strata.train.launch import check_tensor_split
 from tests.train.ranks import join_group, run_ranks
 
-WORLD, STEPS, RESUME_AT, VOCAB = 4, 16, 8, 256
+WORLD, STEPS, RESUME_AT, TIED_STEPS, VOCAB = 4, 16, 8, 6, 256
 MODEL = {"family": "llama", "n_layers": 2, "d_model": 64, "n_heads": 4, "n_kv_heads": 2, "ffn_hidden": 128,
          "seq_len": 32}  # fmt: skip
 SPLIT = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head")
@@ -108,9 +108,23 @@ def _train(spec: TrainJob, samples: Any, engine: Any, start: int, stop: int) -> 
     return losses
 
 
+def _train_tied(tensor: int, samples: Any, shards: Path, world: int) -> dict[str, Any]:
+    """A tied model's losses and the shape of its head on this rank (DeepSpeed keeps ties whole)."""
+    from strata.train.step import build_engine
+
+    tied = job(tensor=tensor, stage=1, shards=str(shards), tie_embeddings=True)
+    engine = build_engine(tied, build_model_config(tied.model, VOCAB), world)
+    losses = _train(tied, samples, engine, 0, TIED_STEPS)
+    return {
+        f"tied-tensor{tensor}": losses,
+        f"tied-tensor{tensor}-head": tuple(engine.module.lm_head.weight.shape),
+    }
+
+
 def _rank(rank: int, world: int, port: int, shards: Path, checkpoints: Path) -> dict[str, Any]:
     """On every rank: the unsplit model (tensor 1, four replicas), then tensor 2 × two
-    replicas at ZeRO 0, 1 and 2; at ZeRO 1 also a resume from the checkpoint of RESUME_AT."""
+    replicas at ZeRO 0, 1 and 2; at ZeRO 1 also a resume from the checkpoint of RESUME_AT;
+    then a tied model on both layouts. One launch: starting four ranks costs most of the time."""
     join_group(rank, world, port)
     from strata.train.checkpoints import CHECKPOINT_TAG, gather_weights
     from strata.train.step import build_engine, configure_runtime, open_samples
@@ -128,6 +142,8 @@ def _rank(rank: int, world: int, port: int, shards: Path, checkpoints: Path) -> 
     engine = build_engine(whole, cfg, world)
     out["whole"] = _train(whole, samples, engine, 0, STEPS)
     out["whole_weights"] = gather_weights(engine, cfg)
+    # Every unsplit engine first: once DeepSpeed made its tensor groups, they stay for the process.
+    out.update(_train_tied(1, samples, shards, world))
     for stage in (0, 1, 2):
         spec = job(tensor=2, stage=stage, shards=str(shards))
         engine = build_engine(spec, cfg, world)
@@ -151,6 +167,7 @@ def _rank(rank: int, world: int, port: int, shards: Path, checkpoints: Path) -> 
     with torch.no_grad():
         out["logits"] = engine.module.logits(idx)  # tensor 2 at ZeRO 2: a collective
     out["idx"], out["weights"] = idx, gather_weights(engine, cfg)
+    out.update(_train_tied(2, samples, shards, world))
     # By value: a tensor sent through the queue would point into this process's memory.
     for key in ("whole_weights", "weights"):
         out[key] = {k: v.numpy() for k, v in out[key].items()} if out[key] is not None else None
@@ -182,6 +199,8 @@ def test_two_tensor_ranks_by_two_replicas_train_resume_and_export_like_the_whole
         dim = 1 if ("o_proj" in name or "down_proj" in name) else 0
         expected = tuple(size // 2 if split and d == dim else size for d, size in enumerate(full))
         assert shape == expected, name
+    assert first["tied-tensor2"] == pytest.approx(first["tied-tensor1"], abs=1e-5)
+    assert first["tied-tensor2-head"] == first["tied-tensor1-head"] == (VOCAB, MODEL["d_model"])
     gathered = first["weights"]
     assert gathered.keys() == whole.keys()
     assert all(gathered[k].shape == whole[k].shape for k in whole)

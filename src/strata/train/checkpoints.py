@@ -118,10 +118,10 @@ def check_resumable(job: TrainJob, cfg: ModelConfig, root: Path) -> tuple[Path, 
             )
     split = [f"{key} {saved[key]}" for key in ("pipeline_stages", "tensor") if saved[key] > 1]
     if split and saved["world_size"] != wanted["world_size"]:
+        kind = "pipelined" if saved["pipeline_stages"] > 1 else "tensor-parallel"
         raise JobError(
             f"checkpoint {where} holds the {' and '.join(split)} layout of {saved['world_size']} workers and "
-            f"the job asks for {wanted['world_size']}: a pipelined or tensor-parallel run resumes on the same "
-            f"number of workers; {fix}"
+            f"the job asks for {wanted['world_size']}: a {kind} run resumes on the same number of workers; {fix}"
         )
     logger.info(
         "resuming %s on %d workers (it was written by %d)", where, wanted["world_size"], saved["world_size"]
