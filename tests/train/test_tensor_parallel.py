@@ -1,8 +1,8 @@
 """Tensor parallelism (DeepSpeed AutoTP) on four CPU ranks (gloo, fp32): two tensor-parallel
-ranks × two data-parallel replicas train like the unsplit model at ZeRO 0-2, each rank holds
-half of every split weight, a checkpoint resumes on the same layout, and the gathered weights
-export to a Hugging Face checkpoint with the same logits; a tied head stays whole and trains
-the same. Layouts DeepSpeed does not train are refused by name before any worker starts."""
+ranks × two data-parallel replicas train like the unsplit model at ZeRO 0-3, each rank holds
+half of every split weight, a checkpoint resumes on the same layout (ZeRO 1 and 3), and the
+weights gathered from ZeRO-3 partitions of the tensor shards export to a Hugging Face
+checkpoint with the same logits; a tied head stays whole and trains the same. Layouts DeepSpeed does not train are refused by name before any worker starts."""
 
 from __future__ import annotations
 
@@ -28,12 +28,19 @@ SPLIT = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_p
 
 
 def job(
-    *, tensor: int = 1, stage: int = 0, workers: int = WORLD, shards: str = "x", **model: Any
+    *,
+    tensor: int = 1,
+    stage: int = 0,
+    workers: int = WORLD,
+    shards: str = "x",
+    offload: bool = False,
+    **model: Any,
 ) -> TrainJob:
     """A job whose global batch (8 samples a step, 2 micro-steps) is the same on any layout."""
     return TrainJob.model_validate({
         "kind": "train", "name": "tp", "data": {"shards": shards}, "output": {"dir": "o"}, "steps": STEPS,
-        "model": {**MODEL, **model}, "zero": {"stage": stage}, "parallel": {"tensor": tensor},
+        "model": {**MODEL, **model}, "zero": {"stage": stage, "offload_optimizer": offload},
+        "parallel": {"tensor": tensor},
         "optimizer": {"lr": 1e-2, "warmup_steps": 2}, "workers": {"num_workers": workers},
         "batch": {"micro_batch_size": tensor, "global_batch_size": 8},
     })  # fmt: skip
@@ -50,8 +57,8 @@ def test_the_data_parallel_replicas_are_the_workers_over_the_tensor_ranks() -> N
 @pytest.mark.parametrize(
     ("change", "named"),
     [
-        ({"stage": 3}, "ZeRO-3 with tensor parallelism is not supported"),
         ({"family": "gpt", "n_kv_heads": None, "ffn_hidden": None}, "family must be llama"),
+        ({"offload": True, "stage": 2}, "offload_optimizer is not supported with tensor parallelism"),
         ({"n_kv_heads": 1}, r"n_kv_heads \(1\) must be a multiple of it"),
         ({"tensor": 4, "n_kv_heads": 2}, r"n_kv_heads \(2\) must be a multiple of it"),
         ({"ffn_hidden": 129}, r"hidden size \(129\) must be a multiple of it"),
@@ -123,7 +130,7 @@ def _train_tied(tensor: int, samples: Any, shards: Path, world: int) -> dict[str
 
 def _rank(rank: int, world: int, port: int, shards: Path, checkpoints: Path) -> dict[str, Any]:
     """On every rank: the unsplit model (tensor 1, four replicas), then tensor 2 × two
-    replicas at ZeRO 0, 1 and 2; at ZeRO 1 also a resume from the checkpoint of RESUME_AT;
+    replicas at ZeRO 0-3; at ZeRO 1 and 3 also a resume from the checkpoint of RESUME_AT;
     then a tied model on both layouts. One launch: starting four ranks costs most of the time."""
     join_group(rank, world, port)
     from strata.train.checkpoints import CHECKPOINT_TAG, gather_weights
@@ -144,7 +151,7 @@ def _rank(rank: int, world: int, port: int, shards: Path, checkpoints: Path) -> 
     out["whole_weights"] = gather_weights(engine, cfg)
     # Every unsplit engine first: once DeepSpeed made its tensor groups, they stay for the process.
     out.update(_train_tied(1, samples, shards, world))
-    for stage in (0, 1, 2):
+    for stage in (0, 1, 2, 3):
         spec = job(tensor=2, stage=stage, shards=str(shards))
         engine = build_engine(spec, cfg, world)
         if stage == 0:
@@ -153,19 +160,21 @@ def _rank(rank: int, world: int, port: int, shards: Path, checkpoints: Path) -> 
                 for n, p in engine.module.named_parameters()
                 if "layers.0." in n or "lm_head" in n
             }
-        if stage == 1:
+        if stage in (1, 3):
             losses = _train(spec, samples, engine, 0, RESUME_AT)
-            engine.save_checkpoint(str(checkpoints), tag=CHECKPOINT_TAG, client_state={"step": RESUME_AT})
+            engine.save_checkpoint(
+                str(checkpoints / str(stage)), tag=CHECKPOINT_TAG, client_state={"step": RESUME_AT}
+            )
             losses += _train(spec, samples, engine, RESUME_AT, STEPS)
             resumed = build_engine(spec, cfg, world)
-            _, client = resumed.load_checkpoint(str(checkpoints), tag=CHECKPOINT_TAG)
-            out["resumed"] = _train(spec, samples, resumed, client["step"], STEPS)
+            _, client = resumed.load_checkpoint(str(checkpoints / str(stage)), tag=CHECKPOINT_TAG)
+            out[f"resumed{stage}"] = _train(spec, samples, resumed, client["step"], STEPS)
         else:
             losses = _train(spec, samples, engine, 0, STEPS)
         out[f"tensor-zero{stage}"] = losses
     idx = torch.randint(0, VOCAB, (2, cfg.seq_len), generator=torch.Generator().manual_seed(7))
     with torch.no_grad():
-        out["logits"] = engine.module.logits(idx)  # tensor 2 at ZeRO 2: a collective
+        out["logits"] = engine.module.logits(idx)  # tensor 2 at ZeRO 3: a collective
     out["idx"], out["weights"] = idx, gather_weights(engine, cfg)
     out.update(_train_tied(2, samples, shards, world))
     # By value: a tensor sent through the queue would point into this process's memory.
@@ -189,9 +198,10 @@ def test_two_tensor_ranks_by_two_replicas_train_resume_and_export_like_the_whole
     ranks = run_ranks(_rank, WORLD, shards, tmp_path / "checkpoints")
     first = ranks[0]
     assert first["whole"][-1] < first["whole"][0] - 0.1  # it learned
-    for stage in (0, 1, 2):
+    for stage in (0, 1, 2, 3):
         assert first[f"tensor-zero{stage}"] == pytest.approx(first["whole"], abs=1e-5), stage
-    assert first["resumed"] == pytest.approx(first["tensor-zero1"][RESUME_AT:], abs=1e-6)
+    for stage in (1, 3):
+        assert first[f"resumed{stage}"] == pytest.approx(first[f"tensor-zero{stage}"][RESUME_AT:], abs=1e-6)
     whole = first["whole_weights"]
     for name, shape in first["shapes"].items():  # each rank holds half of every split weight
         full = tuple(whole[name].shape)

@@ -115,7 +115,7 @@ class ParallelSpec(Section):
         ge=1,
         description="Tensor-parallel ranks (DeepSpeed AutoTP): groups of this many consecutive workers "
         "each hold 1/tensor of every attention and MLP weight and of the output head, and read the same "
-        "samples. llama family, ZeRO 0-2, no pipeline stages; must divide the heads, key/value heads and "
+        "samples. llama family, ZeRO 0-3, no pipeline stages; must divide the heads, key/value heads and "
         "ffn_hidden (and the vocabulary, checked against the shards).",
     )
 
@@ -239,8 +239,6 @@ class TrainJob(Section):
         refusals = {
             "the model's family must be llama (AutoTP's splits name Llama's projections)": m.family
             != "llama",
-            f"ZeRO-3 with tensor parallelism is not supported (DeepSpeed documents AutoTP training for ZeRO "
-            f"0-2); use zero.stage 0, 1 or 2, not {self.zero.stage}": self.zero.stage == 3,
             f"DeepSpeed's pipeline engine does not take AutoTP; use pipeline_stages 1, not {stages}": stages
             > 1,
             f"model.n_kv_heads ({m.kv_heads}) must be a multiple of it: each rank holds whole key/value "
@@ -248,6 +246,9 @@ class TrainJob(Section):
             f"model.n_heads ({m.n_heads}) must be a multiple of it": m.n_heads % tensor != 0,
             f"the MLP's hidden size ({m.ffn_size}) must be a multiple of it": m.ffn_size % tensor != 0,
             "compile is not supported with tensor parallelism": self.compile,
+            "zero.offload_optimizer is not supported with tensor parallelism (untested)": (
+                self.zero.offload_optimizer
+            ),
         }
         broken = [reason for reason, refused in refusals.items() if refused]
         if broken:
