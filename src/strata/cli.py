@@ -37,8 +37,8 @@ def _validate(args: argparse.Namespace) -> None:
 
             stages = spec.parallel.pipeline_stages
             print(
-                f"# DeepSpeed config for {spec.workers.num_workers} workers: {stages} pipeline stage(s) × "
-                f"{spec.data_parallel} data-parallel rank(s)"
+                f"# DeepSpeed config for {spec.workers.num_workers} workers: {spec.parallel.tensor} tensor-parallel "
+                f"rank(s) × {stages} pipeline stage(s) × {spec.data_parallel} data-parallel rank(s)"
             )
             print(json.dumps(build_ds_config(spec, spec.data_parallel), indent=2))
 

@@ -215,6 +215,6 @@ def test_a_pipeline_deepspeed_cannot_run_is_refused_by_name(write_yaml, change: 
     assert "parallel.pipeline_stages 2" in message and named in message
 
 
-def test_tensor_parallelism_is_refused_with_what_to_use_instead(write_yaml) -> None:
-    message = refused(write_yaml(TRAIN.format(stage=2) + "parallel: {tensor: 2}\n"))
-    assert "tensor parallelism is not supported" in message and "pipeline_stages" in message
+def test_tensor_parallelism_names_each_refusal(write_yaml) -> None:
+    message = refused(write_yaml(TRAIN.format(stage=3) + "parallel: {tensor: 2}\ncompile: true\n"))
+    assert "parallel.tensor 2" in message and "family must be llama" in message and "compile" in message

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -32,7 +34,18 @@ def run_ranks(target: Callable[..., Any], world: int, *args: Any) -> list[Any]:
     ]
     for process in ranks:
         process.start()
-    out = sorted(results.get(timeout=300) for _ in ranks)
+    out = []
+    deadline = time.monotonic() + 300
+    while len(out) < world:
+        try:
+            out.append(results.get(timeout=1))
+        except queue.Empty:
+            failed = [rank for rank, p in enumerate(ranks) if p.exitcode not in (None, 0)]
+            if failed or time.monotonic() > deadline:
+                for process in ranks:  # the others wait on a collective the failed rank left
+                    process.terminate()
+                raise AssertionError(f"ranks {failed} failed" if failed else "ranks timed out") from None
+    out.sort()
     for process in ranks:
         process.join(timeout=60)
         assert process.exitcode == 0

@@ -97,3 +97,20 @@ def test_the_checkpoint_ray_train_resumes_from_is_the_one_checked(tmp_path: Path
     (tmp_path / RAY_SNAPSHOT).write_text("{")
     with pytest.raises(JobError, match=f"{RAY_SNAPSHOT}: unreadable"):
         check_resumable(job(), CFG, tmp_path)
+
+
+def test_a_tensor_parallel_checkpoint_resumes_on_its_own_layout_only(tmp_path: Path) -> None:
+    from strata.spec.models import build_model_config
+
+    model = {"model": {"family": "llama", "n_heads": 4, "n_kv_heads": 2}, "zero": {"stage": 1}}
+
+    def layout(workers: int, tensor: int) -> TrainJob:
+        return job(workers=workers, parallel={"tensor": tensor}, **model)
+
+    cfg = build_model_config(layout(4, 2).model, 256)
+    save(tmp_path, 4, checkpoint_info(layout(4, 2), cfg, 4))
+    assert check_resumable(layout(4, 2), cfg, tmp_path) is not None
+    with pytest.raises(JobError, match="trained with tensor 2, the job asks for 1"):
+        check_resumable(layout(2, 1), cfg, tmp_path)
+    with pytest.raises(JobError, match="holds the tensor 2 layout of 4 workers and the job asks for 2"):
+        check_resumable(layout(2, 2), cfg, tmp_path)

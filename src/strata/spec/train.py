@@ -144,7 +144,11 @@ class ParallelSpec(Section):
     tensor: int = Field(
         1,
         ge=1,
-        description="Tensor-parallel ways: backend jax only (the mesh's `tensor` axis); 1 on deepspeed.",
+        description="Tensor-parallel ranks: on deepspeed, DeepSpeed AutoTP (groups of this many "
+        "consecutive workers each hold 1/tensor of every attention and MLP weight and of the output head, "
+        "and read the same samples; llama family, ZeRO 0-3, no pipeline stages; must divide the heads, "
+        "key/value heads and ffn_hidden, and the vocabulary, checked against the shards); on jax, the "
+        "mesh's `tensor` axis.",
     )
     fsdp: int = Field(
         1,
@@ -170,7 +174,11 @@ class BatchSpec(Section):
 class WorkersSpec(Section):
     """Ray Train workers."""
 
-    num_workers: int = Field(2, ge=1, description="Data-parallel ranks.")
+    num_workers: int = Field(
+        2,
+        ge=1,
+        description="Ray Train workers: parallel.tensor × parallel.pipeline_stages × data-parallel ranks.",
+    )
     use_gpu: bool = Field(False, description="One GPU per worker (NCCL) instead of CPU (gloo).")
     cpus_per_worker: int = Field(1, ge=1, description="CPUs reserved per worker.")
     collective_timeout_s: int = Field(
@@ -238,9 +246,6 @@ class TrainJob(Section):
         p, zero = self.parallel, self.zero
         if self.backend == "deepspeed":
             refusals = {
-                f"parallel.tensor {p.tensor}: tensor parallelism is not supported on deepspeed (backend jax "
-                "has it); shard a model too large for one accelerator with zero.stage 3 or split its layers "
-                "with pipeline_stages": p.tensor != 1,
                 f"parallel.fsdp {p.fsdp}: fsdp is a jax mesh axis; deepspeed shards with zero.stage 3": p.fsdp
                 != 1,
             }
@@ -290,6 +295,44 @@ class TrainJob(Section):
         return self
 
     @model_validator(mode="after")
+    def _tensor_parallel_fits(self) -> TrainJob:
+        """Layouts DeepSpeed AutoTP trains correctly (0.19.8; see README "Training"). A jax job's
+        mesh axes are checked by the JAX trainer against its devices."""
+        if self.backend != "deepspeed":
+            return self
+        tensor, stages, workers, m = (
+            self.parallel.tensor,
+            self.parallel.pipeline_stages,
+            self.workers.num_workers,
+            self.model,
+        )
+        if workers % (tensor * stages):
+            raise ValueError(
+                f"workers.num_workers ({workers}) != parallel.tensor ({tensor}) × parallel.pipeline_stages "
+                f"({stages}) × data-parallel ranks: use a multiple of {tensor * stages} workers"
+            )
+        if tensor == 1:
+            return self
+        refusals = {
+            "the model's family must be llama (AutoTP's splits name Llama's projections)": m.family
+            != "llama",
+            f"DeepSpeed's pipeline engine does not take AutoTP; use pipeline_stages 1, not {stages}": stages
+            > 1,
+            f"model.n_kv_heads ({m.kv_heads}) must be a multiple of it: each rank holds whole key/value "
+            "heads": m.kv_heads % tensor != 0,
+            f"model.n_heads ({m.n_heads}) must be a multiple of it": m.n_heads % tensor != 0,
+            f"the MLP's hidden size ({m.ffn_size}) must be a multiple of it": m.ffn_size % tensor != 0,
+            "compile is not supported with tensor parallelism": self.compile,
+            "zero.offload_optimizer is not supported with tensor parallelism (untested)": (
+                self.zero.offload_optimizer
+            ),
+        }
+        broken = [reason for reason, refused in refusals.items() if refused]
+        if broken:
+            raise ValueError(f"parallel.tensor {tensor}: " + "; ".join(broken))
+        return self
+
+    @model_validator(mode="after")
     def _accumulation_from_global_batch(self) -> TrainJob:
         b, replicas = self.batch, self.data_parallel
         if b.global_batch_size is None:
@@ -311,8 +354,8 @@ class TrainJob(Section):
 
     @property
     def data_parallel(self) -> int:
-        """Data-parallel replicas: the workers over the pipeline stages."""
-        return self.workers.num_workers // self.parallel.pipeline_stages
+        """Data-parallel replicas: the workers over the tensor-parallel ranks and pipeline stages."""
+        return self.workers.num_workers // (self.parallel.tensor * self.parallel.pipeline_stages)
 
     @property
     def global_batch(self) -> int:

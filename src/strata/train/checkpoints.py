@@ -5,7 +5,8 @@ Every rank saves its DeepSpeed shard of the training state under one tag and rep
 Ray Train with the step's metrics; rank 0 adds `strata-checkpoint.json`, what the checkpoint
 was made from. Before a job starts, the launcher reads the newest one under the job's Ray
 storage and refuses to resume when the checkpoint cannot continue this job: another model
-shape, seed or global batch (the sample sequence would differ) or another ZeRO stage. ZeRO
+shape, seed or global batch (the sample sequence would differ), another ZeRO stage, or another
+pipeline or tensor-parallel layout (those resume on the same number of workers only). ZeRO
 1-3 state saved by another number of ranks is first converted to DeepSpeed's universal
 checkpoint (strata.train._universal), which any number of ranks loads. The last step also
 writes `model.pt` (the whole state dict) and `model-config.json`, which `strata export` reads.
@@ -49,6 +50,7 @@ def checkpoint_info(job: TrainJob, cfg: ModelConfig, step: int) -> dict[str, Any
         "global_batch_size": job.global_batch,
         "zero_stage": job.zero.stage,
         "pipeline_stages": job.parallel.pipeline_stages,
+        "tensor": job.parallel.tensor,
         "world_size": job.workers.num_workers,
     }
 
@@ -107,16 +109,19 @@ def check_resumable(job: TrainJob, cfg: ModelConfig, root: Path) -> tuple[Path, 
         )
         raise JobError(f"checkpoint {where} holds another model ({listed}); {fix}")
     saved.setdefault("pipeline_stages", 1)  # written before Strata had pipelines
-    for key in ("seed", "global_batch_size", "zero_stage", "pipeline_stages"):
+    saved.setdefault("tensor", 1)  # written before Strata had tensor parallelism
+    for key in ("seed", "global_batch_size", "zero_stage", "pipeline_stages", "tensor"):
         if saved[key] != wanted[key]:
             raise JobError(
                 f"checkpoint {where} was trained with {key} {saved[key]}, the job asks for {wanted[key]}: "
                 f"the run could not continue the same way; {fix}"
             )
-    if saved["pipeline_stages"] > 1 and saved["world_size"] != wanted["world_size"]:
+    split = [f"{key} {saved[key]}" for key in ("pipeline_stages", "tensor") if saved[key] > 1]
+    if split and saved["world_size"] != wanted["world_size"]:
+        kind = "pipelined" if saved["pipeline_stages"] > 1 else "tensor-parallel"
         raise JobError(
-            f"checkpoint {where} holds the pipeline stages of {saved['world_size']} workers and the job asks "
-            f"for {wanted['world_size']}: a pipelined run resumes on the same number of workers; {fix}"
+            f"checkpoint {where} holds the {' and '.join(split)} layout of {saved['world_size']} workers and "
+            f"the job asks for {wanted['world_size']}: a {kind} run resumes on the same number of workers; {fix}"
         )
     logger.info(
         "resuming %s on %d workers (it was written by %d)", where, wanted["world_size"], saved["world_size"]
@@ -195,26 +200,33 @@ def _gather_pipeline_stages(engine: Any, cfg: LlamaConfig) -> dict[str, torch.Te
     return {k: v for stage in every for k, v in stage.items()} if every is not None else None
 
 
+def gather_weights(engine: Any, cfg: ModelConfig) -> dict[str, torch.Tensor] | None:
+    """The whole model's state dict under `Llama`'s or `GPT`'s names on rank 0 (None elsewhere),
+    on the CPU. Under ZeRO-3 or tensor parallelism each rank holds a slice of the parameters:
+    gathering them is a collective, so every rank must call this."""
+    if engine.zero_optimization_stage() == 3 or (engine.autotp_size() or 1) > 1:
+        full = engine._consolidated_16bit_state_dict()
+    elif isinstance(cfg, LlamaConfig) and is_pipelined(engine):
+        full = _gather_pipeline_stages(engine, cfg)
+    else:
+        full = engine.module.state_dict() if dist.get_rank() == 0 else None
+    return {k: v.detach().cpu() for k, v in full.items()} if full is not None else None
+
+
 def save_final(
     engine: Any, cfg: ModelConfig, row: dict[str, Any], out: Path, info: dict[str, Any] | None
 ) -> None:
     """After the last step: every rank saves its DeepSpeed shard and reports it; rank 0 (the
-    one given `info`) also writes `out/model.pt` and `out/model-config.json` (what `strata
-    export` needs), each whole or not at all, so a run that dies here leaves the previous ones."""
+    one given `info`) also writes `out/model.pt` (`gather_weights`) and `out/model-config.json`
+    (what `strata export` needs), each whole or not at all, so a run that dies here leaves the
+    previous ones."""
     import ray.train
 
-    # Under ZeRO-3 each rank holds a slice of every parameter: gathering them is a
-    # collective, so every rank takes part and rank 0 receives the whole model.
-    if engine.zero_optimization_stage() == 3:
-        full = engine._zero3_consolidated_16bit_state_dict()
-    elif isinstance(cfg, LlamaConfig) and is_pipelined(engine):
-        full = _gather_pipeline_stages(engine, cfg)
-    else:
-        full = engine.module.state_dict() if info is not None else None
+    full = gather_weights(engine, cfg)
     with tempfile.TemporaryDirectory() as tmp:
         _save_state(engine, tmp, row["step"], info)
-        if info is not None:
+        if info is not None and full is not None:
             with atomic_path(out / WEIGHTS) as partial:
-                torch.save({k: v.detach().cpu() for k, v in full.items()}, partial)
+                torch.save(full, partial)
             atomic_write_text(out / MODEL_CONFIG, json.dumps(info["model"], indent=2))
         ray.train.report(row, checkpoint=ray.train.Checkpoint.from_directory(tmp))

@@ -6,10 +6,25 @@ from typing import Any
 
 from strata.spec.train import TrainJob
 
+# Megatron-style splits of Strata's Llama (HF names, strata.train.llama) for DeepSpeed AutoTP:
+# "column" splits a weight's output features (rows of the torch weight), "row" its input
+# features and all-reduces the output. The output head is split by vocabulary and its logits
+# gathered, so the loss is the unsplit model's. Unmatched weights (embedding, norms, a tied
+# head) stay whole on every rank. Source: DeepSpeed 0.19.8 AutoTPPresets.llama plus lm_head.
+TENSOR_PARALLEL_SPECS: list[dict[str, Any]] = [
+    {"patterns": [r".*\.self_attn\.[qkv]_proj\.weight$", r".*\.mlp\.(gate|up)_proj\.weight$"],
+     "partition_type": "column"},
+    {"patterns": [r".*\.self_attn\.o_proj\.weight$", r".*\.mlp\.down_proj\.weight$"],
+     "partition_type": "row"},
+    {"patterns": [r"^lm_head\.weight$"], "partition_type": "column", "gather_output": True},
+]  # fmt: skip
+
 
 def build_ds_config(job: TrainJob, world_size: int, *, load_universal: bool = False) -> dict[str, Any]:
     """DeepSpeed config for a job on `world_size` data-parallel ranks (`load_universal`: it
-    resumes from a universal checkpoint, see `strata.train.checkpoints`).
+    resumes from a universal checkpoint, see `strata.train.checkpoints`). With
+    `parallel.tensor` T > 1, DeepSpeed AutoTP splits the weights TENSOR_PARALLEL_SPECS names
+    over groups of T consecutive ranks (`world_size` then counts the groups).
 
     fp32 on CPU (gloo); on GPU bf16 weights or fp32 weights under autocast (`precision`).
     AdamW is torch's (fused on GPU), so nothing is compiled at start. The LR schedule is
@@ -41,6 +56,11 @@ def build_ds_config(job: TrainJob, world_size: int, *, load_universal: bool = Fa
         "steps_per_print": 10**9,
         "wall_clock_breakdown": False,
     }
+    if job.parallel.tensor > 1:
+        config["tensor_parallel"] = {
+            "autotp_size": job.parallel.tensor,
+            "partition_config": {"use_default_specs": False, "layer_specs": TENSOR_PARALLEL_SPECS},
+        }
     if load_universal:
         config["checkpoint"] = {"load_universal": True}
     return config

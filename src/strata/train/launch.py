@@ -42,6 +42,7 @@ def prepare_training(job: TrainJob, *, instance_type: str | None) -> Callable[[]
             held_out.num_samples,
         )  # fmt: skip
     cfg = build_model_config(job.model, samples.vocab_size)
+    check_tensor_split(job, cfg)
     universal = plan_resume(job, cfg, out / "ray" / job.name)
     check_cluster_holds(job.workers)
     resolved = job.with_values({"data.shards": str(Path(job.data.shards).resolve()), "output.dir": str(out)})
@@ -88,6 +89,18 @@ def _train(job: TrainJob, cfg: ModelConfig, universal: Path | None, peak: float 
     summary["report"] = str(write_training_report(out, rows, summary))
     logger.info("trained %d steps: loss %.3f → %.3f", len(rows), summary["first_loss"], summary["final_loss"])
     return summary
+
+
+def check_tensor_split(job: TrainJob, cfg: ModelConfig) -> None:
+    """Refuse a tensor-parallel job whose output head does not split evenly: the vocabulary
+    comes from the shards, so the job's validation cannot see it (a tied head stays whole)."""
+    tensor = job.parallel.tensor
+    if tensor > 1 and not job.model.tie_embeddings and cfg.vocab_size % tensor:
+        raise JobError(
+            f"parallel.tensor {tensor}: the output head splits by vocabulary and the shards' vocabulary "
+            f"({cfg.vocab_size}, {job.data.shards}) is not a multiple of it; use a tensor size that "
+            "divides it, or tokenize with a vocabulary padded to a multiple"
+        )
 
 
 def check_cluster_holds(workers: WorkersSpec) -> None:

@@ -55,11 +55,13 @@ class Attention(nn.Module):
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         b, s, _ = x.shape
         cfg = self.cfg
-        q = self.q_proj(x).view(b, s, cfg.n_heads, cfg.head_dim).transpose(1, 2)
-        k = self.k_proj(x).view(b, s, cfg.n_kv_heads, cfg.head_dim).transpose(1, 2)
-        v = self.v_proj(x).view(b, s, cfg.n_kv_heads, cfg.head_dim).transpose(1, 2)
+        # Heads by -1: under tensor parallelism (DeepSpeed AutoTP) a rank's projections hold
+        # 1/T of the query and key/value heads, and the same code runs on its share.
+        q = self.q_proj(x).view(b, s, -1, cfg.head_dim).transpose(1, 2)
+        k = self.k_proj(x).view(b, s, -1, cfg.head_dim).transpose(1, 2)
+        v = self.v_proj(x).view(b, s, -1, cfg.head_dim).transpose(1, 2)
         q, k = _rotate(q, cos[:s], sin[:s]), _rotate(k, cos[:s], sin[:s])
-        groups = cfg.n_heads // cfg.n_kv_heads
+        groups = q.shape[1] // k.shape[1]
         k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
         out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         projected: torch.Tensor = self.o_proj(out.transpose(1, 2).reshape(b, s, -1))

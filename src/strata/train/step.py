@@ -39,8 +39,9 @@ def open_samples(job: TrainJob) -> tuple[ShardSamples, ModelConfig]:
 
 def build_engine(job: TrainJob, cfg: ModelConfig, world_size: int, *, load_universal: bool = False) -> Any:
     """The model, seeded, wrapped in a DeepSpeed engine (and compiled when the job asks): a
-    pipeline engine when the job has pipeline stages. `world_size` counts every rank;
-    `load_universal` when it will load a universal checkpoint."""
+    pipeline engine when the job has pipeline stages; with `parallel.tensor` T > 1 DeepSpeed
+    AutoTP splits the Llama weights over groups of T consecutive ranks. `world_size` counts
+    every rank; `load_universal` when it will load a universal checkpoint."""
     import deepspeed  # the caller has set DS_ACCELERATOR before this first import
 
     torch.manual_seed(job.seed)
@@ -53,10 +54,21 @@ def build_engine(job: TrainJob, cfg: ModelConfig, world_size: int, *, load_unive
         model = llama_pipeline(cfg, stages=stages, seed=job.seed, recompute=job.activation_checkpointing)
     else:
         model = build_model(cfg, recompute=job.activation_checkpointing)
+    mpu = None
+    if job.parallel.tensor > 1:
+        from deepspeed.utils import groups
+
+        # DeepSpeed's data × tensor mesh (tensor groups of consecutive ranks), made before
+        # initialize so that DeepSpeed counts the batch over the data-parallel ranks only.
+        groups._init_tp_mesh_device(tensor_model_parallel_size=job.parallel.tensor)
+        mpu = groups
     engine, _, _, _ = deepspeed.initialize(
         model=model,
+        mpu=mpu,
         model_parameters=model.parameters(),
-        config=build_ds_config(job, world_size // stages, load_universal=load_universal),
+        config=build_ds_config(
+            job, world_size // (stages * job.parallel.tensor), load_universal=load_universal
+        ),
         lr_scheduler=lr_scheduler(job.optimizer, job.steps),
     )
     if world_size == 1 and job.zero.stage == 0:
@@ -74,10 +86,13 @@ def is_pipelined(engine: Any) -> bool:
 
 
 def data_parallel_rank(engine: Any) -> tuple[int, int]:
-    """This rank's data-parallel replica and their number (every rank without pipeline stages)."""
-    if not is_pipelined(engine):
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return engine.grid.get_data_parallel_rank(), engine.grid.get_data_parallel_world_size()
+    """This rank's data-parallel replica and their number: the ranks of one tensor-parallel
+    group (T consecutive ranks, DeepSpeed's data × tensor mesh) are one replica and read the
+    same samples; every rank is one without pipeline stages or tensor parallelism."""
+    if is_pipelined(engine):
+        return engine.grid.get_data_parallel_rank(), engine.grid.get_data_parallel_world_size()
+    tensor = engine.autotp_size() or 1
+    return torch.distributed.get_rank() // tensor, torch.distributed.get_world_size() // tensor
 
 
 def pipeline_step(
