@@ -88,9 +88,12 @@ def unmarked_tests_start_nothing(
         start(self)
 
     monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", checked_start)
+    ray_before = sys.modules.get("ray")
+    # A package-scoped Ray a marked test started earlier stays up: only a Ray this test started counts.
+    ray_was_up = ray_before is not None and ray_before.is_initialized()
     yield
     ray = sys.modules.get("ray")
-    if ray is not None and ray.is_initialized():
+    if ray is not None and ray.is_initialized() and not ray_was_up:
         ray.shutdown()
         refuse("Ray (imported in the test)")
 

@@ -354,8 +354,10 @@ class TrainJob(Section):
 
     @property
     def data_parallel(self) -> int:
-        """Data-parallel replicas: the workers over the tensor-parallel ranks and pipeline stages."""
-        return self.workers.num_workers // (self.parallel.tensor * self.parallel.pipeline_stages)
+        """Data-parallel replicas: the workers over the tensor-parallel ranks and pipeline stages
+        (deepspeed); on jax, tensor is a mesh axis over one process's devices, not over workers."""
+        tensor = self.parallel.tensor if self.backend == "deepspeed" else 1
+        return self.workers.num_workers // (tensor * self.parallel.pipeline_stages)
 
     @property
     def global_batch(self) -> int:

@@ -83,6 +83,8 @@ class ShardSamples:
     def in_order(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """Inputs and targets of samples by their place in the stream (no permutation): the
         fixed validation set is samples 0 … N-1."""
+        import torch
+
         rows = [
             np.asarray(self.tokens[i * self.seq_len : (i + 1) * self.seq_len + 1], np.int64) for i in indices
         ]
@@ -144,6 +146,8 @@ def validation_loss_sum(
     of the first `count`; summed over replicas and divided by `count` it is the same for any
     replica count. Every replica makes the same number of forward calls (ZeRO-3 gathers weights
     in each), the surplus ones counted zero. `loss_of(x, y)` is one sample's mean loss."""
+    import torch
+
     count = min(count, samples.num_samples)
     total = torch.zeros((), dtype=torch.float64)
     for call in range(-(-count // replicas)):
