@@ -22,6 +22,7 @@ from typing import Any, TypeVar, cast
 from pydantic import ValidationError
 
 from strata.errors import JobError
+from strata.shards import load_manifest
 from strata.spec import PipelineJob, SweepJob, TrainJob
 from strata.spec.load import Job
 
@@ -99,7 +100,7 @@ def _prepare_sweep(job: SweepJob, target: RunTarget) -> Start:
 
 
 def _shard_checksums(out: Path) -> dict[str, Any]:
-    manifest = json.loads((out / "shards" / "manifest.json").read_text(encoding="utf-8"))
+    manifest = load_manifest(out / "shards")
     return {"shards": [s["sha256"] for s in manifest["shards"]]}
 
 

@@ -31,6 +31,7 @@ from typing import Any
 
 import ray
 
+from strata.files import atomic_write_text
 from strata.spec.pipeline import CollectSpec, GitSource
 
 logger = logging.getLogger(__name__)
@@ -184,9 +185,7 @@ def collect(spec: CollectSpec, report_path: Path) -> dict[str, Any]:
         "failed": sum(r["status"] == "failed" for r in results),
     }
     report_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = report_path.with_name(report_path.name + ".tmp")
-    tmp.write_text(json.dumps(report, indent=2), encoding="utf-8")
-    os.replace(tmp, report_path)
+    atomic_write_text(report_path, json.dumps(report, indent=2))
     if report["failed"]:
         logger.warning("collect: %d files failed after retries; see %s", report["failed"], report_path)
     return report

@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import ray
 
+from strata.files import atomic_path
 from strata.pipeline.documents import KEPT, Batch
 from strata.pipeline.registry import STAGES
 from strata.spec.pipeline import PipelineJob
@@ -151,7 +152,6 @@ def plot_stats(stats: dict[str, Any], path: Path) -> None:
     clusters.set_xlabel("documents in cluster")
     fig.suptitle(f"pipeline {stats['job']}")
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=90)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=90)
     plt.close(fig)
-    tmp.replace(path)
