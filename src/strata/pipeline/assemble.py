@@ -14,7 +14,6 @@ the job's seed and the documents, and gives byte-identical shards for any number
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Iterator
@@ -26,7 +25,14 @@ from typing import Any
 import numpy as np
 import ray
 
-from strata.pipeline.balance import copies, group_key, rehydrated_copies, sampling_rates
+from strata.pipeline.balance import (
+    copies,
+    group_key,
+    hash_fraction,
+    order_key,
+    rehydrated_copies,
+    sampling_rates,
+)
 from strata.pipeline.documents import Batch
 from strata.pipeline.stats import totals
 from strata.pipeline.tokenize import Tokenize
@@ -36,16 +42,6 @@ from strata.spec.pipeline import PipelineJob
 logger = logging.getLogger(__name__)
 TOKENIZED_COLUMNS = ["id", "order", "language", "source", "cluster_size", "tokens"]
 RECORD_DICTS = ("tokens_by_language", "tokens_by_source")
-
-
-def hash_fraction(seed: int, key: str) -> float:
-    """A uniform draw in [0, 1) from BLAKE2b of the seed and a key."""
-    return order_key(seed, key) / 2**64
-
-
-def order_key(seed: int, key: str) -> int:
-    digest = hashlib.blake2b(f"{seed}\0{key}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little")
 
 
 def tokenizer_sample(kept: ray.data.Dataset, sample_bytes: int, seed: int) -> Iterator[str]:

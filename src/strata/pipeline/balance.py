@@ -26,12 +26,21 @@ def sampling_rates(tokens_by_group: dict[str, int], spec: BalanceSpec) -> dict[s
     return {g: min(budget * w / norm / tokens_by_group[g], spec.max_repeats) for g, w in weights.items()}
 
 
+def order_key(seed: int, key: str) -> int:
+    """A 64-bit draw from the first 8 bytes of BLAKE2b(seed, key), little-endian."""
+    digest = hashlib.blake2b(f"{seed}\0{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
+def hash_fraction(seed: int, key: str) -> float:
+    """A uniform draw in [0, 1) from BLAKE2b of the seed and a key."""
+    return order_key(seed, key) / 2**64
+
+
 def copies(doc_id: str, rate: float, seed: int) -> int:
     """How many times to write one document of a group sampled at `rate`."""
     whole = int(rate)
-    digest = hashlib.blake2b(f"{seed}\0{doc_id}".encode(), digest_size=8).digest()
-    draw = int.from_bytes(digest, "little") / 2**64
-    return whole + int(draw < rate - whole)
+    return whole + int(hash_fraction(seed, doc_id) < rate - whole)
 
 
 def rehydrated_copies(cluster_size: int, table: dict[int, int]) -> int:
