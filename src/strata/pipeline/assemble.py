@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import ray
 
+from strata.pipeline.aggregate import sums, totals
 from strata.pipeline.balance import (
     copies,
     group_key,
@@ -34,7 +35,6 @@ from strata.pipeline.balance import (
     sampling_rates,
 )
 from strata.pipeline.documents import Batch
-from strata.pipeline.stats import totals
 from strata.pipeline.tokenize import Tokenize
 from strata.shards import TokenizedDocument, token_dtype, write_manifest, write_shard
 from strata.spec.pipeline import PipelineJob
@@ -48,8 +48,7 @@ def tokenizer_sample(kept: ray.data.Dataset, sample_bytes: int, seed: int) -> It
     """Kept texts for training the tokenizer, in dataset order: every text when they total at
     most `sample_bytes` of UTF-8, else the texts whose hash of (seed, id) falls under
     sample_bytes / total, cut off at `sample_bytes`. Streamed, one batch at a time."""
-    summed: Any = kept.map_batches(_text_bytes, batch_format="numpy").sum("text_bytes")
-    total = int(summed or 0)
+    total = sums(kept.map_batches(_text_bytes, batch_format="numpy"), ["text_bytes"])["text_bytes"]
     fraction = min(1.0, sample_bytes / max(total, 1))
     sample = kept.select_columns(["id", "text"])
     if fraction < 1.0:

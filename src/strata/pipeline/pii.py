@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 import ray
-from ray.data.aggregate import Sum
 
+from strata.pipeline.aggregate import sums
 from strata.pipeline.documents import Batch, kept_mask
 from strata.spec.cleaning import PiiSpec
 
@@ -186,6 +186,5 @@ def replace_pii(ds: ray.data.Dataset, spec: PiiSpec) -> tuple[ray.data.Dataset, 
     `{"replaced": {"pii_<kind>": count}}`."""
     columns = count_columns(spec)
     mapped = ds.map_batches(ReplacePii(spec), batch_format="numpy").materialize()
-    sums = (mapped.aggregate(*(Sum(c) for c in columns)) if columns and mapped.count() else None) or {}
-    report = {"replaced": {c: int(sums.get(f"sum({c})") or 0) for c in columns}}
+    report = {"replaced": sums(mapped, columns) if columns else {}}
     return (mapped.drop_columns(columns) if columns else mapped), report

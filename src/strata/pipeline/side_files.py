@@ -20,6 +20,7 @@ import numpy as np
 import ray
 
 from strata.files import atomic_path, atomic_write
+from strata.pipeline.aggregate import sums
 from strata.pipeline.documents import Batch
 
 QUARANTINE = "quarantine.jsonl"
@@ -68,8 +69,7 @@ def write_side_files(out: Path, rows: ray.data.Dataset) -> int:
     written = 0
     if rows.count():
         mapped = rows.select_columns(COLUMNS).map_batches(WriteRecords(str(out)), batch_format="numpy")
-        summed: Any = mapped.sum("records")
-        written = int(summed or 0)
+        written = sums(mapped, ["records"])["records"]
     for name in (QUARANTINE, DUPLICATES):
         with atomic_path(out / name) as tmp, Path(tmp).open("wb") as whole:
             for part in sorted(_parts(out, name).glob("part-*.jsonl")):

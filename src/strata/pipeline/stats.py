@@ -3,7 +3,7 @@ language), drops by reason, dedup clusters, balancing and tokens written, as JSO
 one figure. Tokens are counted with the job's tokenizer on each document's text as the
 stage saw it (extracted text for HTML), for dropped documents too. A drop is counted under the
 stage its row's `dropped_by` names (strata.pipeline.registry), whatever its status says.
-The counts are summed on the cluster (`row_counts`); the driver sees one row per
+The counts are summed on the workers (`row_counts`, strata.pipeline.aggregate); the driver sees one row per
 (stage, status, language)."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import numpy as np
 import ray
 
 from strata.files import atomic_path
+from strata.pipeline.aggregate import totals
 from strata.pipeline.documents import KEPT, Batch
 from strata.pipeline.registry import STAGES
 from strata.spec.pipeline import PipelineJob
@@ -32,21 +33,9 @@ COUNT_KEYS = ["dropped_by", "status", "language"]
 COUNT_VALUES = ["documents", "tokens"]
 
 
-def totals(ds: ray.data.Dataset, keys: list[str], values: list[str]) -> list[dict[str, Any]]:
-    """Sums of `values` per distinct `keys`, computed on the cluster (Ray Data groupby): the
-    driver receives one row per group, never the dataset's rows."""
-    projected = ds.select_columns([*keys, *values]).materialize()  # computed once, in the object store
-    if projected.count() == 0:
-        return []
-    summed = projected.groupby(keys).sum(values)
-    return [
-        {**{k: row[k] for k in keys}, **{v: row[f"sum({v})"] for v in values}} for row in summed.take_all()
-    ]
-
-
 def _partial_counts(batch: Batch) -> Batch:
     """map_batches: one row per (dropped_by, status, language) of the batch with its documents
-    and tokens, so the cluster-wide sum shuffles a few rows per block."""
+    and tokens, so the driver adds up a few rows per block."""
     counts: Counter[tuple[str, str, str]] = Counter()
     tokens: Counter[tuple[str, str, str]] = Counter()
     for by, status, lang, n in zip(

@@ -29,6 +29,7 @@ import ray
 import tldextract
 
 from strata.errors import SpecError
+from strata.pipeline.aggregate import sums
 from strata.pipeline.documents import Batch, kept_mask
 from strata.spec.cleaning import UrlFilterSpec
 
@@ -139,5 +140,4 @@ def filter_urls(ds: ray.data.Dataset, spec: UrlFilterSpec) -> tuple[ray.data.Dat
     if not spec.blocklists and not spec.banned_words:
         return ds, {"no_url": 0}
     mapped = ds.map_batches(FilterUrls(spec), batch_format="numpy").materialize()
-    no_url = int(mapped.sum(NO_URL) or 0) if mapped.count() else 0
-    return mapped.drop_columns([NO_URL]), {"no_url": no_url}
+    return mapped.drop_columns([NO_URL]), {"no_url": sums(mapped, [NO_URL])[NO_URL]}

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import ray
 
+from strata.pipeline.aggregate import sums
 from strata.pipeline.dedup.minhash import shingle_array
 from strata.pipeline.documents import Batch
 
@@ -219,7 +220,7 @@ def connected_components(edges: ray.data.Dataset, partitions: int) -> ray.data.D
             .map_groups(star_check, batch_format="numpy")
             .materialize()
         )
-        violations = int(stars.sum("violation") or 0) if stars.count() else 0
+        violations = sums(stars, ["violation"])["violation"]
         logger.info("connected components: round %d, %d nodes not yet in a star", round_no, violations)
         if violations == 0:
             result: ray.data.Dataset = stars.filter(lambda r: r["parent"] >= 0).drop_columns(["violation"])

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import ray
 
+from strata.pipeline.aggregate import sums, totals
 from strata.pipeline.dedup.clusters import BandRows, bucket_edges, connected_components
 from strata.pipeline.dedup.minhash import MinhashSignatures, count_without_shingles
 from strata.pipeline.documents import KEPT
@@ -44,9 +46,9 @@ def near_duplicates(
         .map_groups(bucket_edges(spec.threshold), batch_format="numpy")
         .materialize()
     )
-    report["candidate_pairs"] = int(verified.sum("compared") or 0) if verified.count() else 0
+    report["candidate_pairs"] = sums(verified, ["compared"])["compared"]
     wordless = kept.map_batches(count_without_shingles, batch_format="numpy")
-    report["minhash_skipped_no_shingles"] = int(wordless.sum("no_shingles") or 0)  # type: ignore[arg-type]
+    report["minhash_skipped_no_shingles"] = sums(wordless, ["no_shingles"])["no_shingles"]
     edges = verified.filter(lambda r: r["b"] >= 0).drop_columns(["compared"]).materialize()
     report["edges"] = edges.count()
     if report["edges"] == 0:
@@ -58,9 +60,10 @@ def near_duplicates(
         .map_batches(lambda b: {"order": b["parent"], "cluster_size": b["count()"] + 1}, batch_format="numpy")
         .materialize()
     )
-    histogram = sizes.groupby("cluster_size").count().to_pandas()
+    histogram = totals(sizes.map_batches(_one_cluster, batch_format="numpy"), ["cluster_size"], ["clusters"])
     report["cluster_size_histogram"] = {
-        int(s): int(c) for s, c in zip(histogram["cluster_size"], histogram["count()"], strict=True)
+        int(row["cluster_size"]): row["clusters"]
+        for row in sorted(histogram, key=lambda r: r["cluster_size"])
     }
     removed = stars.map_batches(
         lambda b: {"order": b["node"], "near_duplicate_of": b["parent_id"]}, batch_format="numpy"
@@ -72,6 +75,10 @@ def near_duplicates(
         .map_batches(_mark_near_duplicates, batch_format="pandas")
     )
     return joined, report
+
+
+def _one_cluster(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {"cluster_size": batch["cluster_size"], "clusters": np.ones(len(batch["cluster_size"]), np.int64)}
 
 
 def _mark_near_duplicates(df: pd.DataFrame) -> pd.DataFrame:
