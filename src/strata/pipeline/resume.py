@@ -7,8 +7,9 @@ At each checkpoint of the stage registry (strata.pipeline.registry: after exact 
 job sections of every stage up to it and of every input file's size and modification
 time. A rerun loads a checkpoint whose fingerprint matches and recomputes one whose job
 sections or inputs changed. A checkpoint is written to a temporary folder and renamed, so
-a kill leaves it whole or absent; the rows come back sorted by input order, so the rest of
-the run, and its output, are byte for byte those of an uninterrupted run.
+a kill leaves it whole or absent; the rows are written sorted by input order and come back
+in that order, so the rest of the run, and its output, are byte for byte those of an
+uninterrupted run.
 """
 
 from __future__ import annotations
@@ -62,7 +63,10 @@ class StageStore:
             logger.info("stage %s: job or inputs changed since it was written; running it again", stage)
             return None
         logger.info("stage %s: finished by an earlier run of this job; reading %s", stage, done.parent)
-        rows: ray.data.Dataset = ray.data.read_parquet(str(done.parent)).sort("order").materialize()
+        # Written sorted by `order`, one zero-padded file name per write task: read in name
+        # order (Ray Data keeps it, `preserve_order`), the rows need no second sort.
+        files = sorted(str(f) for f in done.parent.glob("*.parquet"))
+        rows: ray.data.Dataset = ray.data.read_parquet(files).materialize()
         return rows, json.loads((done.parent / REPORTS).read_text(encoding="utf-8"))
 
     def save(self, stage: str, ds: ray.data.Dataset, reports: Reports) -> tuple[ray.data.Dataset, Reports]:
