@@ -141,12 +141,9 @@ def test_missing_object_or_prefix_is_refused_before_work(s3: str, inputs_uri: st
     assert "Contents" not in _client("s3").list_objects_v2(Bucket="data", Prefix="refused-out/")
 
 
-@pytest.fixture
-def denied_user(s3: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """This process acts as an IAM user allowed only the bucket `data`, with moto's
-    authorization on; both are undone afterwards."""
-    import s3fs
-
+@pytest.fixture(scope="module")
+def data_only_key(s3: str) -> dict[str, str]:
+    """The access key of an IAM user allowed only the bucket `data`."""
     iam = _client("iam")
     iam.create_user(UserName="pipeline")
     policy = {
@@ -156,10 +153,18 @@ def denied_user(s3: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         ],
     }
     iam.put_user_policy(UserName="pipeline", PolicyName="data-only", PolicyDocument=json.dumps(policy))
-    key = iam.create_access_key(UserName="pipeline")["AccessKey"]
+    return dict(iam.create_access_key(UserName="pipeline")["AccessKey"])
+
+
+@pytest.fixture
+def denied_user(s3: str, data_only_key: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """This process acts as the user of `data_only_key`, with moto's authorization on; both
+    are undone afterwards."""
+    import s3fs
+
     _authorize(s3, "0")  # every request from now on is checked against IAM
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", data_only_key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", data_only_key["SecretAccessKey"])
     s3fs.S3FileSystem.clear_instance_cache()  # the cached client holds the credentials it started with
     try:
         yield
