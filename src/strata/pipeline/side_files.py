@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -60,8 +61,9 @@ class WriteRecords:
         return {"records": np.array([len(quarantined) + len(duplicates)], dtype=np.int64)}
 
 
-def write_side_files(out: Location, rows: ray.data.Dataset) -> int:
+def write_side_files(out_dir: Location | Path, rows: ray.data.Dataset) -> int:
     """Write both files from every row's status; return the number of records written."""
+    out = Location.of(out_dir)
     for name in (QUARANTINE, DUPLICATES):
         _parts(out, name).remove_tree()
     written = 0
