@@ -22,6 +22,7 @@ FOUNDATION = {
     "strata.locks",
     "strata.ports",
     "strata.shards",
+    "strata.storage",
     "strata.yaml_loader",
 }
 ORCHESTRATION = "orchestration"

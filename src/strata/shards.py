@@ -15,7 +15,9 @@ Layout of a shard directory:
 - `manifest.json`: format, dtype, vocab size, end-of-text id, seed, and per shard its
   files, tokens, largest token id (`max_token_id`), documents, tokens per language and
   per source, and the SHA-256 of both files; plus the same totals for all shards.
-Every file is written to a temporary name and renamed, so a shard is whole or absent.
+Every file is written whole or not at all (strata.storage: a temporary name and a rename
+locally, one upload on object storage), so a shard is whole or absent. The pipeline writes
+to a local folder or an `s3://` prefix; training reads a local folder.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from strata.errors import JobError
-from strata.files import atomic_write
+from strata.storage import Location
 
 MANIFEST = "manifest.json"
 FORMAT = "megatron-mmap-v1"
@@ -104,14 +106,17 @@ class TokenizedDocument:
     source: str
 
 
-def write_shard(out_dir: Path, index: int, docs: Sequence[TokenizedDocument], dtype: str) -> dict[str, Any]:
+def write_shard(
+    out_dir: Location | Path, index: int, docs: Sequence[TokenizedDocument], dtype: str
+) -> dict[str, Any]:
     """Write `shard_{index:05d}.bin/.idx` holding `docs` in order; return its manifest entry."""
+    out = Location.of(out_dir)
     tokens = np.concatenate([d.tokens for d in docs]).astype(_numpy_dtype(dtype))
     lengths = np.array([len(d.tokens) for d in docs], dtype=np.int64)
     name = f"shard_{index:05d}"
     data, index_data = tokens.tobytes(), index_bytes(lengths, dtype)
-    atomic_write(out_dir / f"{name}.bin", data)
-    atomic_write(out_dir / f"{name}.idx", index_data)
+    (out / f"{name}.bin").write_bytes(data)
+    (out / f"{name}.idx").write_bytes(index_data)
     by_language: Counter[str] = Counter()
     by_source: Counter[str] = Counter()
     for d in docs:
@@ -131,7 +136,7 @@ def write_shard(out_dir: Path, index: int, docs: Sequence[TokenizedDocument], dt
 
 
 def write_manifest(
-    out_dir: Path, shards: list[dict[str, Any]], *, vocab_size: int, eot_id: int, seed: int
+    out_dir: Location | Path, shards: list[dict[str, Any]], *, vocab_size: int, eot_id: int, seed: int
 ) -> dict[str, Any]:
     """Write `manifest.json` for the shards `write_shard` wrote, and remove shard files it does
     not list (left by an earlier run that wrote more shards); return the manifest."""
@@ -147,11 +152,12 @@ def write_manifest(
         "tokens_by_source": _sum_counts(s["tokens_by_source"] for s in shards),
         "shards": shards,
     }
-    atomic_write(out_dir / MANIFEST, json.dumps(manifest, indent=2).encode("utf-8"))
+    out = Location.of(out_dir)
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2))
     listed = {name for s in shards for name in (s["bin"], s["idx"])}
-    for stale in sorted(out_dir.glob("shard_*")):
-        if stale.name not in listed:
-            stale.unlink()
+    for stale in out.names():
+        if stale.startswith("shard_") and stale not in listed:
+            (out / stale).remove()
     return manifest
 
 

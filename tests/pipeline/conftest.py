@@ -1,7 +1,12 @@
 """A private Ray for the pipeline tests that run Ray Data stages: started by this process on
 loopback when the first of them runs, and stopped after the last test of tests/pipeline (a
 package: see its __init__.py), so one start serves every module and it never outlives the
-pipeline tests (`ray.shutdown` ends only the processes `ray.init` started)."""
+pipeline tests (`ray.shutdown` ends only the processes `ray.init` started).
+
+Ray starts with the settings of the object store of test_object_storage.py in its
+environment (an S3 endpoint on a loopback port chosen here, where that module starts its
+server, and test credentials), so its workers inherit them as workers inherit the caller's
+environment under `strata run`: credentials never travel in jobs or Ray's runtime_env."""
 
 from __future__ import annotations
 
@@ -12,7 +17,24 @@ import pytest
 
 
 @pytest.fixture(scope="package")
-def ray_cluster() -> Iterator[None]:
+def object_store_env() -> Iterator[dict[str, str]]:
+    """The environment of the S3 server of test_object_storage.py, for this process and Ray."""
+    from strata.ports import free_port
+
+    env = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+        "AWS_ACCESS_KEY_ID": "strata-test-key",
+        "AWS_SECRET_ACCESS_KEY": "strata-test-secret",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        yield env
+
+
+@pytest.fixture(scope="package")
+def ray_cluster(object_store_env: dict[str, str]) -> Iterator[None]:
     import ray  # here, not at import: the unit tests of this folder need no Ray
 
     temp = tempfile.mkdtemp(prefix="strata-ray-", dir="/tmp")  # short: Ray's socket paths

@@ -19,7 +19,6 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,6 +37,7 @@ from strata.pipeline.documents import Batch
 from strata.pipeline.tokenize import Tokenize
 from strata.shards import TokenizedDocument, token_dtype, write_manifest, write_shard
 from strata.spec.pipeline import PipelineJob
+from strata.storage import Location
 
 logger = logging.getLogger(__name__)
 TOKENIZED_COLUMNS = ["id", "order", "language", "source", "cluster_size", "tokens"]
@@ -67,7 +67,7 @@ def _text_bytes(batch: Batch) -> Batch:
     return {"text_bytes": np.array([len(str(t).encode("utf-8")) for t in batch["text"]], dtype=np.int64)}
 
 
-def tokenize(kept: ray.data.Dataset, tokenizer_path: Path) -> ray.data.Dataset:
+def tokenize(kept: ray.data.Dataset, tokenizer_path: Location) -> ray.data.Dataset:
     """Kept rows with `tokens`, only the columns the shards need, held in Ray's object store."""
     tokenized = kept.map_batches(Tokenize(str(tokenizer_path)), batch_format="numpy")
     held: ray.data.Dataset = tokenized.select_columns(TOKENIZED_COLUMNS).materialize()
@@ -154,16 +154,17 @@ def write_shard_group(group: Batch, out_dir: str, dtype: str) -> Batch:
         )
         for i in position
     ]
-    record = write_shard(Path(out_dir), int(group["shard"][0]), docs, dtype)
+    record = write_shard(Location(out_dir), int(group["shard"][0]), docs, dtype)
     for name in RECORD_DICTS:  # Arrow columns need one type: the dicts travel as JSON
         record[name] = json.dumps(record[name])
     return {k: np.array([v]) for k, v in record.items()}
 
 
 def write_balanced_shards(
-    job: PipelineJob, tokenized: ray.data.Dataset, *, out_dir: Path, vocab_size: int, eot_id: int
+    job: PipelineJob, tokenized: ray.data.Dataset, *, out_dir: Location, vocab_size: int, eot_id: int
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """Rehydrate, balance and shard the tokenized documents on the workers; write the manifest.
+    """Rehydrate, balance and shard the tokenized documents on the workers (each writes its
+    shards to `out_dir`, local or object storage, itself); write the manifest.
 
     Returns the manifest, the rehydration report and the balance report (empty when off).
     """
@@ -202,7 +203,6 @@ def write_balanced_shards(
     tokens = sum(t for t, _ in after.values())
     documents = sum(d for _, d in after.values())
     shards = max(1, min(documents, -(-tokens // job.shards.tokens_per_shard)))
-    out_dir.mkdir(parents=True, exist_ok=True)
     records = (
         written.map_batches(AssignShard(shards), batch_format="numpy")
         .groupby("shard")
@@ -219,7 +219,7 @@ def write_balanced_shards(
     return manifest, rehydration, balance
 
 
-def _numbered(out_dir: Path, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _numbered(out_dir: Location, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Records in shard order, renamed 0, 1, ... when a shard number drew no document."""
     ordered = sorted(records, key=lambda r: str(r["bin"]))
     out = []
@@ -230,7 +230,7 @@ def _numbered(out_dir: Path, records: list[dict[str, Any]]) -> list[dict[str, An
         for kind in ("bin", "idx"):
             wanted = f"shard_{index:05d}.{kind}"
             if record[kind] != wanted:
-                (out_dir / record[kind]).replace(out_dir / wanted)
+                (out_dir / record[kind]).rename(out_dir / wanted)
                 record[kind] = wanted
         out.append(record)
     return out

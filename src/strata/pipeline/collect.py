@@ -31,8 +31,8 @@ from typing import Any
 
 import ray
 
-from strata.files import atomic_write_text
 from strata.spec.pipeline import CollectSpec, GitSource
+from strata.storage import Location
 
 logger = logging.getLogger(__name__)
 RETRIED_STATUS = {429, 500, 502, 503, 504}
@@ -161,7 +161,7 @@ def _clone(source: GitSource, root: Path, spec: CollectSpec) -> dict[str, Any]:
     return {**report, "commit": head.stdout.strip()}
 
 
-def collect(spec: CollectSpec, report_path: Path) -> dict[str, Any]:
+def collect(spec: CollectSpec, report_path: Location | Path) -> dict[str, Any]:
     """Download every source file into spec.dir; return the report, also written to report_path."""
     root = Path(spec.dir)
     root.mkdir(parents=True, exist_ok=True)
@@ -184,8 +184,7 @@ def collect(spec: CollectSpec, report_path: Path) -> dict[str, Any]:
         "present": sum(r["status"] == "present" for r in results),
         "failed": sum(r["status"] == "failed" for r in results),
     }
-    report_path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(report_path, json.dumps(report, indent=2))
+    Location.of(report_path).write_text(json.dumps(report, indent=2))
     if report["failed"]:
         logger.warning("collect: %d files failed after retries; see %s", report["failed"], report_path)
     return report

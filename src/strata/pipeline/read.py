@@ -6,8 +6,9 @@ reader). JSONL (`.jsonl`, `.json`, optionally `.gz` or `.zst`), Parquet, plain t
 files (`.txt`, `.md`, `.html`: one document per file), WARC/WET (`.warc`, `.wet`, optionally
 `.gz`, framed by strata.pipeline.warc, records parsed with warcio) and Wikipedia XML dumps
 (`.xml`, `.xml.bz2`: articles, wikitext made plain by strata.pipeline.wikitext). Files are
-opened through fsspec, so `s3://` and `gs://` URIs work where the matching fsspec backend
-(s3fs, gcsfs) is installed.
+opened through fsspec, so `s3://` URIs work (s3fs; `gs://` too where gcsfs is installed);
+the driver lists them before any work, refusing a missing object or prefix and a denied
+bucket by URI, and each worker opens its files with its own environment's credentials.
 
 Rows of WARC records keep their `WARC-Target-URI`, and JSONL/Parquet rows their record's
 `url` field, in `url` ("" when there is none). Every row has a stable `id`: the record's id field when the job names one, else the
@@ -53,6 +54,7 @@ from strata.pipeline.documents import KEPT, normalize_text
 from strata.pipeline.warc import WarcRecord, warc_records
 from strata.pipeline.wikitext import pages, plain_text
 from strata.spec.pipeline import SUFFIX_HINT, InputSpec, format_from_name
+from strata.storage import refused
 
 logger = logging.getLogger(__name__)
 Row = dict[str, Any]
@@ -368,25 +370,34 @@ def input_files(spec: InputSpec) -> list[str]:
     """
     files: list[str] = []
     for path in spec.paths:
-        fs, root = fsspec.core.url_to_fs(path)
-        if not fs.isdir(root):
-            file = path if "://" in path else str(root)
-            if spec.format == "auto":
-                detect_format(file)  # fails now, naming the file, rather than inside a worker
-            files.append(file)
-            continue
-        # Hidden files and folders (.git, .cache, ...) are not documents.
-        found = sorted(
-            f for f in fs.find(root) if not any(part.startswith(".") for part in f[len(root) :].split("/"))
-        )
-        found = [fs.unstrip_protocol(f) if "://" in path else f for f in found]
-        readable = [f for f in found if spec.format != "auto" or format_from_name(f) is not None]
-        if len(readable) < len(found):
-            logger.info("%s: skipping %d files of unknown format", path, len(found) - len(readable))
-        files.extend(readable)
+        try:
+            files.extend(_files_at(path, spec))
+        except OSError as error:  # object storage: a denied or missing bucket, a network error
+            raise refused(path, error) from None
     if not files:
         raise JobError(
             f"input.paths {spec.paths} hold no files of a known format ({SUFFIX_HINT}); "
             "set input.format to read others"
         )
     return files
+
+
+def _files_at(path: str, spec: InputSpec) -> list[str]:
+    """The files of one entry of input.paths: itself, or a folder's (a prefix's) files."""
+    fs, root = fsspec.core.url_to_fs(path)
+    if not fs.isdir(root):
+        if not fs.isfile(root):
+            raise JobError(f"input.paths: {path}: no such file, folder, object or prefix")
+        file = path if "://" in path else str(root)
+        if spec.format == "auto":
+            detect_format(file)  # fails now, naming the file, rather than inside a worker
+        return [file]
+    # Hidden files and folders (.git, .cache, ...) are not documents.
+    found = sorted(
+        f for f in fs.find(root) if not any(part.startswith(".") for part in f[len(root) :].split("/"))
+    )
+    found = [fs.unstrip_protocol(f) if "://" in path else f for f in found]
+    readable = [f for f in found if spec.format != "auto" or format_from_name(f) is not None]
+    if len(readable) < len(found):
+        logger.info("%s: skipping %d files of unknown format", path, len(found) - len(readable))
+    return readable

@@ -10,6 +10,9 @@ sections or inputs changed. A checkpoint is written to a temporary folder and re
 a kill leaves it whole or absent; the rows are written sorted by input order and come back
 in that order, so the rest of the run, and its output, are byte for byte those of an
 uninterrupted run.
+
+Only a local output folder keeps checkpoints: a job whose `output.dir` is on object storage
+writes none (it logs so), and a rerun of it starts over.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import ray
 from strata.errors import JobError
 from strata.pipeline.registry import checkpoint_sections
 from strata.spec.pipeline import PipelineJob
+from strata.storage import Location
 
 logger = logging.getLogger(__name__)
 DONE = "_DONE"
@@ -41,10 +45,12 @@ def _file_state(path: str) -> list[Any]:
 
 
 class StageStore:
-    """The finished checkpoints of one output directory."""
+    """The finished checkpoints of one output directory (none on object storage)."""
 
-    def __init__(self, out: Path, job: PipelineJob, files: list[str]) -> None:
-        self.root = out / "work"
+    def __init__(self, out: Location, job: PipelineJob, files: list[str]) -> None:
+        self.root: Path | None = out.local_path() / "work" if out.is_local else None
+        if self.root is None:
+            logger.info("output %s is on object storage: no resume checkpoints; a rerun starts over", out)
         dumped = job.model_dump(mode="json")
         inputs = [_file_state(f) for f in files]
         self.fingerprints = {}
@@ -56,6 +62,8 @@ class StageStore:
     def load(self, stage: str) -> tuple[ray.data.Dataset, Reports] | None:
         """The checkpoint's rows and stage reports from an earlier run of the same job on the
         same inputs, or None."""
+        if self.root is None:
+            return None
         done = self.root / stage / DONE
         if not done.is_file():
             return None
@@ -70,7 +78,10 @@ class StageStore:
         return rows, json.loads((done.parent / REPORTS).read_text(encoding="utf-8"))
 
     def save(self, stage: str, ds: ray.data.Dataset, reports: Reports) -> tuple[ray.data.Dataset, Reports]:
-        """Write the checkpoint's rows and reports, then its fingerprint; return them as read back."""
+        """Write the checkpoint's rows and reports, then its fingerprint; return them as read back
+        (as given when the output is on object storage)."""
+        if self.root is None:
+            return ds, reports
         final = self.root / stage
         tmp = self.root / f"{stage}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)

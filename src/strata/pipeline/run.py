@@ -14,6 +14,10 @@ Outputs under `output.dir`: `shards/` (see strata.pipeline.shards), `tokenizer.j
 `stats/pipeline.json` and `stats/pipeline.png` (see strata.pipeline.stats),
 `quarantine.jsonl` and `duplicates.jsonl` (strata.pipeline.side_files), and
 `work/` (finished stages, so a rerun of a killed job skips them: strata.pipeline.resume).
+`input.paths` and `output.dir` may be object-storage URIs (`s3://bucket/prefix`, through
+strata.storage): before any work the inputs are listed and the output is written to once,
+so a missing object or prefix and a denied bucket are refused naming the URI; the workers
+then read and write the objects themselves, with the credentials of their own environment.
 """
 
 from __future__ import annotations
@@ -21,14 +25,12 @@ from __future__ import annotations
 import json
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import ray
 
 from strata.errors import JobError
-from strata.files import atomic_write
 from strata.pipeline.assemble import tokenize, tokenizer_sample, write_balanced_shards
 from strata.pipeline.collect import collect
 from strata.pipeline.documents import KEPT, Batch
@@ -39,6 +41,7 @@ from strata.pipeline.side_files import write_side_files
 from strata.pipeline.stats import NO_TOKENS, pipeline_stats, plot_stats, row_counts
 from strata.pipeline.tokenize import END_OF_TEXT, CountTokens, train_tokenizer
 from strata.spec.pipeline import PipelineJob
+from strata.storage import Location
 
 logger = logging.getLogger(__name__)
 BLOCK_BYTES = 1 << 20
@@ -109,7 +112,7 @@ def _no_token_counts(batch: Batch) -> Batch:
     return batch
 
 
-def _input_paths(job: PipelineJob, out: Path) -> list[str]:
+def _input_paths(job: PipelineJob, out: Location) -> list[str]:
     """Collect the job's sources (if any), then list every file to read."""
     sources = list(job.input.paths)
     if job.collect.has_sources:
@@ -125,8 +128,8 @@ def run_pipeline(job: PipelineJob) -> dict[str, Any]:
     Raises JobError, after writing the stats, when no document survives the stages.
     """
     started = time.monotonic()
-    out = Path(job.output.dir)
-    (out / "stats").mkdir(parents=True, exist_ok=True)
+    out = Location(job.output.dir)
+    out.check_writable()
     _configure_ray_data()
 
     paths = _input_paths(job, out)
@@ -167,7 +170,7 @@ def run_pipeline(job: PipelineJob) -> dict[str, Any]:
 def _write_stats(
     *,
     job: PipelineJob,
-    out: Path,
+    out: Location,
     counts: list[dict[str, Any]],
     manifest: dict[str, Any],
     reports: Reports,
@@ -182,12 +185,12 @@ def _write_stats(
         balance=balance,
         seconds=time.monotonic() - started,
     )
-    atomic_write(out / "stats" / "pipeline.json", json.dumps(stats, indent=2).encode("utf-8"))
+    (out / "stats" / "pipeline.json").write_text(json.dumps(stats, indent=2))
     plot_stats(stats, out / "stats" / "pipeline.png")
     return stats
 
 
-def _nothing_kept(job: PipelineJob, stats: dict[str, Any], files: int, out: Path) -> str:
+def _nothing_kept(job: PipelineJob, stats: dict[str, Any], files: int, out: Location) -> str:
     """One line: what dropped every document, and where to look."""
     where = f"every count is in {out / 'stats' / 'pipeline.json'}"
     total = stats["documents"]["total"]

@@ -5,7 +5,8 @@ Each batch of rows (sorted by input order) writes its records to a part file nam
 input order of its first record, `<name>.parts/part-<order>.jsonl`; the driver then
 concatenates the parts in name order into `<name>` by streaming file to file, without
 parsing them, and removes the parts. The files are byte for byte what one process writing
-the records in input order would write.
+the records in input order would write. The output folder may be local or an object-storage
+prefix (strata.storage); the workers write their parts there themselves.
 """
 
 from __future__ import annotations
@@ -19,16 +20,16 @@ from typing import Any
 import numpy as np
 import ray
 
-from strata.files import atomic_path, atomic_write
 from strata.pipeline.aggregate import sums
 from strata.pipeline.documents import Batch
+from strata.storage import Location
 
 QUARANTINE = "quarantine.jsonl"
 DUPLICATES = "duplicates.jsonl"
 COLUMNS = ["order", "id", "status", "detail", "duplicate_of"]
 
 
-def _parts(out: Path, name: str) -> Path:
+def _parts(out: Location, name: str) -> Location:
     return out / f"{name}.parts"
 
 
@@ -56,24 +57,26 @@ class WriteRecords:
         for name, records in ((QUARANTINE, quarantined), (DUPLICATES, duplicates)):
             if records:
                 lines = "".join(json.dumps(r) + "\n" for _, r in sorted(records, key=lambda r: r[0]))
-                part = _parts(Path(self.out), name) / f"part-{records[0][0]:020d}.jsonl"
-                atomic_write(part, lines.encode("utf-8"))
+                part = _parts(Location(self.out), name) / f"part-{records[0][0]:020d}.jsonl"
+                part.write_bytes(lines.encode("utf-8"))
         return {"records": np.array([len(quarantined) + len(duplicates)], dtype=np.int64)}
 
 
-def write_side_files(out: Path, rows: ray.data.Dataset) -> int:
+def write_side_files(out_dir: Location | Path, rows: ray.data.Dataset) -> int:
     """Write both files from every row's status; return the number of records written."""
+    out = Location.of(out_dir)
     for name in (QUARANTINE, DUPLICATES):
-        shutil.rmtree(_parts(out, name), ignore_errors=True)
-        _parts(out, name).mkdir(parents=True)
+        _parts(out, name).remove_tree()
     written = 0
     if rows.count():
         mapped = rows.select_columns(COLUMNS).map_batches(WriteRecords(str(out)), batch_format="numpy")
         written = sums(mapped, ["records"])["records"]
     for name in (QUARANTINE, DUPLICATES):
-        with atomic_path(out / name) as tmp, Path(tmp).open("wb") as whole:
-            for part in sorted(_parts(out, name).glob("part-*.jsonl")):
-                with part.open("rb") as piece:
-                    shutil.copyfileobj(piece, whole)
-        shutil.rmtree(_parts(out, name))
+        parts = _parts(out, name)
+        with (out / name).open_write() as whole:
+            for part in parts.names():
+                if part.startswith("part-") and part.endswith(".jsonl"):
+                    with (parts / part).open_read() as piece:
+                        shutil.copyfileobj(piece, whole)
+        parts.remove_tree()
     return written

@@ -8,8 +8,8 @@ The counts are summed on the workers (`row_counts`, strata.pipeline.aggregate); 
 
 from __future__ import annotations
 
+import io
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -19,11 +19,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import ray
 
-from strata.files import atomic_path
 from strata.pipeline.aggregate import totals
 from strata.pipeline.documents import KEPT, Batch
 from strata.pipeline.registry import STAGES
 from strata.spec.pipeline import PipelineJob
+from strata.storage import Location
 
 NO_TOKENS = {"total_tokens": 0, "total_documents": 0, "tokens_by_language": {}, "tokens_by_source": {},
              "shards": [], "vocab_size": 0}  # fmt: skip
@@ -120,7 +120,7 @@ def pipeline_stats(
     }
 
 
-def plot_stats(stats: dict[str, Any], path: Path) -> None:
+def plot_stats(stats: dict[str, Any], path: Location) -> None:
     """Documents and tokens kept per stage, tokens written per language, dedup cluster sizes."""
     fig, (docs, stage_tokens, tokens, clusters) = plt.subplots(1, 4, figsize=(20, 4.5))
     names = ["input", *stats["stages"]]
@@ -141,6 +141,7 @@ def plot_stats(stats: dict[str, Any], path: Path) -> None:
     clusters.set_xlabel("documents in cluster")
     fig.suptitle(f"pipeline {stats['job']}")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=90)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=90)
     plt.close(fig)
+    path.write_bytes(png.getvalue())

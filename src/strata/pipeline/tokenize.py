@@ -16,12 +16,14 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from strata.pipeline.documents import Batch, kept_mask
 from strata.spec.pipeline import TokenizerSpec
+from strata.storage import Location
 
 END_OF_TEXT = "<|endoftext|>"
 
 
-def train_tokenizer(texts: Iterable[str], spec: TokenizerSpec, path: Path) -> Tokenizer:
-    """Train a byte-level BPE with one special token, `<|endoftext|>` (id 0), and save it."""
+def train_tokenizer(texts: Iterable[str], spec: TokenizerSpec, path: Location | Path) -> Tokenizer:
+    """Train a byte-level BPE with one special token, `<|endoftext|>` (id 0), and save it
+    (to a local path or object storage)."""
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
@@ -33,15 +35,15 @@ def train_tokenizer(texts: Iterable[str], spec: TokenizerSpec, path: Path) -> To
         show_progress=False,
     )
     tokenizer.train_from_iterator(texts, trainer=trainer)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tokenizer.save(str(path))
+    Location.of(path).write_text(tokenizer.to_str(pretty=True))
     tokenizer.encode_special_tokens = True
     return tokenizer
 
 
 def load_tokenizer(path: str) -> Tokenizer:
-    """The saved tokenizer, set to encode special-token strings in text as plain text."""
-    tokenizer = Tokenizer.from_file(path)
+    """The saved tokenizer (a local path or an object-storage URL), set to encode
+    special-token strings in text as plain text."""
+    tokenizer = Tokenizer.from_str(Location(path).read_text())
     tokenizer.encode_special_tokens = True
     return tokenizer
 

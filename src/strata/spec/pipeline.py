@@ -168,6 +168,10 @@ class CollectSpec(Section):
     def _dir_with_sources(self) -> CollectSpec:
         if self.has_sources and not self.dir:
             raise ValueError("collect.dir is required when collect has sources (where downloads go)")
+        if "://" in self.dir:
+            raise ValueError(
+                f"collect.dir must be a local folder, got {self.dir} (downloads are written locally)"
+            )
         return self
 
 
