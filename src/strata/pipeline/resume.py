@@ -47,7 +47,8 @@ def _file_state(path: str) -> list[Any]:
 class StageStore:
     """The finished checkpoints of one output directory (none on object storage)."""
 
-    def __init__(self, out: Location, job: PipelineJob, files: list[str]) -> None:
+    def __init__(self, out: Location | Path, job: PipelineJob, files: list[str]) -> None:
+        out = Location.of(out)
         self.root: Path | None = out.local_path() / "work" if out.is_local else None
         if self.root is None:
             logger.info("output %s is on object storage: no resume checkpoints; a rerun starts over", out)

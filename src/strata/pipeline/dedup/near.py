@@ -54,35 +54,39 @@ def near_duplicates(
     if report["edges"] == 0:
         return ds, report
     stars = connected_components(edges, partitions).materialize()
-    sizes = (
-        stars.groupby("parent")
-        .count()
-        .map_batches(lambda b: {"order": b["parent"], "cluster_size": b["count()"] + 1}, batch_format="numpy")
+    clusters = (
+        stars.groupby("parent", num_partitions=partitions)
+        .map_groups(_cluster_rows, batch_format="numpy")
         .materialize()
     )
-    histogram = totals(sizes.map_batches(_one_cluster, batch_format="numpy"), ["cluster_size"], ["clusters"])
+    histogram = totals(clusters, ["cluster_size"], ["roots"])
     report["cluster_size_histogram"] = {
-        int(row["cluster_size"]): row["clusters"]
+        int(row["cluster_size"]): row["roots"]
         for row in sorted(histogram, key=lambda r: r["cluster_size"])
+        if row["roots"]
     }
-    removed = stars.map_batches(
-        lambda b: {"order": b["node"], "near_duplicate_of": b["parent_id"]}, batch_format="numpy"
-    )
     joined = (
         ds.drop_columns(["cluster_size"])
-        .join(removed, "left_outer", num_partitions=partitions, on=("order",))
-        .join(sizes, "left_outer", num_partitions=partitions, on=("order",))
+        .join(clusters.drop_columns(["roots"]), "left_outer", num_partitions=partitions, on=("order",))
         .map_batches(_mark_near_duplicates, batch_format="pandas")
     )
     return joined, report
 
 
-def _one_cluster(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {"cluster_size": batch["cluster_size"], "clusters": np.ones(len(batch["cluster_size"]), np.int64)}
+def _cluster_rows(stars: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """map_groups over one cluster's (node, parent, parent_id) rows: a row per removed document
+    naming the kept one, and a row for the kept document (`roots` 1) with the cluster's size."""
+    n = len(stars["node"])
+    return {
+        "order": np.concatenate([stars["node"], stars["parent"][:1]]),
+        "near_duplicate_of": np.concatenate([stars["parent_id"].astype(object), np.array([""], object)]),
+        "cluster_size": np.concatenate([np.ones(n, np.int64), [n + 1]]),
+        "roots": np.concatenate([np.zeros(n, np.int64), [1]]),
+    }
 
 
 def _mark_near_duplicates(df: pd.DataFrame) -> pd.DataFrame:
-    hit = df["near_duplicate_of"].notna() & (df["status"] == KEPT)
+    hit = df["near_duplicate_of"].fillna("").astype(str).ne("") & (df["status"] == KEPT)
     df.loc[hit, "status"] = MINHASH_DROP
     df.loc[hit, "duplicate_of"] = df.loc[hit, "near_duplicate_of"]
     df["cluster_size"] = df["cluster_size"].fillna(1).astype("int64")
