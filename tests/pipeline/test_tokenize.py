@@ -14,8 +14,8 @@ from tokenizers import Tokenizer
 
 from strata.pipeline.documents import normalize_text
 from strata.pipeline.shards import TokenizedDocument, write_shards
-from strata.pipeline.tokenize import END_OF_TEXT, CountTokens, Tokenize, load_tokenizer, train_tokenizer
-from strata.spec.pipeline import TokenizerSpec
+from strata.pipeline.tokenize import CountTokens, Tokenize, load_tokenizer, train_tokenizer
+from strata.spec.tokenizer import END_OF_TEXT, TokenizerSpec
 
 TEXTS = [
     "The model emits <|endoftext|> at the end of every document.",
@@ -37,7 +37,7 @@ def test_shards_hold_one_end_of_text_per_document_and_decode_to_the_text(tmp_pat
         "status": np.array(["", "", "", "dropped_x"], object),
         "text": np.array([*TEXTS, "gone"], object),
     }
-    tokens = Tokenize(path)(dict(batch))["tokens"]
+    tokens = Tokenize(path, eot_id=0, dtype="uint16")(dict(batch))["tokens"]
     manifest = write_shards(
         docs=[TokenizedDocument(t, "en", "s") for t in tokens[:3]],
         out_dir=tmp_path / "shards",

@@ -1,26 +1,32 @@
-"""Byte-level BPE trained on the kept documents (HF tokenizers), and the encode stage.
+"""The job's tokenizer (a byte-level BPE trained on the kept documents, or the tokenizer.json
+of `tokenizer.path`, both through HF tokenizers) and the encode stages.
 
-Document text is plain text: a document that spells `<|endoftext|>` is encoded as those
-characters, not as the special id (HF tokenizers' `encode_special_tokens`, which the saved
-tokenizer.json does not keep, so every encoder here loads through `load_tokenizer`). The
-only special ids in a shard are the end-of-text ids the pipeline appends, one per document.
+Document text is plain text: a document that spells `<|endoftext|>` (or `</s>`) is encoded as
+those characters, not as the special id (HF tokenizers' `encode_special_tokens`, which a saved
+tokenizer.json does not keep, so every encoder here loads through `load_tokenizer`), and
+without the tokenizer's post-processor (`add_special_tokens=False`: no BOS that a Llama-style
+template would add). The only special ids in a shard are the end-of-text ids the pipeline
+appends, one per document.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
+from strata.files import atomic_write
 from strata.pipeline.documents import Batch, kept_mask
-from strata.spec.pipeline import TokenizerSpec
+from strata.shards import numpy_dtype
+from strata.spec.tokenizer import END_OF_TEXT, TokenizerFile, TokenizerSpec, load_tokenizer_file
 
-END_OF_TEXT = "<|endoftext|>"
+logger = logging.getLogger(__name__)
 
 
-def train_tokenizer(texts: Iterable[str], spec: TokenizerSpec, path: Path) -> Tokenizer:
+def train_tokenizer(texts: Iterable[str], spec: TokenizerSpec, path: Path) -> None:
     """Train a byte-level BPE with one special token, `<|endoftext|>` (id 0), and save it."""
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -35,8 +41,26 @@ def train_tokenizer(texts: Iterable[str], spec: TokenizerSpec, path: Path) -> To
     tokenizer.train_from_iterator(texts, trainer=trainer)
     path.parent.mkdir(parents=True, exist_ok=True)
     tokenizer.save(str(path))
-    tokenizer.encode_special_tokens = True
-    return tokenizer
+
+
+def provide_tokenizer(spec: TokenizerSpec, sample: Iterable[str], path: Path) -> TokenizerFile:
+    """Put the job's tokenizer at `path` (the output's tokenizer.json): a copy of the file of
+    `tokenizer.path`, or a BPE trained on `sample` (only then is the sample read)."""
+    if spec.path is None:
+        train_tokenizer(sample, spec, path)
+        trained = load_tokenizer_file(str(path))
+        logger.info("trained a %d-token BPE", trained.vocab_size)
+        return trained
+    given = load_tokenizer_file(spec.path, spec.eos_token)
+    atomic_write(path, Path(spec.path).read_bytes())
+    logger.info(
+        "tokenizing with %s: %d ids, end of text %s (id %d)",
+        spec.path,
+        given.vocab_size,
+        given.eos_token,
+        given.eos_id,
+    )
+    return given
 
 
 def load_tokenizer(path: str) -> Tokenizer:
@@ -47,20 +71,21 @@ def load_tokenizer(path: str) -> Tokenizer:
 
 
 class Tokenize:
-    """map_batches stage: add `tokens` (uint16 ids, end-of-text appended) to kept rows."""
+    """map_batches stage: add `tokens` (ids of the shards' `dtype`, `eot_id` appended) to kept rows."""
 
-    def __init__(self, tokenizer_path: str) -> None:
+    def __init__(self, tokenizer_path: str, *, eot_id: int, dtype: str) -> None:
         self.tokenizer = load_tokenizer(tokenizer_path)
-        self.eot = self.tokenizer.token_to_id(END_OF_TEXT)
+        self.eot = eot_id
+        self.dtype = numpy_dtype(dtype)
 
     def __call__(self, batch: Batch) -> Batch:
         keep = kept_mask(batch)
         texts = [str(t) for t, k in zip(batch["text"], keep, strict=True) if k]
-        encoded = iter(self.tokenizer.encode_batch(texts))
+        encoded = iter(self.tokenizer.encode_batch(texts, add_special_tokens=False))
         tokens = np.empty(len(keep), dtype=object)
         for i, k in enumerate(keep):
             ids = [*next(encoded).ids, self.eot] if k else []
-            tokens[i] = np.asarray(ids, dtype=np.uint16)
+            tokens[i] = np.asarray(ids, dtype=self.dtype)
         batch["tokens"] = tokens
         return batch
 
@@ -76,9 +101,8 @@ class CountTokens:
         texts = [str(t) for t in batch["text"]]
         counts = np.zeros(len(texts), dtype=np.int64)
         present = [i for i, t in enumerate(texts) if t]
-        for i, encoding in zip(
-            present, self.tokenizer.encode_batch([texts[i] for i in present]), strict=True
-        ):
+        encodings = self.tokenizer.encode_batch([texts[i] for i in present], add_special_tokens=False)
+        for i, encoding in zip(present, encodings, strict=True):
             counts[i] = len(encoding.ids)
         batch["token_count"] = counts
         return batch
