@@ -1,5 +1,6 @@
 """Document text is encoded as plain text: a document that spells `<|endoftext|>` keeps its
-characters, and the only end-of-text ids in a shard are the one per document the pipeline adds."""
+characters, and the only end-of-text ids in a shard are the one per document the pipeline adds
+(no BOS from a tokenizer's template either); ids above 65,535 stay whole in int32."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tokenizers import Tokenizer
+from tokenizers import Tokenizer, models, pre_tokenizers, processors
 
 from strata.pipeline.documents import normalize_text
 from strata.pipeline.shards import TokenizedDocument, write_shards
@@ -71,3 +72,17 @@ def test_any_text_encodes_without_special_ids_and_decodes_to_itself(text: str, c
     ids = tokenizer.encode(text).ids
     assert tokenizer.token_to_id(END_OF_TEXT) not in ids
     assert tokenizer.decode(ids) == text
+
+
+def test_ids_above_uint16_stay_whole_and_no_template_bos_is_added(tmp_path: Path) -> None:
+    vocab = {"[UNK]": 0, "<s>": 1, "big": 70_000, "</s>": 70_001}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+    path = str(tmp_path / "tokenizer.json")
+    tokenizer.save(path)
+    batch = {"status": np.array(["", ""], object), "text": np.array(["big big", "big"], object)}
+    tokens = Tokenize(path, eot_id=70_001, dtype="int32")(dict(batch))["tokens"]
+    assert [t.tolist() for t in tokens] == [[70_000, 70_000, 70_001], [70_000, 70_001]]
+    assert tokens[0].dtype == np.dtype("<i4")
+    assert CountTokens(path)(dict(batch))["token_count"].tolist() == [2, 1]
