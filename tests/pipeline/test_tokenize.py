@@ -4,6 +4,7 @@ characters, and the only end-of-text ids in a shard are the one per document the
 
 from __future__ import annotations
 
+import pickle
 import tempfile
 from functools import cache
 from pathlib import Path
@@ -86,3 +87,12 @@ def test_ids_above_uint16_stay_whole_and_no_template_bos_is_added(tmp_path: Path
     assert [t.tolist() for t in tokens] == [[70_000, 70_000, 70_001], [70_000, 70_001]]
     assert tokens[0].dtype == np.dtype("<i4")
     assert CountTokens(path)(dict(batch))["token_count"].tolist() == [2, 1]
+
+
+def test_a_pickled_stage_still_encodes_special_token_strings_as_text() -> None:
+    """Ray ships stages to its workers pickled; a pickled Tokenizer alone forgets the setting."""
+    stage = pickle.loads(pickle.dumps(Tokenize(tokenizer_file(), eot_id=0, dtype="uint16")))
+    batch = {"status": np.array([""], object), "text": np.array([TEXTS[0]], object)}
+    assert 0 not in stage(batch)["tokens"][0][:-1].tolist()
+    counter = pickle.loads(pickle.dumps(CountTokens(tokenizer_file())))
+    assert counter(dict(batch))["token_count"].tolist() == [len(stage(dict(batch))["tokens"][0]) - 1]

@@ -60,12 +60,14 @@ def test_a_tokenizer_without_an_end_of_text_token_is_refused(write_yaml, tmp_pat
     assert f"tokenizer.path: {path} has no token '<eot>' (tokenizer.eos_token)" in message
 
 
-@pytest.mark.parametrize("key", ["vocab_size: 1024", "min_frequency: 3", "train_sample_bytes: 1000"])
-def test_training_keys_beside_a_path_are_refused(write_yaml, tmp_path: Path, key: str) -> None:
+@pytest.mark.parametrize(
+    ("key", "value"), [("vocab_size", 1024), ("min_frequency", 3), ("train_sample_bytes", 9)]
+)
+def test_training_keys_beside_a_path_are_refused(write_yaml, tmp_path: Path, key: str, value: int) -> None:
     path = word_tokenizer(tmp_path / "tokenizer.json", {"</s>": 1})
-    message = refused(write_yaml, f"{{path: {path}, {key}}}")
-    assert f"tokenizer.{key.split(':')[0]} shape the BPE the job trains" in message
-    assert "remove them" in message
+    message = refused(write_yaml, f"{{path: {path}, {key}: {value}}}")
+    assert f"tokenizer.{key}: for the trained BPE only; with tokenizer.path ({path})" in message
+    assert f"remove tokenizer.{key}" in message
 
 
 def test_an_eos_token_without_a_path_is_refused(write_yaml) -> None:

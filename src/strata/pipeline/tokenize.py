@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -70,11 +71,28 @@ def load_tokenizer(path: str) -> Tokenizer:
     return tokenizer
 
 
-class Tokenize:
+class Encoder:
+    """Base of the encode stages: the tokenizer of `tokenizer_path`, loaded again wherever the
+    stage is unpickled. Ray ships a stage to its workers pickled, and a pickled Tokenizer loses
+    `encode_special_tokens`: a document spelling `<|endoftext|>` would get the special id."""
+
+    def __init__(self, tokenizer_path: str) -> None:
+        self.tokenizer_path = tokenizer_path
+        self.tokenizer = load_tokenizer(tokenizer_path)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "tokenizer"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.tokenizer = load_tokenizer(self.tokenizer_path)
+
+
+class Tokenize(Encoder):
     """map_batches stage: add `tokens` (ids of the shards' `dtype`, `eot_id` appended) to kept rows."""
 
     def __init__(self, tokenizer_path: str, *, eot_id: int, dtype: str) -> None:
-        self.tokenizer = load_tokenizer(tokenizer_path)
+        super().__init__(tokenizer_path)
         self.eot = eot_id
         self.dtype = numpy_dtype(dtype)
 
@@ -90,12 +108,9 @@ class Tokenize:
         return batch
 
 
-class CountTokens:
+class CountTokens(Encoder):
     """map_batches stage: add `token_count` for every row that still has text, kept or dropped,
     so the stats can say how many tokens survive each stage."""
-
-    def __init__(self, tokenizer_path: str) -> None:
-        self.tokenizer = load_tokenizer(tokenizer_path)
 
     def __call__(self, batch: Batch) -> Batch:
         texts = [str(t) for t in batch["text"]]

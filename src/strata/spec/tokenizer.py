@@ -115,9 +115,10 @@ class TokenizerSpec(Section):
             return self
         training = [f"tokenizer.{key}" for key in TRAINING_KEYS if key in self.model_fields_set]
         if training:
+            keys = ", ".join(training)
             raise ValueError(
-                f"{', '.join(training)} shape the BPE the job trains; with tokenizer.path ({self.path}) "
-                "nothing is trained and the vocabulary is the file's: remove them"
+                f"{keys}: for the trained BPE only; with tokenizer.path ({self.path}) nothing is "
+                f"trained and the vocabulary is the file's: remove {keys}"
             )
         load_tokenizer_file(self.path, self.eos_token)
         return self
