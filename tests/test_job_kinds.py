@@ -3,6 +3,7 @@ redirected through it; a job refused by its checks writes nothing."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,29 @@ def test_local_paths_become_absolute_and_uris_stay() -> None:
     assert job.input.paths == [str(Path("data/demo/corpus.jsonl").resolve()), "s3://bucket/y.jsonl"]
     assert job.output.dir == str(Path("runs/p").resolve())
     assert job.collect.dir == ""  # unset stays unset
+
+
+def test_a_tokenizer_file_is_made_absolute_and_fingerprinted(tmp_path: Path) -> None:
+    from tokenizers import Tokenizer, models
+
+    file = tmp_path / "tokenizer.json"
+    Tokenizer(models.WordLevel({"[UNK]": 0, "</s>": 1}, unk_token="[UNK]")).save(str(file))
+    relative = os.path.relpath(file)
+    job = PipelineJob.model_validate(
+        {
+            "kind": "pipeline",
+            "name": "p",
+            "input": {"paths": ["data/demo/corpus.jsonl"]},
+            "tokenizer": {"path": relative},
+            "output": {"dir": "runs/p"},
+        }
+    )
+    resolved = resolve_paths(job)
+    assert resolved.tokenizer.path == str(file)
+    assert KINDS["pipeline"].input_files(resolved)[-1] == file
+    file.unlink()
+    with pytest.raises(JobError, match=r"key `tokenizer.path`: .*tokenizer.json does not exist"):
+        KINDS["pipeline"].input_files(resolved)
 
 
 def test_redirect_moves_only_the_output(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """The training data format: the index layout byte for byte, the dtype chosen by vocabulary
-size (uint16 / int32 with Megatron's codes), and reading refusing what does not match."""
+size (uint16 / int32 with Megatron's codes), reading refusing what does not match, and
+Megatron-Core's own IndexedDataset reading what is written."""
 
 from __future__ import annotations
 
@@ -88,3 +89,22 @@ def test_reading_refuses_a_corrupt_or_missing_file(tmp_path: Path) -> None:
     index.unlink()
     with pytest.raises(JobError, match=r"index listed in the manifest is missing"):
         read_tokens(tmp_path)
+
+
+@pytest.mark.filterwarnings(
+    "ignore:Transformer Engine and Apex are not installed", "ignore::DeprecationWarning"
+)
+@pytest.mark.parametrize("vocab_size", [1000, 100_277])
+def test_megatron_cores_indexed_dataset_reads_the_shards(tmp_path: Path, vocab_size: int) -> None:
+    """Megatron-Core's own reader (megatron-core 0.16.1, the last release for Python 3.11)."""
+    from megatron.core.datasets.indexed_dataset import IndexedDataset
+
+    rng = np.random.default_rng(1)
+    docs = [TokenizedDocument(rng.integers(0, vocab_size, size=n), "en", "web") for n in (7, 30, 12, 1)]
+    write(tmp_path, docs, vocab_size)
+    read = []
+    for shard in ("shard_00000", "shard_00001"):
+        dataset = IndexedDataset(str(tmp_path / shard))
+        assert dataset.index.dtype == np.dtype(token_dtype(vocab_size))
+        read += [dataset[i].tolist() for i in range(len(dataset))]
+    assert read == [d.tokens.tolist() for d in docs]

@@ -53,13 +53,17 @@ class JobKind:
 
 
 def _pipeline_inputs(job: PipelineJob) -> list[Path]:
-    """Local input files (folders walked); object-storage URIs and collected sources are not
-    hashed. JobError if a named file is missing or a folder holds nothing readable."""
+    """Local input files (folders walked) and the tokenizer file of `tokenizer.path`, if any;
+    object-storage URIs and collected sources are not hashed. JobError if a named file is
+    missing or a folder holds nothing readable."""
     from strata.pipeline.read import input_files
 
+    tokenizer = [Path(job.tokenizer.path)] if job.tokenizer.path else []
+    if tokenizer and not tokenizer[0].is_file():
+        raise JobError(f"job {job.name}: key `tokenizer.path`: {tokenizer[0]} does not exist")
     local = [p for p in job.input.paths if "://" not in p]
     if not local:
-        return []
+        return tokenizer
     try:
         files = [Path(f) for f in input_files(job.input.with_values({"paths": local}))]
     except ValueError as exc:
@@ -67,7 +71,7 @@ def _pipeline_inputs(job: PipelineJob) -> list[Path]:
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise JobError(f"job {job.name}: key `input.paths`: {', '.join(missing)} does not exist")
-    return files
+    return files + tokenizer
 
 
 def _prepare_pipeline(job: PipelineJob, target: RunTarget) -> Start:
@@ -121,7 +125,7 @@ KINDS: dict[str, JobKind] = {
         JobKind(
             name="pipeline",
             spec=PipelineJob,
-            paths=("input.paths", "collect.dir", "output.dir"),
+            paths=("input.paths", "collect.dir", "tokenizer.path", "output.dir"),
             output="output.dir",
             prepare=_prepare_pipeline,
             input_files=_pipeline_inputs,

@@ -3,16 +3,18 @@ format (`.bin` + `.idx`) and their manifest. The pipeline writes through this mo
 training reads through it.
 
 Layout of a shard directory:
-- `shard_NNNNN.bin`: token ids, little-endian, documents back to back, each ending in
-  `<|endoftext|>`. The dtype follows the vocabulary (`token_dtype`): uint16 for up to
-  65,535 tokens, int32 above.
+- `shard_NNNNN.bin`: token ids, little-endian, documents back to back, each ending in the
+  tokenizer's end-of-text id. The dtype follows the vocabulary (`token_dtype`): uint16 for up
+  to 65,535 ids, int32 above.
 - `shard_NNNNN.idx`: Megatron's `MMapIndexedDataset` index, little-endian:
   the 9 bytes `MMIDIDX\\x00\\x00`; version (uint64, 1); dtype code (uint8: 8 = uint16,
   4 = int32, Megatron's `DType` codes); sequence count N (uint64); document count N + 1
   (uint64); N sequence lengths in tokens (int32); N sequence start offsets in bytes
   (int64); N + 1 document indices (int64, 0..N: every sequence is one document).
   Megatron-LM and NeMo read it as it is.
-- `manifest.json`: format, dtype, vocab size, end-of-text id, seed, and per shard its
+- `manifest.json`: format, dtype, vocab size, end-of-text id, seed, the tokenizer (SHA-256
+  of its tokenizer.json, end-of-text token, the file it was copied from or null when trained;
+  written by the pipeline), and per shard its
   files, tokens, largest token id (`max_token_id`), documents, tokens per language and
   per source, and the SHA-256 of both files; plus the same totals for all shards.
 Every file is written whole or not at all (strata.storage: a temporary name and a rename
@@ -51,7 +53,8 @@ def token_dtype(vocab_size: int) -> str:
     return "uint16" if vocab_size <= UINT16_MAX_VOCAB else "int32"
 
 
-def _numpy_dtype(dtype: str) -> np.dtype[Any]:
+def numpy_dtype(dtype: str) -> np.dtype[Any]:
+    """The little-endian numpy dtype of a shard dtype name ("uint16" or "int32")."""
     return np.dtype("<u2" if dtype == "uint16" else "<i4")
 
 
@@ -67,7 +70,7 @@ class ShardIndex:
 def index_bytes(lengths: np.ndarray[Any, Any], dtype: str = "uint16") -> bytes:
     """A Megatron `.idx` for sequences of these lengths (tokens of `dtype`), one document each."""
     n = len(lengths)
-    itemsize = _numpy_dtype(dtype).itemsize
+    itemsize = numpy_dtype(dtype).itemsize
     pointers = np.concatenate([[0], np.cumsum(lengths[:-1], dtype=np.int64) * itemsize]).astype("<i8")
     return b"".join(
         [
@@ -111,7 +114,7 @@ def write_shard(
 ) -> dict[str, Any]:
     """Write `shard_{index:05d}.bin/.idx` holding `docs` in order; return its manifest entry."""
     out = Location.of(out_dir)
-    tokens = np.concatenate([d.tokens for d in docs]).astype(_numpy_dtype(dtype))
+    tokens = np.concatenate([d.tokens for d in docs]).astype(numpy_dtype(dtype))
     lengths = np.array([len(d.tokens) for d in docs], dtype=np.int64)
     name = f"shard_{index:05d}"
     data, index_data = tokens.tobytes(), index_bytes(lengths, dtype)
@@ -136,7 +139,13 @@ def write_shard(
 
 
 def write_manifest(
-    out_dir: Location | Path, shards: list[dict[str, Any]], *, vocab_size: int, eot_id: int, seed: int
+    out_dir: Location | Path,
+    shards: list[dict[str, Any]],
+    *,
+    vocab_size: int,
+    eot_id: int,
+    seed: int,
+    tokenizer: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write `manifest.json` for the shards `write_shard` wrote, and remove shard files it does
     not list (left by an earlier run that wrote more shards); return the manifest."""
@@ -146,6 +155,7 @@ def write_manifest(
         "vocab_size": vocab_size,
         "eot_id": eot_id,
         "seed": seed,
+        **({"tokenizer": tokenizer} if tokenizer is not None else {}),
         "total_tokens": sum(s["tokens"] for s in shards),
         "total_documents": sum(s["documents"] for s in shards),
         "tokens_by_language": _sum_counts(s["tokens_by_language"] for s in shards),
@@ -192,8 +202,8 @@ def read_tokens(shard_dir: Path, *, verify: bool = True) -> tuple[dict[str, Any]
             raise JobError(f"{path}: shard listed in the manifest is missing")
         if verify:
             verify_shard(shard_dir, shard, dtype)
-        arrays.append(np.memmap(path, dtype=_numpy_dtype(dtype), mode="r"))
-    tokens = np.concatenate(arrays) if arrays else np.zeros(0, _numpy_dtype(dtype))
+        arrays.append(np.memmap(path, dtype=numpy_dtype(dtype), mode="r"))
+    tokens = np.concatenate(arrays) if arrays else np.zeros(0, numpy_dtype(dtype))
     return manifest, tokens
 
 
@@ -225,7 +235,7 @@ def max_token_id(shard_dir: Path, shard: dict[str, Any], dtype: str) -> int:
     written before it was recorded) a scan of the memory-mapped `.bin` in chunks; -1 if empty."""
     if "max_token_id" in shard:
         return int(shard["max_token_id"])
-    tokens = np.memmap(shard_dir / shard["bin"], dtype=_numpy_dtype(dtype), mode="r")
+    tokens = np.memmap(shard_dir / shard["bin"], dtype=numpy_dtype(dtype), mode="r")
     chunks = (int(tokens[i : i + SCAN_CHUNK_TOKENS].max()) for i in range(0, len(tokens), SCAN_CHUNK_TOKENS))
     return max(chunks, default=-1)
 

@@ -18,8 +18,10 @@ from strata.pipeline.assemble import tokenizer_sample, write_balanced_shards
 from strata.pipeline.side_files import write_side_files
 from strata.shards import load_manifest, read_index
 from strata.spec.pipeline import PipelineJob
+from strata.spec.tokenizer import TokenizerFile
 
 SRC = Path(__file__).parents[2] / "src" / "strata" / "pipeline"
+TOKENIZER = TokenizerFile(eos_token="<|endoftext|>", eos_id=0, vocab_size=1000, sha256="0" * 64)
 
 
 def make_job(tmp_path: Path, **sections: Any) -> PipelineJob:
@@ -69,7 +71,7 @@ def test_same_job_twice_gives_identical_shards_listed_in_the_manifest(tmp_path: 
     job = make_job(tmp_path, dedup={"minhash": {"rehydrate": {2: 3}}})
     data = tokenized(300).materialize()
     outs = [tmp_path / "a", tmp_path / "b"]
-    results = [write_balanced_shards(job, data, out_dir=o, vocab_size=1000, eot_id=0) for o in outs]
+    results = [write_balanced_shards(job, data, out_dir=o, tokenizer=TOKENIZER) for o in outs]
     manifest, rehydration, balance = results[0]
     assert results[1][0] == manifest and balance == {}
     names = sorted(p.name for p in outs[0].glob("shard_*"))
@@ -88,7 +90,7 @@ def test_same_job_twice_gives_identical_shards_listed_in_the_manifest(tmp_path: 
     assert set(manifest["tokens_by_language"]) == {"en", "fr", "ja"}
     # The seed decides the shuffle.
     other = write_balanced_shards(
-        job.model_copy(update={"seed": 12}), data, out_dir=tmp_path / "c", vocab_size=1000, eot_id=0
+        job.model_copy(update={"seed": 12}), data, out_dir=tmp_path / "c", tokenizer=TOKENIZER
     )[0]
     assert [s["sha256"] for s in other["shards"]] != [s["sha256"] for s in manifest["shards"]]
 
@@ -97,9 +99,7 @@ def test_same_job_twice_gives_identical_shards_listed_in_the_manifest(tmp_path: 
 @pytest.mark.usefixtures("ray_cluster")
 def test_balancing_rates_come_from_cluster_totals(tmp_path: Path) -> None:
     job = make_job(tmp_path, balance={"enabled": True, "alpha": 0.3, "max_repeats": 3})
-    manifest, _, balance = write_balanced_shards(
-        job, tokenized(300), out_dir=tmp_path, vocab_size=1000, eot_id=0
-    )
+    manifest, _, balance = write_balanced_shards(job, tokenized(300), out_dir=tmp_path, tokenizer=TOKENIZER)
     groups = balance["groups"]
     assert set(groups) == {"en", "fr", "ja"}
     assert {g: groups[g]["tokens_after"] for g in groups} == manifest["tokens_by_language"]

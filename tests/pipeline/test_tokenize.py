@@ -1,8 +1,10 @@
 """Document text is encoded as plain text: a document that spells `<|endoftext|>` keeps its
-characters, and the only end-of-text ids in a shard are the one per document the pipeline adds."""
+characters, and the only end-of-text ids in a shard are the one per document the pipeline adds
+(no BOS from a tokenizer's template either); ids above 65,535 stay whole in int32."""
 
 from __future__ import annotations
 
+import pickle
 import tempfile
 from functools import cache
 from pathlib import Path
@@ -10,12 +12,12 @@ from pathlib import Path
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tokenizers import Tokenizer
+from tokenizers import Tokenizer, models, pre_tokenizers, processors
 
 from strata.pipeline.documents import normalize_text
 from strata.pipeline.shards import TokenizedDocument, write_shards
-from strata.pipeline.tokenize import END_OF_TEXT, CountTokens, Tokenize, load_tokenizer, train_tokenizer
-from strata.spec.pipeline import TokenizerSpec
+from strata.pipeline.tokenize import CountTokens, Tokenize, load_tokenizer, train_tokenizer
+from strata.spec.tokenizer import END_OF_TEXT, TokenizerSpec
 
 TEXTS = [
     "The model emits <|endoftext|> at the end of every document.",
@@ -37,7 +39,7 @@ def test_shards_hold_one_end_of_text_per_document_and_decode_to_the_text(tmp_pat
         "status": np.array(["", "", "", "dropped_x"], object),
         "text": np.array([*TEXTS, "gone"], object),
     }
-    tokens = Tokenize(path)(dict(batch))["tokens"]
+    tokens = Tokenize(path, eot_id=0, dtype="uint16")(dict(batch))["tokens"]
     manifest = write_shards(
         docs=[TokenizedDocument(t, "en", "s") for t in tokens[:3]],
         out_dir=tmp_path / "shards",
@@ -71,3 +73,26 @@ def test_any_text_encodes_without_special_ids_and_decodes_to_itself(text: str, c
     ids = tokenizer.encode(text).ids
     assert tokenizer.token_to_id(END_OF_TEXT) not in ids
     assert tokenizer.decode(ids) == text
+
+
+def test_ids_above_uint16_stay_whole_and_no_template_bos_is_added(tmp_path: Path) -> None:
+    vocab = {"[UNK]": 0, "<s>": 1, "big": 70_000, "</s>": 70_001}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+    path = str(tmp_path / "tokenizer.json")
+    tokenizer.save(path)
+    batch = {"status": np.array(["", ""], object), "text": np.array(["big big", "big"], object)}
+    tokens = Tokenize(path, eot_id=70_001, dtype="int32")(dict(batch))["tokens"]
+    assert [t.tolist() for t in tokens] == [[70_000, 70_000, 70_001], [70_000, 70_001]]
+    assert tokens[0].dtype == np.dtype("<i4")
+    assert CountTokens(path)(dict(batch))["token_count"].tolist() == [2, 1]
+
+
+def test_a_pickled_stage_still_encodes_special_token_strings_as_text() -> None:
+    """Ray ships stages to its workers pickled; a pickled Tokenizer alone forgets the setting."""
+    stage = pickle.loads(pickle.dumps(Tokenize(tokenizer_file(), eot_id=0, dtype="uint16")))
+    batch = {"status": np.array([""], object), "text": np.array([TEXTS[0]], object)}
+    assert 0 not in stage(batch)["tokens"][0][:-1].tolist()
+    counter = pickle.loads(pickle.dumps(CountTokens(tokenizer_file())))
+    assert counter(dict(batch))["token_count"].tolist() == [len(stage(dict(batch))["tokens"][0]) - 1]

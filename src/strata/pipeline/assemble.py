@@ -37,6 +37,7 @@ from strata.pipeline.documents import Batch
 from strata.pipeline.tokenize import Tokenize
 from strata.shards import TokenizedDocument, token_dtype, write_manifest, write_shard
 from strata.spec.pipeline import PipelineJob
+from strata.spec.tokenizer import TokenizerFile
 from strata.storage import Location
 
 logger = logging.getLogger(__name__)
@@ -67,9 +68,11 @@ def _text_bytes(batch: Batch) -> Batch:
     return {"text_bytes": np.array([len(str(t).encode("utf-8")) for t in batch["text"]], dtype=np.int64)}
 
 
-def tokenize(kept: ray.data.Dataset, tokenizer_path: Location) -> ray.data.Dataset:
-    """Kept rows with `tokens`, only the columns the shards need, held in Ray's object store."""
-    tokenized = kept.map_batches(Tokenize(str(tokenizer_path)), batch_format="numpy")
+def tokenize(kept: ray.data.Dataset, tokenizer_path: Location, tokenizer: TokenizerFile) -> ray.data.Dataset:
+    """Kept rows with `tokens` (ids of the shards' dtype), only the columns the shards need,
+    held in Ray's object store."""
+    encode = Tokenize(str(tokenizer_path), eot_id=tokenizer.eos_id, dtype=token_dtype(tokenizer.vocab_size))
+    tokenized = kept.map_batches(encode, batch_format="numpy")
     held: ray.data.Dataset = tokenized.select_columns(TOKENIZED_COLUMNS).materialize()
     return held
 
@@ -161,10 +164,11 @@ def write_shard_group(group: Batch, out_dir: str, dtype: str) -> Batch:
 
 
 def write_balanced_shards(
-    job: PipelineJob, tokenized: ray.data.Dataset, *, out_dir: Location, vocab_size: int, eot_id: int
+    job: PipelineJob, tokenized: ray.data.Dataset, *, out_dir: Location, tokenizer: TokenizerFile
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Rehydrate, balance and shard the tokenized documents on the workers (each writes its
-    shards to `out_dir`, local or object storage, itself); write the manifest.
+    shards to `out_dir`, local or object storage, itself); write the manifest (uint16 or int32
+    ids by the tokenizer's vocabulary, strata.shards.token_dtype).
 
     Returns the manifest, the rehydration report and the balance report (empty when off).
     """
@@ -207,13 +211,18 @@ def write_balanced_shards(
         written.map_batches(AssignShard(shards), batch_format="numpy")
         .groupby("shard")
         .map_groups(
-            partial(write_shard_group, out_dir=str(out_dir), dtype=token_dtype(vocab_size)),
+            partial(write_shard_group, out_dir=str(out_dir), dtype=token_dtype(tokenizer.vocab_size)),
             batch_format="numpy",
         )
         .take_all()  # one small record per shard
     )
     manifest = write_manifest(
-        out_dir, _numbered(out_dir, records), seed=job.seed, vocab_size=vocab_size, eot_id=eot_id
+        out_dir,
+        _numbered(out_dir, records),
+        seed=job.seed,
+        vocab_size=tokenizer.vocab_size,
+        eot_id=tokenizer.eos_id,
+        tokenizer={"sha256": tokenizer.sha256, "eos_token": tokenizer.eos_token, "path": job.tokenizer.path},
     )
     logger.info("wrote %d documents, %d tokens in %d shards", documents, tokens, len(manifest["shards"]))
     return manifest, rehydration, balance

@@ -2,16 +2,17 @@
 
 Stages, each switched by the job file: collect (downloads), then the document stages of
 strata.pipeline.registry (read → extract (HTML) → language ID → quality rules → exact dedup
-→ MinHash dedup), then tokenizer → tokenize → rehydrate → balance → shards
+→ MinHash dedup), then tokenizer (trained, or the file of `tokenizer.path`:
+strata.pipeline.tokenize) → tokenize → rehydrate → balance → shards
 (strata.pipeline.assemble). Everything after dedup runs on the Ray workers too: the driver
 receives aggregates (token totals per group, one record per shard, the stats' counts per
-stage, status and language) and the tokenizer's bounded training sample. Every row
-keeps a `status`; a stage that drops a row writes its reason there and its own name in
-`dropped_by`, so every drop is counted at the end. When no document survives (or none was
-read), the job writes its stats and side files and raises JobError naming the drops.
+stage, status and language) and, when it trains one, the tokenizer's bounded training
+sample. Every row keeps a `status`; a stage that drops a row writes its reason there and its
+own name in `dropped_by`, so every drop is counted at the end. When no document survives (or
+none was read), the job writes its stats and side files and raises JobError naming the drops.
 
-Outputs under `output.dir`: `shards/` (see strata.pipeline.shards), `tokenizer.json`,
-`stats/pipeline.json` and `stats/pipeline.png` (see strata.pipeline.stats),
+Outputs under `output.dir`: `shards/` (see strata.pipeline.shards), `tokenizer.json` (trained or
+copied), `stats/pipeline.json` and `stats/pipeline.png` (see strata.pipeline.stats),
 `quarantine.jsonl` and `duplicates.jsonl` (strata.pipeline.side_files), and
 `work/` (finished stages, so a rerun of a killed job skips them: strata.pipeline.resume).
 `input.paths` and `output.dir` may be object-storage URIs (`s3://bucket/prefix`, through
@@ -39,7 +40,7 @@ from strata.pipeline.registry import STAGES, Stage, partitions, record_drops
 from strata.pipeline.resume import Reports, StageStore
 from strata.pipeline.side_files import write_side_files
 from strata.pipeline.stats import NO_TOKENS, pipeline_stats, plot_stats, row_counts
-from strata.pipeline.tokenize import END_OF_TEXT, CountTokens, train_tokenizer
+from strata.pipeline.tokenize import CountTokens, provide_tokenizer
 from strata.spec.pipeline import PipelineJob
 from strata.storage import Location
 
@@ -145,17 +146,9 @@ def run_pipeline(job: PipelineJob) -> dict[str, Any]:
 
     tokenizer_path = out / "tokenizer.json"
     sample = tokenizer_sample(kept, job.tokenizer.train_sample_bytes, job.seed)
-    tokenizer = train_tokenizer(sample, job.tokenizer, tokenizer_path)
-    eot_id = tokenizer.token_to_id(END_OF_TEXT)
-    if eot_id is None:
-        raise JobError(f"{tokenizer_path}: the tokenizer lacks {END_OF_TEXT}; delete the file and rerun")
-    logger.info("trained a %d-token BPE", tokenizer.get_vocab_size())
+    tokenizer = provide_tokenizer(job.tokenizer, sample, tokenizer_path)
     manifest, rehydration, balance = write_balanced_shards(
-        job,
-        tokenize(kept, tokenizer_path),
-        out_dir=out / "shards",
-        vocab_size=tokenizer.get_vocab_size(),
-        eot_id=eot_id,
+        job, tokenize(kept, tokenizer_path, tokenizer), out_dir=out / "shards", tokenizer=tokenizer
     )
     reports["minhash_dedup"]["rehydration"] = rehydration
     write_side_files(out, ds)

@@ -1,29 +1,35 @@
-"""Byte-level BPE trained on the kept documents (HF tokenizers), and the encode stage.
+"""The job's tokenizer (a byte-level BPE trained on the kept documents, or the tokenizer.json
+of `tokenizer.path`, both through HF tokenizers) and the encode stages.
 
-Document text is plain text: a document that spells `<|endoftext|>` is encoded as those
-characters, not as the special id (HF tokenizers' `encode_special_tokens`, which the saved
-tokenizer.json does not keep, so every encoder here loads through `load_tokenizer`). The
-only special ids in a shard are the end-of-text ids the pipeline appends, one per document.
+Document text is plain text: a document that spells `<|endoftext|>` (or `</s>`) is encoded as
+those characters, not as the special id (HF tokenizers' `encode_special_tokens`, which a saved
+tokenizer.json does not keep, so every encoder here loads through `load_tokenizer`), and
+without the tokenizer's post-processor (`add_special_tokens=False`: no BOS that a Llama-style
+template would add). The only special ids in a shard are the end-of-text ids the pipeline
+appends, one per document.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from strata.pipeline.documents import Batch, kept_mask
-from strata.spec.pipeline import TokenizerSpec
+from strata.shards import numpy_dtype
+from strata.spec.tokenizer import END_OF_TEXT, TokenizerFile, TokenizerSpec, describe_tokenizer
 from strata.storage import Location
 
-END_OF_TEXT = "<|endoftext|>"
+logger = logging.getLogger(__name__)
 
 
-def train_tokenizer(texts: Iterable[str], spec: TokenizerSpec, path: Location | Path) -> Tokenizer:
-    """Train a byte-level BPE with one special token, `<|endoftext|>` (id 0), and save it
-    (to a local path or object storage)."""
+def train_tokenizer(texts: Iterable[str], spec: TokenizerSpec, path: Location | Path) -> bytes:
+    """Train a byte-level BPE with one special token, `<|endoftext|>` (id 0), save it (to a
+    local path or object storage) and return the saved tokenizer.json."""
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
@@ -35,9 +41,29 @@ def train_tokenizer(texts: Iterable[str], spec: TokenizerSpec, path: Location | 
         show_progress=False,
     )
     tokenizer.train_from_iterator(texts, trainer=trainer)
-    Location.of(path).write_text(tokenizer.to_str(pretty=True))
-    tokenizer.encode_special_tokens = True
-    return tokenizer
+    data = tokenizer.to_str(pretty=True).encode("utf-8")
+    Location.of(path).write_bytes(data)
+    return data
+
+
+def provide_tokenizer(spec: TokenizerSpec, sample: Iterable[str], path: Location | Path) -> TokenizerFile:
+    """Put the job's tokenizer at `path` (the output's tokenizer.json): a copy of the file of
+    `tokenizer.path`, or a BPE trained on `sample` (only then is the sample read)."""
+    if spec.path is None:
+        trained = describe_tokenizer(train_tokenizer(sample, spec, path), str(path))
+        logger.info("trained a %d-token BPE", trained.vocab_size)
+        return trained
+    data = Path(spec.path).read_bytes()
+    given = describe_tokenizer(data, spec.path, spec.eos_token)
+    Location.of(path).write_bytes(data)
+    logger.info(
+        "tokenizing with %s: %d ids, end of text %s (id %d)",
+        spec.path,
+        given.vocab_size,
+        given.eos_token,
+        given.eos_id,
+    )
+    return given
 
 
 def load_tokenizer(path: str) -> Tokenizer:
@@ -48,39 +74,53 @@ def load_tokenizer(path: str) -> Tokenizer:
     return tokenizer
 
 
-class Tokenize:
-    """map_batches stage: add `tokens` (uint16 ids, end-of-text appended) to kept rows."""
+class Encoder:
+    """Base of the encode stages: the tokenizer of `tokenizer_path`, loaded again wherever the
+    stage is unpickled. Ray ships a stage to its workers pickled, and a pickled Tokenizer loses
+    `encode_special_tokens`: a document spelling `<|endoftext|>` would get the special id."""
 
     def __init__(self, tokenizer_path: str) -> None:
+        self.tokenizer_path = tokenizer_path
         self.tokenizer = load_tokenizer(tokenizer_path)
-        self.eot = self.tokenizer.token_to_id(END_OF_TEXT)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "tokenizer"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.tokenizer = load_tokenizer(self.tokenizer_path)
+
+
+class Tokenize(Encoder):
+    """map_batches stage: add `tokens` (ids of the shards' `dtype`, `eot_id` appended) to kept rows."""
+
+    def __init__(self, tokenizer_path: str, *, eot_id: int, dtype: str) -> None:
+        super().__init__(tokenizer_path)
+        self.eot = eot_id
+        self.dtype = numpy_dtype(dtype)
 
     def __call__(self, batch: Batch) -> Batch:
         keep = kept_mask(batch)
         texts = [str(t) for t, k in zip(batch["text"], keep, strict=True) if k]
-        encoded = iter(self.tokenizer.encode_batch(texts))
+        encoded = iter(self.tokenizer.encode_batch(texts, add_special_tokens=False))
         tokens = np.empty(len(keep), dtype=object)
         for i, k in enumerate(keep):
             ids = [*next(encoded).ids, self.eot] if k else []
-            tokens[i] = np.asarray(ids, dtype=np.uint16)
+            tokens[i] = np.asarray(ids, dtype=self.dtype)
         batch["tokens"] = tokens
         return batch
 
 
-class CountTokens:
+class CountTokens(Encoder):
     """map_batches stage: add `token_count` for every row that still has text, kept or dropped,
     so the stats can say how many tokens survive each stage."""
-
-    def __init__(self, tokenizer_path: str) -> None:
-        self.tokenizer = load_tokenizer(tokenizer_path)
 
     def __call__(self, batch: Batch) -> Batch:
         texts = [str(t) for t in batch["text"]]
         counts = np.zeros(len(texts), dtype=np.int64)
         present = [i for i, t in enumerate(texts) if t]
-        for i, encoding in zip(
-            present, self.tokenizer.encode_batch([texts[i] for i in present]), strict=True
-        ):
+        encodings = self.tokenizer.encode_batch([texts[i] for i in present], add_special_tokens=False)
+        for i, encoding in zip(present, encodings, strict=True):
             counts[i] = len(encoding.ids)
         batch["token_count"] = counts
         return batch

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from strata.spec.base import Section
 from strata.spec.cleaning import DecontaminationSpec, PiiSpec, UrlFilterSpec
+from strata.spec.tokenizer import TokenizerSpec
 
 URI_SCHEMES = ("s3://", "gs://", "gcs://", "http://", "https://", "file://")
 
@@ -357,18 +358,6 @@ class BalanceSpec(Section):
     )
 
 
-class TokenizerSpec(Section):
-    """Byte-level BPE trained on the kept documents with HF tokenizers."""
-
-    vocab_size: int = Field(8192, ge=257, le=65535, description="Vocabulary size (fits uint16).")
-    min_frequency: int = Field(2, ge=1, description="Min pair frequency for a merge.")
-    train_sample_bytes: int = Field(
-        100_000_000,
-        ge=1,
-        description="At most this many bytes of kept text train the tokenizer (a seeded sample by hash of id).",
-    )
-
-
 class ShardSpec(Section):
     """Token shards for training."""
 
@@ -401,7 +390,9 @@ class PipelineJob(Section):
     dedup: DedupSpec = Field(default_factory=DedupSpec, description="Deduplication.")
     pii: PiiSpec = Field(default_factory=PiiSpec, description="PII replaced by placeholders.")
     balance: BalanceSpec = Field(default_factory=BalanceSpec, description="Language/source balancing.")
-    tokenizer: TokenizerSpec = Field(default_factory=TokenizerSpec, description="Tokenizer.")
+    tokenizer: TokenizerSpec = Field(
+        default_factory=TokenizerSpec, description="Tokenizer: a trained BPE, or an existing tokenizer.json."
+    )
     shards: ShardSpec = Field(default_factory=ShardSpec, description="Shards.")
     output: PipelineOutputSpec = Field(description="Outputs.")
 
