@@ -37,12 +37,18 @@ def _gpus_per_node(spec: ClusterSpec) -> int:
     return row.accelerators_per_node if row.is_gpu else 0
 
 
+def _ray_executable(spec: ClusterSpec) -> Path:
+    """The `ray` the nodes run (`ray.executable`; default: this environment's); the Python
+    beside it runs the nodes' health checks and the submitted jobs' drivers."""
+    return Path(spec.ray.executable or Path(sys.executable).parent / "ray")
+
+
 def _extravars(spec: ClusterSpec, state: str, token_copy: Path) -> dict[str, Any]:
     return {
         "slurm_gpus_per_node": _gpus_per_node(spec),
         "ray_state": state,
         "slurm_state": state,
-        "ray_executable": spec.ray.executable or str(Path(sys.executable).parent / "ray"),
+        "ray_executable": str(_ray_executable(spec)),
         "ray_state_dir": spec.ray.state_dir,
         "ray_gcs_port": spec.ray.gcs_port,
         "ray_dashboard_port": spec.ray.dashboard_port,
@@ -96,7 +102,13 @@ def up(stack: str) -> UpResult:
     stats = run_playbook(
         PLAYBOOK_DIR / "site.yml", inventory, _extravars(spec, "started", ref.token_path), state / "ansible"
     )
-    connection = build_connection(ref, outputs, instance_type=spec.instance_type, inventory=inventory)
+    connection = build_connection(
+        ref,
+        outputs,
+        instance_type=spec.instance_type,
+        inventory=inventory,
+        python=str(_ray_executable(spec).parent / "python"),
+    )
     save_connection(ref, connection)
     changed = {host: counts.get("changed", 0) for host, counts in stats.items()}
     logger.info(
@@ -140,7 +152,7 @@ def health(stack: str, floor_gb_s: float | None = None) -> dict[str, Any]:
     state = ref.ensure_state_dir()
     row = load_catalog().get(spec.instance_type)
     floor = floor_gb_s if floor_gb_s is not None else row.allreduce_floor_gb_s or DEFAULT_ALLREDUCE_FLOOR_GB_S
-    ray = Path(spec.ray.executable or Path(sys.executable).parent / "ray")
+    ray = _ray_executable(spec)
     report = state / "health.json"
     report.unlink(missing_ok=True)
     extravars = {

@@ -67,10 +67,11 @@ class Connection:
     token_path: str
     instance_type: str
     inventory: str
+    python: str  # on the nodes: the Python beside their `ray`, which runs submitted jobs
 
 
 def build_connection(
-    ref: StackRef, outputs: Mapping[str, Any], *, instance_type: str, inventory: Path
+    ref: StackRef, outputs: Mapping[str, Any], *, instance_type: str, inventory: Path, python: str
 ) -> Connection:
     """The connection from a stack's outputs (`ray_address` is host:port of the GCS)."""
     head, _, _ = str(outputs["ray_address"]).rpartition(":")
@@ -82,6 +83,7 @@ def build_connection(
         token_path=str(ref.token_path.resolve()),
         instance_type=instance_type,
         inventory=str(inventory.resolve()),
+        python=python,
     )
 
 

@@ -80,8 +80,10 @@ def submit(job: Job, connection: Connection) -> None:
     """Submit a job to a running cluster, stream its logs until it ends, and raise JobError
     unless it succeeds. Interrupting the stream leaves the job running on the cluster.
 
-    The entrypoint is `python -m strata exec ... --job-json <job>`: the job's absolute paths
-    must be visible on the head (this machine, or shared storage).
+    The entrypoint is `<python> -m strata exec ... --job-json <job>`, with the Python beside
+    the nodes' `ray` (`Connection.python`; a bare `python` would be whatever the head's PATH
+    finds first): the job's absolute paths must be visible on the head (this machine, or
+    shared storage).
     """
     from ray.job_submission import JobStatus, JobSubmissionClient
 
@@ -95,7 +97,7 @@ def submit(job: Job, connection: Connection) -> None:
     client = JobSubmissionClient(connection.dashboard_url, headers={"Authorization": f"Bearer {token}"})
     submission_id = _submit_when_ready(
         client,
-        entrypoint=shlex.join(["python", "-m", "strata", *exec_arguments(job, target)]),
+        entrypoint=shlex.join([connection.python, "-m", "strata", *exec_arguments(job, target)]),
         metadata={"strata_job": job.name},
     )
     logger.info("submitted %s as %s to %s", job.name, submission_id, connection.dashboard_url)

@@ -60,6 +60,7 @@ def test_a_static_stack_connects_through_its_outputs() -> None:
         static_outputs(spec, read_inventory(inventory)),
         instance_type=spec.instance_type,
         inventory=inventory,
+        python="/opt/venv/bin/python",
     )
     assert (connection.head_address, connection.gcs_address, connection.dashboard_url) == (
         "127.0.0.1",
@@ -82,7 +83,11 @@ def test_a_cloud_stack_connects_through_the_same_outputs(
     monkeypatch.chdir(tmp_path)
     ref = resolve_stack("aws-h100")
     connection = build_connection(
-        ref, outputs, instance_type=spec.instance_type, inventory=Path("inventory.yml")
+        ref,
+        outputs,
+        instance_type=spec.instance_type,
+        inventory=Path("inventory.yml"),
+        python="/opt/venv/bin/python",
     )
     assert (connection.head_address, connection.gcs_address, connection.dashboard_url) == (
         "10.0.1.7",
