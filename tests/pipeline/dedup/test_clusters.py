@@ -19,6 +19,7 @@ from strata.pipeline.dedup.clusters import (
     large_star,
     prefilter_threshold,
     small_star,
+    star_children,
 )
 from strata.pipeline.dedup.minhash import MinhashSignatures, shingle_array, shingles
 from strata.spec.pipeline import MinhashSpec
@@ -71,6 +72,26 @@ def test_components_match_union_find_on_a_random_graph() -> None:
     found = dict(zip(stars["node"], stars["parent"], strict=True))
     assert found == reference_components(pairs)
     assert all(stars["parent_id"] == "d" + stars["parent"].astype(str))
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("ray_cluster")
+def test_star_children_can_be_grouped_when_a_block_holds_only_roots() -> None:
+    # A row filter left such a block without columns and the groupby after it failed (seen on
+    # two nodes): `ArrowInvalid: No match for FieldRef.Name(parent)`.
+    roots = [{"node": i, "node_id": f"d{i}", "parent": -1, "parent_id": "", "violation": 0} for i in range(4)]
+    children = [{"node": 10 + i, "node_id": f"d{10 + i}", "parent": 3, "parent_id": "d3", "violation": 0}
+                for i in range(4)]  # fmt: skip
+    stars = ray.data.from_items(roots + children, override_num_blocks=2)
+    sizes = (
+        star_children(stars)
+        .groupby("parent", num_partitions=2)
+        .map_groups(
+            lambda g: {"parent": g["parent"][:1], "n": np.array([len(g["node"])])}, batch_format="numpy"
+        )
+        .take_all()
+    )
+    assert [(r["parent"], r["n"]) for r in sizes] == [(3, 4)]
 
 
 def shingle_column(*sets: object) -> np.ndarray:

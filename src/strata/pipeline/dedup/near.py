@@ -17,7 +17,7 @@ import pandas as pd
 import ray
 
 from strata.pipeline.aggregate import sums, totals
-from strata.pipeline.dedup.clusters import BandRows, bucket_edges, connected_components
+from strata.pipeline.dedup.clusters import BandRows, bucket_edges, connected_components, rows_where
 from strata.pipeline.dedup.minhash import MinhashSignatures, count_without_shingles
 from strata.pipeline.documents import KEPT
 from strata.spec.pipeline import MinhashSpec
@@ -49,7 +49,7 @@ def near_duplicates(
     report["candidate_pairs"] = sums(verified, ["compared"])["compared"]
     wordless = kept.map_batches(count_without_shingles, batch_format="numpy")
     report["minhash_skipped_no_shingles"] = sums(wordless, ["no_shingles"])["no_shingles"]
-    edges = verified.filter(lambda r: r["b"] >= 0).drop_columns(["compared"]).materialize()
+    edges = verified.map_batches(_linked, batch_format="numpy").materialize()
     report["edges"] = edges.count()
     if report["edges"] == 0:
         return ds, report
@@ -71,6 +71,11 @@ def near_duplicates(
         .map_batches(_mark_near_duplicates, batch_format="pandas")
     )
     return joined, report
+
+
+def _linked(verified: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The verified rows that link two documents (b ≥ 0), as edges."""
+    return rows_where(verified, verified["b"] >= 0, drop=("compared",))
 
 
 def _cluster_rows(stars: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
