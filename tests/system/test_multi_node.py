@@ -1,4 +1,5 @@
-"""site.yml over SSH on a 2-node cluster in network namespaces: Slurm, Ray, Ray on Slurm, health."""
+"""site.yml over SSH on a 2-node cluster in network namespaces: Slurm, Ray, Ray on Slurm, health,
+and the data pipeline spread over both nodes."""
 
 from __future__ import annotations
 
@@ -25,7 +26,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NetnsClu
     with NetnsCluster(2) as nodes:
         SHARED.mkdir(exist_ok=True)
         inventory = nodes.write_inventory(
-            work / "inventory.yml", {"ray_slurm_script": f"{ROOT}/ray-on-slurm.sbatch"}
+            # One Ray CPU per node: the pipeline's tasks must use both nodes, and the cluster has
+            # the worker CPUs of this machine's single-node run (2).
+            work / "inventory.yml",
+            {"ray_slurm_script": f"{ROOT}/ray-on-slurm.sbatch", "ray_num_cpus": 1},
         )
         stack = work / "Pulumi.netns.yaml"
         stack.write_text(
@@ -94,3 +98,43 @@ def test_health_checks_report_and_drain_failing_nodes(cluster: tuple[NetnsCluste
     drained = nodes.ssh("n1", ENV + "sinfo --noheader --format='%T %D'").stdout.split()
     assert drained == ["drained", "2"]
     nodes.ssh("n1", ENV + "scontrol update nodename=n1,n2 state=resume")
+
+
+def _pipeline_job(folder: Path, corpus: Path, out: Path) -> Path:
+    """The demo pipeline on `corpus`, writing to `out` in shards of 20,000 tokens."""
+    job = folder / f"{out.name}.yaml"
+    demo = Path("jobs/demo/pipeline.yaml").read_text()
+    for old, new in (
+        ("runs/demo/pipeline", str(out)),
+        ("data/demo/corpus.jsonl", str(corpus)),
+        ("tokens_per_shard: 250000", "tokens_per_shard: 20000"),
+    ):
+        assert old in demo, old
+        demo = demo.replace(old, new)
+    job.write_text(demo)
+    return job
+
+
+def test_the_pipeline_on_two_nodes_writes_the_shards_of_one_node(
+    cluster: tuple[NetnsCluster, Path, Path], tmp_path: Path
+) -> None:
+    # Inputs and output on a path every node sees; the reference is the same job on this
+    # machine's local Ray (one node, the same 2 worker CPUs).
+    _, _, stack = cluster
+    folder = SHARED / "pipeline"
+    folder.mkdir(parents=True)
+    corpus = folder / "corpus.jsonl"
+    corpus.write_text("".join(Path("data/demo/corpus.jsonl").read_text().splitlines(keepends=True)[:300]))
+    submitted = strata("submit", str(_pipeline_job(folder, corpus, folder / "out")), "--stack", str(stack))
+    assert submitted.returncode == 0, submitted.stdout[-3000:] + submitted.stderr[-3000:]
+    local = strata("run", str(_pipeline_job(tmp_path, corpus, tmp_path / "out")))
+    assert local.returncode == 0, local.stderr[-3000:]
+
+    two, one = (json.loads((d / "out" / "shards" / "manifest.json").read_text()) for d in (folder, tmp_path))
+    assert len(two["shards"]) >= 2
+    assert [(s["sha256"], s["idx_sha256"]) for s in two["shards"]] == [
+        (s["sha256"], s["idx_sha256"]) for s in one["shards"]
+    ]
+    assert (folder / "out" / "tokenizer.json").read_bytes() == (
+        tmp_path / "out" / "tokenizer.json"
+    ).read_bytes()

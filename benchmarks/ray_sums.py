@@ -1,0 +1,87 @@
+"""Wall time of the pipeline's sums: Ray Data's own aggregations (baseline) against
+strata.pipeline.aggregate (partial sums per block on the workers, added up on the driver).
+
+Usage:
+    .venv/bin/python benchmarks/ray_sums.py [--rows 20000] [--blocks 16] [--repeat 5]
+
+Both sides sum the same materialized dataset (rows with a language, a status and a token
+count, like the stats' counts) on a private 2-CPU Ray: one global sum (`Dataset.sum` against
+`sums`) and sums per (language, status) (`groupby(...).sum` against `totals`). Checks that
+both give the same numbers, then prints one JSON line per case with the median wall time of
+--repeat calls each and the ratio baseline / Strata.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import ray
+
+from strata.pipeline.aggregate import sums, totals
+
+
+def _median_seconds(call: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    times, result = [], None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = call()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--blocks", type=int, default=16)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+
+    ray.init(
+        num_cpus=2, include_dashboard=False, _temp_dir=tempfile.mkdtemp(prefix="strata-ray-", dir="/tmp")
+    )
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    rng = np.random.default_rng(0)
+    languages = np.array(["en", "de", "fr", "ja"], dtype=object)[rng.integers(0, 4, args.rows)]
+    statuses = np.array(["kept", "dropped"], dtype=object)[rng.integers(0, 2, args.rows)]
+    tokens = rng.integers(0, 2_000, args.rows)
+    ds = (
+        ray.data.range(args.rows, override_num_blocks=args.blocks)
+        .map_batches(
+            lambda b: {
+                "language": languages[b["id"]],
+                "status": statuses[b["id"]],
+                "tokens": tokens[b["id"]],
+            },
+            batch_format="numpy",
+        )
+        .materialize()
+    )
+
+    cases: dict[str, tuple[Callable[[], Any], Callable[[], Any]]] = {
+        "global sum": (lambda: int(ds.sum("tokens")), lambda: sums(ds, ["tokens"])["tokens"]),
+        "sum per (language, status)": (
+            lambda: sorted((r["language"], r["status"], r["sum(tokens)"]) for r in
+                           ds.groupby(["language", "status"]).sum("tokens").take_all()),
+            lambda: sorted((r["language"], r["status"], r["tokens"]) for r in
+                           totals(ds, ["language", "status"], ["tokens"])),
+        ),
+    }  # fmt: skip
+    for name, (baseline, strata) in cases.items():
+        base_s, expected = _median_seconds(baseline, args.repeat)
+        ours_s, found = _median_seconds(strata, args.repeat)
+        if found != expected:
+            raise SystemExit(f"{name}: strata gives {found}, Ray Data {expected}")
+        print(json.dumps({"case": name, "rows": args.rows, "blocks": args.blocks, "ray_data_s": round(base_s, 3),
+                          "strata_s": round(ours_s, 3), "ratio": round(base_s / ours_s, 1)}))  # fmt: skip
+    ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()
