@@ -30,10 +30,11 @@ S3_INPUTS = [f"s3://data/in/{WARC.name}", "s3://data/in/broken"]
 SMALL_RUN_DOCUMENTS = 12
 
 
-def _job(inputs: str, out: str) -> PipelineJob:
+def _job(inputs: str, out: str, **sections: object) -> PipelineJob:
     """A small job without language ID or quality filters (nothing it reads is dropped)."""
     return PipelineJob.model_validate(
         {
+            **sections,
             "kind": "pipeline",
             "name": "object-storage",
             "seed": 3,
@@ -187,7 +188,13 @@ def test_strata_run_writes_its_outputs_and_records_on_s3(
     """`strata run` (a private Ray, `strata exec` in a child process) of a small job whose
     output.dir is on S3, started from an empty folder that must stay empty."""
     job_file = tmp_path / "job.yaml"
-    job_file.write_text(yaml.safe_dump(_job("s3://data/small", "s3://data/run-out").model_dump(mode="json")))
+    # Fewer stages, fewer Ray Data operators to start: only where things go is checked here.
+    lighter = {
+        "extract": {"enabled": False},
+        "dedup": {"exact": {"enabled": False}, "minhash": {"enabled": False}},
+    }
+    job = _job("s3://data/small", "s3://data/run-out", **lighter)
+    job_file.write_text(yaml.safe_dump(job.model_dump(mode="json")))
     result = subprocess.run(
         [sys.executable, "-m", "strata", "run", str(job_file)],
         cwd=tmp_path,
