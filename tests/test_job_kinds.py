@@ -15,6 +15,7 @@ from strata.jobs import execute
 from strata.pipeline.shards import TokenizedDocument, write_shards
 from strata.spec import PipelineJob, SweepJob, TrainJob
 from strata.spec.load import JOB_KINDS
+from strata.storage import Location
 
 
 def test_every_job_kind_the_spec_loads_has_a_row() -> None:
@@ -60,7 +61,8 @@ def test_a_tokenizer_file_is_made_absolute_and_fingerprinted(tmp_path: Path) -> 
 def test_redirect_moves_only_the_output(tmp_path: Path) -> None:
     job = pipeline_job(["data/demo/corpus.jsonl"], "runs/p")
     moved = redirect(job, tmp_path / "again")
-    assert output_dir(moved) == tmp_path / "again"
+    assert output_dir(moved) == Location(str(tmp_path / "again"))
+    assert output_dir(redirect(job, "s3://bucket/runs/p")).url == "s3://bucket/runs/p"
     assert moved.model_copy(update={"output": job.output}) == job
 
 

@@ -150,8 +150,10 @@ def _exec(args: argparse.Namespace) -> None:
 
 def _reproduce(args: argparse.Namespace) -> None:
     from strata.reproduce import reproduce
+    from strata.storage import Location
 
-    result = reproduce(Path(args.manifest), Path(args.out) if args.out else None, args.stack)
+    # Locations, not Paths: a Path would fold `s3://bucket` into `s3:/bucket`.
+    result = reproduce(Location(args.manifest), Location(args.out) if args.out else None, args.stack)
     print(json.dumps(result, indent=2))
 
 
@@ -359,9 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_exec)
 
     p = sub.add_parser("reproduce", help="run a recorded job again (from its run-manifest.json) and compare")
-    p.add_argument("manifest", help="a run-manifest.json written next to a job's outputs")
+    p.add_argument("manifest", help="a run-manifest.json written next to a job's outputs (path or s3://)")
     p.add_argument(
-        "--out", help="output directory of the rerun (default: the original's, suffixed -reproduced)"
+        "--out", help="output folder of the rerun, path or s3:// (default: the original's + -reproduced)"
     )
     p.add_argument("--stack", help="submit to this running cluster instead of a private local Ray")
     p.set_defaults(func=_reproduce)

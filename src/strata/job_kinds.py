@@ -25,6 +25,7 @@ from strata.errors import JobError
 from strata.shards import load_manifest
 from strata.spec import PipelineJob, SweepJob, TrainJob
 from strata.spec.load import Job
+from strata.storage import Location
 
 Start = Callable[[], dict[str, Any]]
 AnyJob = TypeVar("AnyJob", bound=Job)
@@ -46,10 +47,10 @@ class JobKind:
     name: str
     spec: type[Job]
     paths: tuple[str, ...]  # dotted keys of local paths, made absolute before the job runs
-    output: str  # dotted key of the output folder: what `reproduce` and the demo redirect
+    output: str  # dotted key of the output folder (local or s3://): what `reproduce` redirects
     prepare: Callable[[Any, RunTarget], Start]  # checks, writes nothing; returns the run
     input_files: Callable[[Any], list[Path]]  # what the run manifest fingerprints
-    outputs_fingerprint: Callable[[Path], dict[str, Any]]  # what a reproduction must match
+    outputs_fingerprint: Callable[[Location], dict[str, Any]]  # what a reproduction must match
 
 
 def _pipeline_inputs(job: PipelineJob) -> list[Path]:
@@ -103,19 +104,19 @@ def _prepare_sweep(job: SweepJob, target: RunTarget) -> Start:
     return prepare_sweep(job, instance_type=target.instance_type)
 
 
-def _shard_checksums(out: Path) -> dict[str, Any]:
+def _shard_checksums(out: Location) -> dict[str, Any]:
     manifest = load_manifest(out / "shards")
     return {"shards": [s["sha256"] for s in manifest["shards"]]}
 
 
-def _step_losses(out: Path) -> dict[str, Any]:
+def _step_losses(out: Location) -> dict[str, Any]:
     from strata.train.metrics import read_metrics
 
-    return {"losses": [row["loss"] for row in read_metrics(out / "metrics.jsonl")]}
+    return {"losses": [row["loss"] for row in read_metrics(out.local_path() / "metrics.jsonl")]}
 
 
-def _sweep_losses(out: Path) -> dict[str, Any]:
-    lines = (out / "results.jsonl").read_text(encoding="utf-8").splitlines()
+def _sweep_losses(out: Location) -> dict[str, Any]:
+    lines = (out / "results.jsonl").read_text().splitlines()
     return {"losses": [json.loads(line)["final_loss"] for line in lines]}
 
 
@@ -173,11 +174,13 @@ def resolve_paths(job: AnyJob) -> AnyJob:
     return cast(AnyJob, job.with_values({key: _absolute(_value(job, key)) for key in kind_of(job).paths}))
 
 
-def output_dir(job: Job) -> Path:
-    return Path(_value(job, kind_of(job).output))
+def output_dir(job: Job) -> Location:
+    """The job's output folder: a local path or an object-storage URL (pipeline jobs only;
+    the spec refuses `s3://` for training's outputs)."""
+    return Location(str(_value(job, kind_of(job).output)))
 
 
-def redirect(job: AnyJob, out: Path) -> AnyJob:
+def redirect(job: AnyJob, out: Location | Path | str) -> AnyJob:
     """A copy of the job that writes its outputs to `out`."""
     return cast(AnyJob, job.with_values({kind_of(job).output: str(out)}))
 

@@ -4,7 +4,8 @@ Every job run through `strata exec` (so `strata run`, `strata submit` and the de
 writes `job.yaml` (the job with absolute paths) and `run-manifest.json` next to its
 outputs once its checks have passed: the resolved job, the hash of its job file, the git
 commit of the checkout, the lock's hash, package versions, the seed, fingerprints of its
-inputs, and the stack it ran on.
+inputs, and the stack it ran on. A pipeline's outputs may be on object storage (`s3://`):
+both files go there through strata.storage, and only local inputs are fingerprinted.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from typing import Any
 import yaml
 
 from strata.errors import JobError
-from strata.files import atomic_write_text
 from strata.job_kinds import RunTarget, kind_of, output_dir
 from strata.spec.load import Job
+from strata.storage import Location, refused
 
 MANIFEST_NAME = "run-manifest.json"
 JOB_FILE_NAME = "job.yaml"
@@ -72,7 +73,9 @@ def input_fingerprints(job: Job) -> list[dict[str, Any]]:
     return [{"path": str(f), "bytes": f.stat().st_size, "sha256": sha256_file(f)} for f in files]
 
 
-def build_run_manifest(job: Job, target: RunTarget, job_file: Path, job_text: str) -> dict[str, Any]:
+def build_run_manifest(
+    job: Job, target: RunTarget, job_file: Location | Path, job_text: str
+) -> dict[str, Any]:
     """Everything needed to run `job` again and check that nothing it depends on changed;
     `job_text` is the content of `job_file`. Reads the inputs, writes nothing."""
     versions: dict[str, str | None] = {}
@@ -98,16 +101,21 @@ def build_run_manifest(job: Job, target: RunTarget, job_file: Path, job_text: st
     }
 
 
-def write_run_records(job: Job, target: RunTarget) -> Path:
-    """Write `job.yaml` and `run-manifest.json` into the job's output folder; return the manifest.
-    The manifest is built (inputs hashed) before either file is written."""
+def write_run_records(job: Job, target: RunTarget) -> Location:
+    """Write `job.yaml` and `run-manifest.json` into the job's output folder (a local folder,
+    made if missing, or an `s3://` prefix); return the manifest's location. The manifest is
+    built (inputs hashed) before either file is written; JobError names a refused location."""
     out = output_dir(job)
     job_file = out / JOB_FILE_NAME
     job_text = yaml.safe_dump(job.model_dump(mode="json"), sort_keys=False)
     manifest = build_run_manifest(job, target, job_file, job_text)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(job_file, job_text)
-    atomic_write_text(out / MANIFEST_NAME, json.dumps(manifest, indent=2))
+    try:
+        job_file.write_text(job_text)
+        (out / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2))
+    except OSError as error:
+        if out.is_local:
+            raise
+        raise refused(out.url, error) from None
     return out / MANIFEST_NAME
 
 
@@ -123,9 +131,10 @@ def changed_inputs(manifest: dict[str, Any]) -> list[str]:
     return changed
 
 
-def load_run_manifest(path: Path) -> dict[str, Any]:
+def load_run_manifest(path: Location | Path) -> dict[str, Any]:
+    """A run manifest, from a local file or object storage; JobError unless it is one."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(Location.of(path).read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise JobError(f"{path}: not a readable run manifest: {exc}") from None
     if data.get("format") != "strata-run-manifest-v1":

@@ -178,9 +178,9 @@ def _sum_counts(counts: Iterable[dict[str, int]]) -> dict[str, int]:
     return dict(sorted(total.items()))
 
 
-def load_manifest(shard_dir: Path) -> dict[str, Any]:
-    """Read a shard directory's manifest."""
-    return dict(json.loads((shard_dir / MANIFEST).read_text(encoding="utf-8")))
+def load_manifest(shard_dir: Location | Path) -> dict[str, Any]:
+    """Read a shard directory's manifest (local or on object storage)."""
+    return dict(json.loads((Location.of(shard_dir) / MANIFEST).read_text()))
 
 
 def read_tokens(shard_dir: Path, *, verify: bool = True) -> tuple[dict[str, Any], np.ndarray[Any, Any]]:

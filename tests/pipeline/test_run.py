@@ -1,10 +1,10 @@
 """The whole pipeline on Ray Data: real multilingual web pages (WARC) and a folder of broken
-files, with language counts, quarantine counts, balancing and the stats report checked; and
-inputs of which nothing survives, which end in JobError with the stats written."""
+files, with language counts, quarantine counts, balancing and the stats report checked (the
+package's `multilingual_run`, which test_object_storage.py compares with the same job on S3);
+and inputs of which nothing survives, which end in JobError with the stats written."""
 
 from __future__ import annotations
 
-import gzip
 import json
 from pathlib import Path
 
@@ -14,43 +14,13 @@ from strata.errors import JobError
 from strata.pipeline.run import run_pipeline
 from strata.shards import load_manifest
 from strata.spec.pipeline import PipelineJob
+from tests.pipeline.helpers import LANGUAGES, MultilingualRun, multilingual_job
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_cluster")]
-LANGUAGES = ["de", "en", "es", "fr", "it", "ja"]
 
 
-def broken_folder(root: Path) -> Path:
-    folder = root / "broken"
-    folder.mkdir()
-    good = [json.dumps({"id": f"g{i}", "text": "short but fine"}) for i in range(20)]
-    data = gzip.compress("\n".join(good).encode())
-    (folder / "cut.jsonl.gz").write_bytes(data[: len(data) // 2])
-    (folder / "bad.jsonl").write_bytes(
-        b'{"id": "x", "text": "caf\xe9"}\n{oops\n' + json.dumps({"id": "y"}).encode()
-    )
-    (folder / "notes.txt").write_bytes(b"\xff\xfe broken bytes")
-    (folder / "table.parquet").write_bytes(b"PAR1 garbage")
-    return folder
-
-
-def job(tmp_path: Path, **sections: object) -> PipelineJob:
-    return PipelineJob.model_validate(
-        {
-            "kind": "pipeline",
-            "name": "multilingual",
-            "input": {"paths": ["data/multilingual/debian-reference.warc.gz", str(broken_folder(tmp_path))]},
-            "language": {"min_score": 0.5},
-            "tokenizer": {"vocab_size": 1024},
-            "shards": {"tokens_per_shard": 4096},
-            "output": {"dir": str(tmp_path / "out")},
-            **sections,
-        }
-    )
-
-
-def test_multilingual_pages_and_broken_files(tmp_path: Path) -> None:
-    stats = run_pipeline(job(tmp_path, balance={"enabled": True, "alpha": 0.3}))
-    out = tmp_path / "out"
+def test_multilingual_pages_and_broken_files(multilingual_run: MultilingualRun) -> None:
+    stats, out = multilingual_run.stats, multilingual_run.out
     docs = stats["documents"]
     # 12 pages; from the broken folder: 2 bad JSONL records + 1 record without text, the records
     # of the cut gzip before the cut, and one row for each broken file.
@@ -83,7 +53,7 @@ def test_multilingual_pages_and_broken_files(tmp_path: Path) -> None:
 
 
 def test_keep_list_drops_other_languages(tmp_path: Path) -> None:
-    stats = run_pipeline(job(tmp_path, language={"keep": ["fr", "de"], "min_score": 0.5}))
+    stats = run_pipeline(multilingual_job(tmp_path, language={"keep": ["fr", "de"], "min_score": 0.5}))
     assert set(stats["tokens"]["by_language"]) == {"de", "fr"}
     assert stats["stages"]["language"]["dropped_by_reason"]["not_listed"] >= 8
     # Tokens kept after the last stage are the tokens written, less one end-of-text per document.

@@ -177,6 +177,22 @@ def test_collect_needs_a_folder_and_http_urls(write_yaml) -> None:
     assert "collect.common_crawl.0.crawl" in message
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "key", "fix"),
+    [
+        ("{dir: runs/t}", "{dir: 's3://b/runs/t'}", "output.dir", "aws s3 sync DIR s3://b/runs/t"),
+        ("{shards: runs/x}", "{shards: 's3://b/shards'}", "data.shards", "aws s3 sync s3://b/shards DIR"),
+    ],
+)
+def test_training_refuses_object_storage_naming_the_key_and_the_fix(
+    write_yaml, old: str, new: str, key: str, fix: str
+) -> None:
+    """Training writes and memory-maps local files; only a pipeline's outputs may be on S3."""
+    text = TRAIN.format(stage=2).replace(old, new)
+    message = refused(write_yaml(text))
+    assert f"key `{key}`: must be a local folder" in message and fix in message
+
+
 def test_rehydration_table_needs_positive_sizes_and_copies(write_yaml) -> None:
     text = PIPELINE.format(path="data/demo/corpus.jsonl") + "dedup: {minhash: {rehydrate: {0: 2}}}\n"
     assert "at least 1" in refused(write_yaml(text))

@@ -367,7 +367,7 @@ class ShardSpec(Section):
 class PipelineOutputSpec(Section):
     """Where results go."""
 
-    dir: str = Field(description="Output directory, relative to the repo root.")
+    dir: str = Field(description="Output directory, relative to the repo root, or an s3:// prefix.")
 
 
 class PipelineJob(Section):

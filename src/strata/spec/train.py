@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from strata.spec.base import Section
 from strata.spec.models import PRESETS
@@ -27,13 +27,29 @@ class ValidationSpec(Section):
         return self
 
 
+def _local_folder(value: str, why_and_fix: str) -> str:
+    """`value` unless it is a URL (`s3://`, `gs://`): training reads and writes local files."""
+    if "://" in value:
+        raise ValueError(f"must be a local folder, got {value}: {why_and_fix}")
+    return value
+
+
 class TrainDataSpec(Section):
     """Token shards written by a pipeline job."""
 
-    shards: str = Field(description="Directory of shards (a pipeline's output `shards/`).")
+    shards: str = Field(description="Directory of shards (a pipeline's output `shards/`), local.")
     validation: ValidationSpec | None = Field(
         None, description="Held-out data for the validation loss (none: training loss only)."
     )
+
+    @field_validator("shards")
+    @classmethod
+    def _local_shards(cls, shards: str) -> str:
+        return _local_folder(
+            shards,
+            f"training memory-maps the shards; copy them to a local or shared folder first "
+            f"(`aws s3 sync {shards} DIR`) and name DIR here",
+        )
 
 
 class EvalSpec(Section):
@@ -189,7 +205,16 @@ class WorkersSpec(Section):
 class TrainOutputSpec(Section):
     """Where checkpoints and metrics go."""
 
-    dir: str = Field(description="Output directory, relative to the repo root.")
+    dir: str = Field(description="Output directory, relative to the repo root; local, not s3://.")
+
+    @field_validator("dir")
+    @classmethod
+    def _local_dir(cls, out: str) -> str:
+        return _local_folder(
+            out,
+            "checkpoints and metrics are written and resumed with local file APIs; write to a "
+            f"local or shared folder and copy it to object storage afterwards (`aws s3 sync DIR {out}`)",
+        )
 
 
 class CheckpointSpec(Section):
