@@ -4,10 +4,11 @@ Each block is reduced to one row per group where it lies (`map_batches` over who
 the partial rows are held in Ray's object store, and the driver streams them and adds them
 up: it holds one row per group, never the dataset's rows, and receives one partial row per
 (block, group). This is the combiner of MapReduce (Dean & Ghemawat, 2004). Ray Data's own
-`groupby(...).sum()` / `Dataset.sum()` give the same numbers through a hash shuffle whose
-aggregator actors cost seconds to start on every call (measured in docs/benchmarks.md), which
-is most of the pipeline's time on small inputs. Use a shuffle instead when the groups
-themselves are as many as the rows (one per document or per cluster).
+`groupby(...).sum()` / `Dataset.sum()` give the same numbers through a shuffle operator, whose
+actors take seconds to start and to hand their CPUs back, paid by that call or by the next
+execution (`benchmarks/ray_sums.py`); with the other changes of that session this took the
+pipeline of jobs/pipeline.yaml from 133 s to 74 s (docs/benchmarks.md). Use a shuffle instead
+when the groups are as many as the rows (one per document or per cluster).
 """
 
 from __future__ import annotations
