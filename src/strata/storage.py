@@ -115,8 +115,14 @@ class Location:
                 yield stream
         else:
             fs, path = self._fs()
-            with fs.open(path, "wb") as stream:
+            stream = fs.open(path, "wb")
+            try:
                 yield stream
+            except BaseException:
+                stream.discard()  # fsspec's own __exit__ would upload what was written so far
+                stream.closed = True
+                raise
+            stream.close()
 
     def open_read(self) -> IO[bytes]:
         fs, path = self._fs()

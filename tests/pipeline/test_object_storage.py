@@ -23,6 +23,7 @@ from strata.jobs import LOCAL_TARGET, execute
 from strata.pipeline.run import run_pipeline
 from strata.shards import load_manifest
 from strata.spec.pipeline import PipelineJob
+from strata.storage import Location
 from tests.pipeline.helpers import WARC, MultilingualRun, broken_folder
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_cluster")]
@@ -219,6 +220,18 @@ def test_strata_run_writes_its_outputs_and_records_on_s3(
     assert stats["documents"]["total"] == SMALL_RUN_DOCUMENTS
     assert sorted(p.name for p in tmp_path.iterdir()) == ["job.yaml"]  # no local `s3:` folder
     assert object_store_env["AWS_SECRET_ACCESS_KEY"] not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("size", [10, 12 * 2**20])  # one PUT; a multipart upload (s3fs: 5 MiB parts)
+def test_a_write_that_fails_midway_leaves_no_object(s3: str, size: int) -> None:
+    # fsspec's own context manager uploads what was written when the block raises (seen:
+    # every size left a partial object before Location.open_write discarded it).
+    target = Location(f"s3://data/partial/{size}.bin")
+    with pytest.raises(RuntimeError, match="the writer dies"), target.open_write() as stream:
+        stream.write(b"x" * size)
+        raise RuntimeError("the writer dies")
+    assert _keys("partial/") == []
+    assert _client("s3").list_multipart_uploads(Bucket="data").get("Uploads", []) == []
 
 
 @pytest.mark.parametrize(
