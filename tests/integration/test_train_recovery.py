@@ -159,6 +159,11 @@ def test_a_rank_that_stops_answering_is_named(tmp_path: Path, shards: Path) -> N
             run.terminate()
             run.wait(timeout=60)
     assert run.returncode != 0
-    named = re.search(rb"rank (\d) \(pid (\d+) on [^)]+\) stopped answering", stderr)
+    # The job's own error names it (from the other rank's record, not from its log lines).
+    named = re.search(
+        rb"training job 'hang' failed: rank \d reports: "
+        rb"rank (\d) \(pid (\d+) on [^)]+\) stopped answering",
+        stderr,
+    )
     assert named is not None, stderr[-3000:]
     assert int(named.group(2)) == stopped

@@ -117,9 +117,11 @@ def test_collect_retries_under_one_rate_limit_and_resumes(server: Server, tmp_pa
     assert failed["url"].endswith("missing.jsonl.gz") and "404" in failed["error"]
     statuses = [status for _, _, status in server.log]
     assert statuses.count(503) == 4 and statuses.count(429) == 1 and statuses.count(404) == 1
-    # Every request, from every worker, kept the shared limit.
+    # Every request, from every worker, kept the shared limit: any n + 1 requests span at
+    # least n / RATE seconds, less one late wake-up (a sleeping worker on 2 busy cores).
     times = sorted(t for t, _, _ in server.log)
-    assert min(b - a for a, b in itertools.pairwise(times)) >= 1 / RATE - 0.02
+    spans = [(j - i, times[j] - times[i]) for i, j in itertools.combinations(range(len(times)), 2)]
+    assert min(span - n / RATE for n, span in spans) >= -0.05
     # The 429's Retry-After (1 s) was honoured before that file's next request.
     part1 = [t for t, p, _ in server.log if p.endswith("00001.warc.gz")]
     assert part1[2] - part1[1] >= 1.0

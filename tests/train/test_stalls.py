@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from strata.train.stalls import read_stall_records
 from tests.train.ranks import join_group
 
 pytestmark = pytest.mark.ranks  # rank processes on a rendezvous store
@@ -21,8 +22,9 @@ pytestmark = pytest.mark.ranks  # rank processes on a rendezvous store
 WORLD = 2
 
 
-def _rank(rank: int, port: int, log: str, ready: Any) -> None:
-    """All-reduce in steps under a StallWatch (timeout 3 s) until a peer stops; log to `log`."""
+def _rank(rank: int, port: int, log: str, out: str, ready: Any) -> None:
+    """All-reduce in steps under a StallWatch (timeout 3 s, records in `out`) until a peer
+    stops; log to `log`."""
     import logging
 
     logging.basicConfig(filename=log, level=logging.INFO)
@@ -33,7 +35,7 @@ def _rank(rank: int, port: int, log: str, ready: Any) -> None:
     from strata.train.stalls import StallWatch
 
     dist.init_process_group("gloo")
-    watch = StallWatch(collective_timeout_s=3, interval_s=0.5)
+    watch = StallWatch(collective_timeout_s=3, out=Path(out), interval_s=0.5)
     ready.put(rank)
     for step in range(10**6):
         with watch.step_running(step):
@@ -49,7 +51,9 @@ def test_the_stopped_rank_is_named_and_the_others_end(tmp_path: Path, stopped: i
     spawn = multiprocessing.get_context("spawn")
     ready = spawn.Queue()
     logs = [tmp_path / f"rank{r}.log" for r in range(WORLD)]
-    ranks = [spawn.Process(target=_rank, args=(r, port, str(logs[r]), ready)) for r in range(WORLD)]
+    ranks = [
+        spawn.Process(target=_rank, args=(r, port, str(logs[r]), str(tmp_path), ready)) for r in range(WORLD)
+    ]
     for process in ranks:
         process.start()
     try:
@@ -68,3 +72,7 @@ def test_the_stopped_rank_is_named_and_the_others_end(tmp_path: Path, stopped: i
     named = re.search(r"rank (\d) \(pid (\d+) on [^)]+\) stopped answering", message)
     assert named is not None, message[-2000:]
     assert (int(named.group(1)), int(named.group(2))) == (stopped, ranks[stopped].pid)
+    # The same sentence is on disk for the driver, which may never receive a dying worker's log.
+    records = read_stall_records(tmp_path)
+    assert len(records) == 1 and records[0].startswith(f"rank {1 - stopped} reports: ")
+    assert named.group(0) in records[0]

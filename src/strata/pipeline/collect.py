@@ -41,18 +41,22 @@ CHUNK = 1 << 20
 
 @ray.remote(num_cpus=0)
 class RateLimiter:
-    """Hands out request slots at most `rate` per second, to every worker alike."""
+    """Hands out request slots at most `rate` per second, to every worker alike.
+
+    A slot is a wall-clock time (`time.time()`, the same clock on every node of a cluster
+    kept in sync by NTP), not a delay: a caller whose answer arrives late still sends at
+    its slot, so the round trip to this actor does not bunch requests together.
+    """
 
     def __init__(self, rate: float) -> None:
         self.interval = 1.0 / rate
         self.next_free = 0.0
 
-    def wait_s(self) -> float:
-        """Seconds the caller must wait before its request (its slot is then reserved)."""
-        now = time.monotonic()
-        slot = max(now, self.next_free)
+    def reserve(self) -> float:
+        """The wall-clock time (s since the epoch) at which the caller may send its request."""
+        slot = max(time.time(), self.next_free)
         self.next_free = slot + self.interval
-        return slot - now
+        return slot
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +71,7 @@ def _get(url: str, limiter: Any, spec: CollectSpec) -> bytes:
     """GET with the shared rate limit and retries; raise the last error when out of retries."""
     attempt = 0
     while True:
-        time.sleep(ray.get(limiter.wait_s.remote()))
+        time.sleep(max(0.0, ray.get(limiter.reserve.remote()) - time.time()))
         try:
             # Only http(s): the spec refuses other schemes for urls and base_url.
             with urllib.request.urlopen(url, timeout=spec.timeout_s) as response:

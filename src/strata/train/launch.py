@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from strata.train.data import training_samples, validation_samples
 from strata.train.loop import train_loop_per_worker
 from strata.train.metrics import read_metrics
 from strata.train.report import write_training_report
+from strata.train.stalls import STALLS, read_stall_records
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ def prepare_training(job: TrainJob, *, instance_type: str | None) -> Callable[[]
 def _train(job: TrainJob, cfg: ModelConfig, universal: Path | None, peak: float | None) -> dict[str, Any]:
     out = Path(job.output.dir)
     out.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out / STALLS, ignore_errors=True)  # an earlier run's
     if universal is not None:
         convert_to_universal(universal)
     w = job.workers
@@ -71,9 +74,15 @@ def _train(job: TrainJob, cfg: ModelConfig, universal: Path | None, peak: float 
             failure_config=FailureConfig(max_failures=job.checkpoint.max_failures),
         ),
     )
-    result = trainer.fit()
-    if result.error is not None:
-        raise JobError(f"training job {job.name!r} failed: {result.error}")
+    try:
+        result = trainer.fit()
+        error: BaseException | None = result.error
+    except Exception as exc:  # Ray Train 2 raises TrainingFailedError
+        error = exc
+    if error is not None:
+        stalls = read_stall_records(out)
+        why = f"{'; '.join(stalls)} (Ray: {error})" if stalls else str(error)
+        raise JobError(f"training job {job.name!r} failed: {why}") from error
     rows = read_metrics(out / "metrics.jsonl")
     summary = {
         "job": job.name,

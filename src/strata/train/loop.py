@@ -41,7 +41,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         if rank == 0
         else None
     )
-    watch = StallWatch(job.workers.collective_timeout_s)
+    watch = StallWatch(job.workers.collective_timeout_s, out)
     peak = config.get("peak_flops_per_worker")
     try:
         row = _train_steps(

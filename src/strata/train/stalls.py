@@ -7,8 +7,10 @@ process and host into the job's rendezvous store (the TCP store the process grou
 with) every few seconds, and a watchdog. When this rank's step has run longer than
 `workers.collective_timeout_s` (or a collective raised), the rank reads every heartbeat
 twice: the ranks whose heartbeat did not move are named as stopped, else the ranks behind
-on steps. The watchdog then ends this worker, so Ray Train fails the worker group in
-minutes (and restarts it from the last checkpoint when `checkpoint.max_failures` allows).
+on steps. That sentence goes to `stall_record(out, rank)`, which the driver reads when
+the worker group fails (a dying worker's log lines may never reach the driver). The
+watchdog then ends this worker, so Ray Train fails the worker group in minutes (and
+restarts it from the last checkpoint when `checkpoint.max_failures` allows).
 The store lives in rank 0's process: when rank 0 is the one that stopped, the store stops
 answering too (its calls then block with no timeout), so the watchdog reads it from a
 helper thread with a deadline, and a store that does not answer names rank 0.
@@ -24,20 +26,36 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import torch.distributed as dist
 
 from strata.errors import JobError
+from strata.files import atomic_write_text
 
 logger = logging.getLogger(__name__)
 STALL_EXIT = 75  # the exit status of a worker that gave up on a stopped rank
+STALLS = "stalls"  # the folder of the watchdogs' sentences in the job's output
+
+
+def stall_record(out: Path, rank: int) -> Path:
+    """Where rank `rank` writes which ranks it found stopped."""
+    return out / STALLS / f"rank-{rank}.txt"
+
+
+def read_stall_records(out: Path) -> list[str]:
+    """The ranks' diagnoses of this run ("rank 1 reports: rank 0 (pid …) stopped answering
+    …"), by rank; empty when no rank found another stopped."""
+    files = sorted((out / STALLS).glob("rank-*.txt"), key=lambda f: int(f.stem.split("-")[1]))
+    return [f"{f.stem.replace('-', ' ')} reports: {f.read_text().strip()}" for f in files]
 
 
 class StallWatch:
     """Started on every rank after the process group exists; `close()` stops its threads."""
 
-    def __init__(self, collective_timeout_s: int, interval_s: float = 2.0) -> None:
+    def __init__(self, collective_timeout_s: int, out: Path | None = None, interval_s: float = 2.0) -> None:
+        self.record = None if out is None else stall_record(out, dist.get_rank())
         self.store = dist.distributed_c10d._get_default_store()
         self.rank, self.world = dist.get_rank(), dist.get_world_size()
         self.store_host: str | None = None  # rank 0's "pid N on host", once its heartbeat was read
@@ -60,6 +78,7 @@ class StallWatch:
             stopped = self.diagnose()
             if stopped is None:
                 raise
+            self._record(stopped)
             raise JobError(f"{stopped}; the step failed with: {exc}") from exc
         finally:
             self.step_started = None
@@ -86,6 +105,14 @@ class StallWatch:
             names = ", ".join(f"rank {r} ({second[r]['who']}) at step {steps[r] + 1}" for r in behind)
             return f"{names} fell behind the others (step {max(steps.values()) + 1}) and stopped answering"
         return None
+
+    def _record(self, stopped: str) -> None:
+        """Leave the diagnosis where the driver reads it (see the module docstring)."""
+        if self.record is None:
+            return
+        with contextlib.suppress(OSError):  # the log line or the raised error still says it
+            self.record.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.record, stopped + "\n")
 
     def _two_readings(self) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]] | None:
         """Every heartbeat, read twice a few beats apart; None if the store did not answer."""
@@ -138,6 +165,7 @@ class StallWatch:
             waited = time.monotonic() - started
             stopped = self.diagnose() or "every rank is alive, but a collective among them stopped"
             logger.error("rank %d: step %d waited %.0f s: %s", self.rank, self.step + 1, waited, stopped)
+            self._record(stopped)
             for handler in logging.getLogger().handlers:
                 handler.flush()
             os._exit(STALL_EXIT)
