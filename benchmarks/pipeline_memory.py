@@ -1,7 +1,8 @@
 """Peak memory of the pipeline's driver and Ray workers as the corpus grows.
 
 Builds 1×, 4×, 16× ... copies of a real corpus (default: the demo corpus, 3.7 MB of
-English web and documentation text, data/demo/SOURCE.md); copy c > 0 of each document has
+English web and documentation text, data/demo/SOURCE.md; `--corpus man`: the 75 MB of
+this machine's English manual pages), one file per copy; copy c > 0 of each document has
 every 7th word (from word c on) replaced by another word of the same document, chosen
 deterministically, and its id suffixed, so that neither exact nor MinHash dedup removes the
 copies (two copies share few 5-word shingles). Each scale runs the same job (every default
@@ -11,7 +12,7 @@ driver (its own peak from getrusage as well) and of each Ray worker process (`ra
 its command line, among the driver's descendants).
 
 Usage: .venv/bin/python benchmarks/pipeline_memory.py [--scales 1 4 16] [--cpus 2]
-       [--corpus data/demo/corpus.jsonl]
+       [--corpus data/demo/corpus.jsonl | man]
 Prints one JSON line per scale, then the driver's peak at the largest scale over its peak at 1×.
 """
 
@@ -77,16 +78,30 @@ def perturbed(text: str, copy: int) -> str:
 
 
 def build_corpus(source: Path, scale: int, out: Path) -> int:
-    """Write `scale` perturbed copies of `source` (JSONL with id and text); return its bytes."""
+    """Write `scale` perturbed copies of `source` (JSONL with id and text) into the folder
+    `out`, one file each (a crawl's shape: more files of one size, not larger files);
+    return their bytes."""
     lines = source.read_text(encoding="utf-8").splitlines()
-    with out.open("w", encoding="utf-8") as f:
-        for copy in range(scale):
+    out.mkdir(parents=True)
+    for copy in range(scale):
+        with (out / f"part-{copy:03d}.jsonl").open("w", encoding="utf-8") as f:
             for line in lines:
                 doc = json.loads(line)
                 doc["id"] = f"{doc['id']}~{copy}"
                 doc["text"] = perturbed(doc["text"], copy)
                 f.write(json.dumps(doc) + "\n")
-    return out.stat().st_size
+    return sum(f.stat().st_size for f in out.iterdir())
+
+
+def man_corpus(out: Path) -> Path:
+    """The English manual pages of this machine as JSONL (benchmarks/near_duplicates.py's
+    text: roff requests dropped, escapes removed), written once to `out`."""
+    from near_duplicates import load_corpus  # the sibling script (this folder is on sys.path)
+
+    with out.open("w", encoding="utf-8") as f:
+        for n, text in enumerate(load_corpus("man")):
+            f.write(json.dumps({"id": f"man-{n}", "text": text}) + "\n")
+    return out
 
 
 def main() -> None:
@@ -95,13 +110,14 @@ def main() -> None:
     )
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--cpus", type=int, default=2)
-    parser.add_argument("--corpus", type=Path, default=Path("data/demo/corpus.jsonl"))
+    parser.add_argument("--corpus", default="data/demo/corpus.jsonl", help="a JSONL file, or man")
     args = parser.parse_args()
     results = {}
     with tempfile.TemporaryDirectory(prefix="strata-memory-") as tmp:
+        source = man_corpus(Path(tmp) / "man.jsonl") if args.corpus == "man" else Path(args.corpus)
         for scale in args.scales:
-            corpus = Path(tmp) / f"corpus-{scale}x.jsonl"
-            size = build_corpus(args.corpus, scale, corpus)
+            corpus = Path(tmp) / f"corpus-{scale}x"
+            size = build_corpus(source, scale, corpus)
             run = subprocess.run(
                 [
                     sys.executable,

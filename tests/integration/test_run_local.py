@@ -4,12 +4,15 @@ the `pipeline_run` fixture's, shared with the sweep test."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +20,7 @@ import pytest
 
 from strata.local_ray import session_members
 from strata.pipeline.shards import TokenizedDocument, write_shards
-from tests.integration.helpers import make_job, strata
+from tests.integration.helpers import exec_job, make_job, strata
 
 pytestmark = pytest.mark.integration
 
@@ -122,31 +125,99 @@ def _child(parent: int, marker: bytes) -> int | None:
     return None
 
 
-def test_killed_pipeline_resumes_with_identical_output(tmp_path: Path, pipeline_run: Path) -> None:
-    whole = pipeline_run / "first"  # the same job on the same corpus, run without interruption
-    job = make_job(tmp_path, "killed", corpus=pipeline_run / "corpus.jsonl")
-    run = subprocess.Popen(
-        [sys.executable, "-m", "strata", "run", str(job)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    done = tmp_path / "killed" / "work" / "filtered" / "_DONE"
-    deadline = time.monotonic() + 300
-    while not done.exists() and run.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.1)
-    worker = _child(run.pid, b"exec\x00")
-    assert done.exists() and worker is not None, "the job did not finish its first stage"
-    os.kill(worker, signal.SIGKILL)  # the job process dies mid-run; strata run stops its Ray
-    assert run.wait(timeout=120) != 0
-    assert not (tmp_path / "killed" / "shards" / "manifest.json").exists()
+def _split_corpus(folder: Path, parts: int, lines_per_part: int) -> list[str]:
+    """Write the demo corpus's first lines as files part-N.jsonl under `folder` (a broken
+    line in the second); return their texts."""
+    lines = Path("data/demo/corpus.jsonl").read_text(encoding="utf-8").splitlines()
+    texts = ["\n".join(lines[n * lines_per_part : (n + 1) * lines_per_part]) + "\n" for n in range(parts)]
+    texts[1] += "{broken json\n"
+    folder.mkdir(parents=True)
+    for n, text in enumerate(texts):
+        (folder / f"part-{n}.jsonl").write_text(text)
+    return texts
 
-    again = strata("run", str(job))
+
+RUN_PIPELINE = (
+    "import sys, ray\n"
+    "from strata.pipeline.run import run_pipeline\n"
+    "from strata.spec.load import load_pipeline_job\n"
+    "ray.init()\n"
+    "run_pipeline(load_pipeline_job(sys.argv[1]))\n"
+)
+
+
+def _wait_until(done: Callable[[], bool], run: subprocess.Popen[bytes], what: str) -> None:
+    """Poll `done` while `run` lives (and, once it has ended, for a minute more)."""
+    deadline = time.monotonic() + 300
+    ended = None
+    while not done() and time.monotonic() < deadline:
+        if run.poll() is not None:
+            ended = ended or time.monotonic() + 60
+            if time.monotonic() > ended:
+                break
+        time.sleep(0.1)
+    assert done(), f"the job ended or stalled before {what}"
+
+
+def _processes(cmdline_prefix: bytes) -> list[int]:
+    """Processes whose command line (a Ray worker's: its task's name) starts with the prefix."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if proc.name.isdigit() and (proc / "cmdline").read_bytes().startswith(cmdline_prefix):
+                found.append(int(proc.name))
+    return found
+
+
+def test_a_pipeline_killed_in_each_phase_resumes_with_identical_output(
+    tmp_path: Path, ray_env: dict[str, str]
+) -> None:
+    """Killed while reading (five of six input groups done; the sixth reads a FIFO that never
+    answers), then killed again after its first checkpoint: each rerun starts where the last
+    stopped and the output equals an uninterrupted run's."""
+    texts = _split_corpus(tmp_path / "corpus", parts=6, lines_per_part=60)
+    whole = exec_job(make_job(tmp_path, "whole", corpus=tmp_path / "corpus"), ray_env)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+
+    (tmp_path / "corpus" / "part-5.jsonl").unlink()
+    os.mkfifo(tmp_path / "corpus" / "part-5.jsonl")  # the sixth group waits for a writer
+    job = make_job(tmp_path, "killed", corpus=tmp_path / "corpus")
+    # The pipeline itself, as `strata exec` runs it, without the run manifest (which would
+    # hash the FIFO first).
+    run = subprocess.Popen(
+        [sys.executable, "-c", RUN_PIPELINE, str(job)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ray_env,
+    )  # fmt: skip
+    groups = tmp_path / "killed" / "work" / "documents"
+    _wait_until(lambda: len(list(groups.glob("group-*.json"))) == 5, run, "five groups were done")
+    run.kill()
+    run.wait(timeout=120)
+    _wait_until(lambda: not _processes(b"ray::_run_group"), run, "Ray ended the killed job's tasks")
+    assert sorted(f.name for f in groups.glob("group-*.json")) == [f"group-0000{n}.json" for n in range(1, 6)]
+
+    (tmp_path / "corpus" / "part-5.jsonl").unlink()
+    (tmp_path / "corpus" / "part-5.jsonl").write_text(texts[5])
+    with (tmp_path / "second.log").open("wb") as stderr:  # a file: a full pipe would stall the job
+        second = subprocess.Popen(
+            [sys.executable, "-m", "strata", "exec", str(job)],
+            stdout=subprocess.DEVNULL, stderr=stderr, env={**ray_env, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+        filtered = tmp_path / "killed" / "work" / "filtered" / "_DONE"
+        _wait_until(lambda: filtered.exists() and not groups.exists(), second, "the first checkpoint")
+        second.kill()
+        second.wait(timeout=120)
+    log = (tmp_path / "second.log").read_text()
+    skipped = re.findall(r"input group (\d) of 6 \((part-\d\.jsonl)\): finished by an earlier run", log)
+    assert skipped == [(str(n + 1), f"part-{n}.jsonl") for n in range(5)], log[-3000:]
+
+    again = exec_job(job, ray_env)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "stage filtered: finished by an earlier run" in again.stderr
+    assert "input group" not in again.stderr
     for name in ("shards/manifest.json", "tokenizer.json", "duplicates.jsonl", "quarantine.jsonl"):
-        assert (tmp_path / "killed" / name).read_bytes() == (whole / name).read_bytes(), name
-    manifest = json.loads((whole / "shards" / "manifest.json").read_text())
+        assert (tmp_path / "killed" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+    manifest = json.loads((tmp_path / "whole" / "shards" / "manifest.json").read_text())
     for shard in manifest["shards"]:
         for key in ("bin", "idx"):
-            expected = (whole / "shards" / shard[key]).read_bytes()
+            expected = (tmp_path / "whole" / "shards" / shard[key]).read_bytes()
             assert (tmp_path / "killed" / "shards" / shard[key]).read_bytes() == expected

@@ -147,8 +147,10 @@ GATHERING = {"take_all", "take", "to_pandas", "iter_rows", "iter_batches", "take
 ALLOWED = {"totals", "tokenizer_sample", "write_balanced_shards"}
 
 
-@pytest.mark.parametrize("module", ["run.py", "assemble.py", "stats.py", "side_files.py", "shards.py"])
-def test_nothing_after_dedup_gathers_rows_into_the_driver(module: str) -> None:
+@pytest.mark.parametrize(
+    "module", ["run.py", "groups.py", "assemble.py", "stats.py", "side_files.py", "shards.py"]
+)
+def test_no_pipeline_phase_gathers_rows_into_the_driver(module: str) -> None:
     tree = ast.parse((SRC / module).read_text())
     for func in ast.walk(tree):
         if isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):

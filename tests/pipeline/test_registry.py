@@ -9,7 +9,7 @@ import numpy as np
 
 from strata.pipeline.filters.gopher_quality import GopherQuality
 from strata.pipeline.filters.gopher_repetition import GopherRepetition
-from strata.pipeline.registry import STAGES, record_drops
+from strata.pipeline.registry import DATASET_STAGES, DOCUMENT_STAGES, STAGES, record_drops
 from strata.pipeline.resume import StageStore
 from strata.pipeline.stats import NO_TOKENS, pipeline_stats
 from strata.spec.pipeline import GopherQualitySpec, GopherRepetitionSpec, PipelineJob, QualitySpec
@@ -100,3 +100,32 @@ def test_checkpoint_fingerprints_cover_the_stages_up_to_them(tmp_path: Path) -> 
     near = fingerprints(dedup={"minhash": {"threshold": 0.7}})
     assert near["filtered"] == base["filtered"] and near["deduplicated"] != base["deduplicated"]
     assert fingerprints(tokenizer={"vocab_size": 4096}) == base
+
+
+def test_the_per_row_stages_lead_and_run_in_groups(tmp_path: Path) -> None:
+    """Read first, then only per-row stages until the first Dataset stage; no checkpoint among
+    them (their rows are kept group by group instead)."""
+    assert DOCUMENT_STAGES[0].name == "read" and DOCUMENT_STAGES + DATASET_STAGES == STAGES
+    assert all(s.per_row is not None and s.apply is None for s in DOCUMENT_STAGES[1:])
+    assert all(s.apply is not None and s.per_row is None for s in DATASET_STAGES)
+    assert not any(s.checkpoint for s in DOCUMENT_STAGES)
+    assert DATASET_STAGES[0].checkpoint == "filtered"  # the groups' rows are dropped after it
+
+
+def test_group_fingerprints_cover_the_per_row_stages_and_the_group_files_only(tmp_path: Path) -> None:
+    files = []
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.jsonl").write_text('{"text": "x"}\n')
+        files.append(str(tmp_path / f"{name}.jsonl"))
+
+    def fingerprints(**sections: object) -> list[str]:
+        store = StageStore(tmp_path / "out", make_job(tmp_path, **sections), files)
+        return [store.group_fingerprint([0]), store.group_fingerprint([1])]
+
+    base = fingerprints()
+    assert base[0] != base[1]
+    assert fingerprints(quality={"gopher": {"min_words": 7}}) != base
+    assert fingerprints(dedup={"minhash": {"threshold": 0.7}}) == base  # after the groups
+    (tmp_path / "b.jsonl").write_text('{"text": "changed"}\n')
+    changed = fingerprints()
+    assert changed[0] == base[0] and changed[1] != base[1]

@@ -129,7 +129,7 @@ class BenchmarkNgrams:
 
 
 class Decontaminate:
-    """Ray Data map_batches stage: drop kept rows that share an n-gram with a benchmark."""
+    """Per-row stage: drop kept rows that share an n-gram with a benchmark."""
 
     def __init__(self, spec: DecontaminationSpec) -> None:
         self.ngrams = BenchmarkNgrams(spec)

@@ -41,7 +41,7 @@ def _serve(conn: Connection, favor_precision: bool) -> None:
 
 
 class ExtractMainText:
-    """map_batches stage: replace HTML rows' text with their main text."""
+    """Per-row stage: replace HTML rows' text with their main text."""
 
     def __init__(self, spec: ExtractSpec) -> None:
         self.spec = spec

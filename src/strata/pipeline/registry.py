@@ -3,21 +3,29 @@ them, the stats count drops by them and resume fingerprints its checkpoints by t
 
 A row names the stage (its key in `stats/pipeline.json`), the job section that configures
 it (dotted, e.g. `quality.gopher`; a section with `enabled: false` skips the stage), the
-status prefix of the rows it drops (stripped to name the reason in the stats), how it is
-applied to a Ray Dataset, and the resume checkpoint written after it (its fingerprint
-covers the sections of every stage up to it: strata.pipeline.resume). After a stage runs,
-each row it dropped records the stage in `dropped_by`, so the stats count drops by stage
-exactly, never by matching status prefixes (`dropped_gopher_` starts
-`dropped_gopher_repetition_`).
+status prefix of the rows it drops (stripped to name the reason in the stats), how it runs
+and the resume checkpoint written after it (its fingerprint covers the sections of every
+stage up to it: strata.pipeline.resume). After a stage runs, each row it dropped records
+the stage in `dropped_by`, so the stats count drops by stage exactly, never by matching
+status prefixes (`dropped_gopher_` starts `dropped_gopher_repetition_`).
+
+The leading stages judge each row alone (DOCUMENT_STAGES: read, then stages with
+`per_row`, a class built from the job section whose instances map a batch of rows);
+strata.pipeline.groups runs them as one chain in one task per group of input files. The
+later stages (`apply`) act on the whole Ray Dataset: they group rows across files (exact
+and MinHash dedup) or report across them.
 
 Adding a stage is one module (a `Filter` subclass for a quality rule set, with its section
-in `QualitySpec`), one row here and its test. A stage that rewrites text instead of dropping
-rows (PII) reports what it changed through its apply function's report. Tokenizing, rehydration, balancing and
-sharding act on the documents these stages keep and are not rows.
+in `QualitySpec`), one row here and its test. A per-row stage reports counts through
+columns it adds (`counts`: column → report key; summed over all rows, then dropped); a
+Dataset stage that rewrites text instead of dropping rows (PII) reports what it changed
+through its apply function's report. Tokenizing, rehydration, balancing and sharding act on
+the documents these stages keep and are not rows.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,12 +45,12 @@ from strata.pipeline.filters.gopher_quality import GopherQuality
 from strata.pipeline.filters.gopher_repetition import GopherRepetition
 from strata.pipeline.language import IdentifyLanguage
 from strata.pipeline.pii import replace_pii
-from strata.pipeline.read import DocumentReader
-from strata.pipeline.urls import filter_urls
-from strata.spec.pipeline import ExactDedupSpec, InputSpec, MinhashSpec, PipelineJob
+from strata.pipeline.urls import NO_URL, FilterUrls
+from strata.spec.pipeline import ExactDedupSpec, MinhashSpec, PipelineJob
 
 # (Dataset, the stage's job section) → (Dataset, the stage's report for stats/pipeline.json)
 Apply = Callable[[ray.data.Dataset, Any], tuple[ray.data.Dataset, dict[str, Any]]]
+RowStage = Callable[[Batch], Batch]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,7 +60,9 @@ class Stage:
     name: str
     section: str
     drops: str
-    apply: Apply
+    per_row: Callable[[Any], RowStage] | None = None
+    counts: Mapping[str, str] = field(default_factory=dict)
+    apply: Apply | None = None
     checkpoint: str = ""
     report_when_off: Mapping[str, Any] = field(default_factory=dict)
 
@@ -86,7 +96,8 @@ ROW_DEFAULTS: dict[str, tuple[Any, Any]] = {  # column: (value, dtype)
 }
 
 
-def _with_defaults(batch: Batch) -> Batch:
+def with_defaults(batch: Batch) -> Batch:
+    """The batch with every column of ROW_DEFAULTS at its default value."""
     n = len(batch["status"])
     return {**batch, **{c: np.full(n, v, dtype) for c, (v, dtype) in ROW_DEFAULTS.items()}}
 
@@ -103,32 +114,6 @@ def record_drops(stage: str) -> Callable[[Batch], Batch]:
     return record
 
 
-def per_batch(stage_class: Callable[[Any], Callable[[Batch], Batch]]) -> Apply:
-    """A stage that judges each row alone: a stateless map_batches."""
-
-    def apply(ds: ray.data.Dataset, spec: Any) -> tuple[ray.data.Dataset, dict[str, Any]]:
-        return ds.map_batches(stage_class(spec), batch_format="numpy"), {}
-
-    return apply
-
-
-def per_worker(stage_class: type[Any]) -> Apply:
-    """A stage that loads a model or owns a child process: one long-lived copy per CPU."""
-
-    def apply(ds: ray.data.Dataset, spec: Any) -> tuple[ray.data.Dataset, dict[str, Any]]:
-        mapped = ds.map_batches(
-            stage_class, fn_constructor_args=(spec,), concurrency=partitions(), batch_format="numpy"
-        )
-        return mapped, {}
-
-    return apply
-
-
-def _read(files: ray.data.Dataset, spec: InputSpec) -> tuple[ray.data.Dataset, dict[str, Any]]:
-    """Rows {path, file_index} → one row per document, with every column of ROW_DEFAULTS."""
-    return files.flat_map(DocumentReader(spec)).map_batches(_with_defaults, batch_format="numpy"), {}
-
-
 def _exact(ds: ray.data.Dataset, spec: ExactDedupSpec) -> tuple[ray.data.Dataset, dict[str, Any]]:
     return exact_duplicates(ds, partitions()), {}
 
@@ -143,21 +128,22 @@ def filter_stage(rules: type[Filter]) -> Stage:
         name=rules.name,
         section=f"quality.{rules.name}",
         drops=f"dropped_{rules.name}_",
-        apply=per_batch(rules),
+        per_row=rules,
     )
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage(name="read", section="input", drops="quarantined_", apply=_read),
+    Stage(name="read", section="input", drops="quarantined_"),  # strata.pipeline.read, by groups
     Stage(
         name="url_filter",
         section="url_filter",
         drops="dropped_url_filter_",
-        apply=filter_urls,
+        per_row=FilterUrls,
+        counts={NO_URL: "no_url"},
         report_when_off={"no_url": 0},
     ),
-    Stage(name="extract", section="extract", drops="dropped_extract_", apply=per_worker(ExtractMainText)),
-    Stage(name="language", section="language", drops="dropped_language_", apply=per_worker(IdentifyLanguage)),
+    Stage(name="extract", section="extract", drops="dropped_extract_", per_row=ExtractMainText),
+    Stage(name="language", section="language", drops="dropped_language_", per_row=IdentifyLanguage),
     filter_stage(GopherRepetition),
     filter_stage(GopherQuality),
     filter_stage(C4Quality),
@@ -166,7 +152,7 @@ STAGES: tuple[Stage, ...] = (
         name="decontamination",
         section="decontamination",
         drops="dropped_decontamination_",
-        apply=per_batch(Decontaminate),
+        per_row=Decontaminate,
     ),
     Stage(
         name="exact_dedup",
@@ -187,6 +173,11 @@ STAGES: tuple[Stage, ...] = (
         name="pii", section="pii", drops="dropped_pii_", apply=replace_pii, report_when_off={"replaced": {}}
     ),
 )
+
+
+# The leading per-row stages (read first), run by strata.pipeline.groups; the rest act on Datasets.
+DOCUMENT_STAGES: tuple[Stage, ...] = tuple(itertools.takewhile(lambda stage: stage.apply is None, STAGES))
+DATASET_STAGES: tuple[Stage, ...] = STAGES[len(DOCUMENT_STAGES) :]
 
 
 def checkpoint_sections() -> dict[str, list[str]]:

@@ -11,6 +11,10 @@ a kill leaves it whole or absent; the rows are written sorted by input order and
 in that order, so the rest of the run, and its output, are byte for byte those of an
 uninterrupted run.
 
+Before the first checkpoint, the per-document stages keep their rows group by group of
+input files (`work/documents/`, strata.pipeline.groups); this store names those files and
+fingerprints each group by the per-document stages' sections and the group's own files.
+
 Only a local output folder keeps checkpoints: a job whose `output.dir` is on object storage
 writes none (it logs so), and a rerun of it starts over.
 """
@@ -28,13 +32,14 @@ import fsspec
 import ray
 
 from strata.errors import JobError
-from strata.pipeline.registry import checkpoint_sections
+from strata.pipeline.registry import DOCUMENT_STAGES, checkpoint_sections
 from strata.spec.pipeline import PipelineJob
 from strata.storage import Location
 
 logger = logging.getLogger(__name__)
 DONE = "_DONE"
 REPORTS = "_reports.json"
+GROUPS = "documents"  # work/documents/group-NNNNN.parquet and .json
 Reports = dict[str, dict[str, Any]]
 
 
@@ -53,12 +58,40 @@ class StageStore:
         if self.root is None:
             logger.info("output %s is on object storage: no resume checkpoints; a rerun starts over", out)
         dumped = job.model_dump(mode="json")
-        inputs = [_file_state(f) for f in files]
-        self.fingerprints = {}
-        for stage, sections in checkpoint_sections().items():
-            parts = {s: _section(dumped, s) for s in sections}
-            blob = json.dumps({"stage": stage, "sections": parts, "inputs": inputs}, sort_keys=True)
-            self.fingerprints[stage] = hashlib.sha256(blob.encode("utf-8")).hexdigest()
+        self.inputs = [_file_state(f) for f in files]
+        self.fingerprints = {
+            stage: _fingerprint(stage, {s: _section(dumped, s) for s in sections}, self.inputs)
+            for stage, sections in checkpoint_sections().items()
+        }
+        self.group_sections = {stage.section: _section(dumped, stage.section) for stage in DOCUMENT_STAGES}
+
+    def group_fingerprint(self, files: list[int]) -> str:
+        """The fingerprint of a group of input files (their indexes) after the per-document stages."""
+        return _fingerprint(GROUPS, self.group_sections, [self.inputs[i] for i in files])
+
+    def group_part(self, number: int) -> Path | None:
+        """Where group `number` keeps its rows (its marker: the same name, `.json`); None on
+        object storage."""
+        return None if self.root is None else self.root / GROUPS / f"group-{number:05d}.parquet"
+
+    def finished_group(self, number: int, fingerprint: str) -> dict[str, Any] | None:
+        """The report of group `number` when an earlier run finished it with this fingerprint."""
+        part = self.group_part(number)
+        marker = None if part is None else part.with_suffix(".json")
+        if marker is None or not marker.is_file():
+            return None
+        written: dict[str, Any] = json.loads(marker.read_text(encoding="utf-8"))
+        if written.pop("fingerprint") != fingerprint:
+            logger.info(
+                "input group %d: job or inputs changed since it was written; running it again", number
+            )
+            return None
+        return written
+
+    def drop_groups(self) -> None:
+        """Remove the groups' rows: the first checkpoint holds them now."""
+        if self.root is not None:
+            shutil.rmtree(self.root / GROUPS, ignore_errors=True)
 
     def load(self, stage: str) -> tuple[ray.data.Dataset, Reports] | None:
         """The checkpoint's rows and stage reports from an earlier run of the same job on the
@@ -95,6 +128,11 @@ class StageStore:
         if loaded is None:
             raise JobError(f"{final}: written but not readable back; check the disk of output.dir")
         return loaded
+
+
+def _fingerprint(name: str, sections: dict[str, Any], inputs: list[Any]) -> str:
+    blob = json.dumps({"stage": name, "sections": sections, "inputs": inputs}, sort_keys=True)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
 def _section(dumped: dict[str, Any], dotted: str) -> Any:

@@ -35,8 +35,9 @@ from strata.errors import JobError
 from strata.pipeline.assemble import tokenize, tokenizer_sample, write_balanced_shards
 from strata.pipeline.collect import collect
 from strata.pipeline.documents import KEPT, Batch
+from strata.pipeline.groups import document_rows
 from strata.pipeline.read import input_files
-from strata.pipeline.registry import STAGES, Stage, partitions, record_drops
+from strata.pipeline.registry import DOCUMENT_STAGES, STAGES, Stage, partitions, record_drops
 from strata.pipeline.resume import Reports, StageStore
 from strata.pipeline.side_files import write_side_files
 from strata.pipeline.stats import NO_TOKENS, pipeline_stats, plot_stats, row_counts
@@ -62,14 +63,6 @@ def _configure_ray_data() -> None:
     ctx.min_parallelism = partitions()
 
 
-def _files(paths: list[str]) -> ray.data.Dataset:
-    """One row {path, file_index} per input file, in many small blocks so that files spread
-    evenly over the workers."""
-    files = [{"path": p, "file_index": i} for i, p in enumerate(paths)]
-    logger.info("reading %d input files", len(files))
-    return ray.data.from_items(files, override_num_blocks=min(len(files), 16 * partitions()))
-
-
 def _latest_checkpoint(store: StageStore) -> tuple[int, ray.data.Dataset, Reports] | None:
     """The last registry stage an earlier run of this job finished, with its rows and reports."""
     for index in reversed(range(len(STAGES))):
@@ -83,22 +76,30 @@ def _latest_checkpoint(store: StageStore) -> tuple[int, ray.data.Dataset, Report
 def _apply(stage: Stage, job: PipelineJob, ds: ray.data.Dataset) -> tuple[ray.data.Dataset, dict[str, Any]]:
     if not stage.enabled(job):
         return ds, dict(stage.report_when_off)
+    assert stage.apply is not None, stage.name  # the registry's layout: DATASET_STAGES apply
     ds, report = stage.apply(ds, stage.spec(job))
     return ds.map_batches(record_drops(stage.name), batch_format="numpy"), report
 
 
 def _document_rows(job: PipelineJob, store: StageStore, paths: list[str]) -> tuple[ray.data.Dataset, Reports]:
     """Every document after the registry's stages (kept or with the reason it was dropped), and
-    the stages' reports. Starts after the last checkpoint an earlier run finished; stops early,
-    before any checkpoint is written, when the input holds no document."""
-    start, ds, reports = _latest_checkpoint(store) or (0, _files(paths), {})
+    the stages' reports. Starts after the last checkpoint an earlier run finished (else with
+    the per-document stages, group by group: strata.pipeline.groups); stops early, before any
+    checkpoint is written, when the input holds no document."""
+    latest = _latest_checkpoint(store)
+    if latest is None:
+        ds, reports = document_rows(job, paths, store)
+        if ds.count() == 0:  # known from the groups' blocks, without running anything
+            return ds, reports
+        start = len(DOCUMENT_STAGES)
+    else:
+        start, ds, reports = latest
     for stage in STAGES[start:]:
         ds, reports[stage.name] = _apply(stage, job, ds)
         if stage.checkpoint:
             ds = ds.sort("order").materialize()
-            if ds.count() == 0:
-                return ds, reports
             ds, reports = store.save(stage.checkpoint, ds, reports)
+            store.drop_groups()
             logger.info("checkpoint %s: %d documents written", stage.checkpoint, ds.count())
     return ds, reports
 

@@ -21,15 +21,12 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
-import ray
 import tldextract
 
 from strata.errors import SpecError
-from strata.pipeline.aggregate import sums
 from strata.pipeline.documents import Batch, kept_mask
 from strata.spec.cleaning import UrlFilterSpec
 
@@ -89,7 +86,7 @@ def load_blocklists(paths: list[str]) -> tuple[frozenset[str], frozenset[str]]:
 
 
 class FilterUrls:
-    """Ray Data map_batches stage: drop kept rows by their `url`; mark the rows without one."""
+    """Per-row stage: drop kept rows by their `url`; mark the rows without one."""
 
     def __init__(self, spec: UrlFilterSpec) -> None:
         self.domains, self.urls = load_blocklists(spec.blocklists)
@@ -121,6 +118,8 @@ class FilterUrls:
         status = batch["status"].astype(object)
         urls = batch["url"]
         no_url = np.zeros(len(status), dtype=np.int64)
+        if not (self.domains or self.urls or self.banned):  # nothing to match: no row is judged
+            return {**batch, NO_URL: no_url}
         for i in np.flatnonzero(kept_mask(batch)):
             url = str(urls[i])
             if not url:
@@ -131,13 +130,3 @@ class FilterUrls:
                 status[i] = f"dropped_url_filter_{why}"
         batch["status"] = status
         return {**batch, NO_URL: no_url}
-
-
-def filter_urls(ds: ray.data.Dataset, spec: UrlFilterSpec) -> tuple[ray.data.Dataset, dict[str, Any]]:
-    """The rows with blocked ones dropped, and the report `{"no_url": n}` (rows kept for want of
-    a URL). Does nothing when the job lists no block list and no banned word. The rows are
-    materialized to count; their blocks stay spread over the workers' object stores."""
-    if not spec.blocklists and not spec.banned_words:
-        return ds, {"no_url": 0}
-    mapped = ds.map_batches(FilterUrls(spec), batch_format="numpy").materialize()
-    return mapped.drop_columns([NO_URL]), {"no_url": sums(mapped, [NO_URL])[NO_URL]}

@@ -78,6 +78,14 @@ class InputSpec(Section):
         "id", description="Field with a stable document id; None uses source + offset."
     )
     max_doc_bytes: int = Field(1_000_000, ge=1, description="Larger documents are quarantined, not read.")
+    files_per_task: int = Field(
+        1,
+        ge=1,
+        description=(
+            "Input files per task of the per-document stages (read to decontamination); each group's rows "
+            "are kept when it finishes, so a rerun of a killed job reruns only unfinished groups."
+        ),
+    )
 
     @field_validator("paths")
     @classmethod

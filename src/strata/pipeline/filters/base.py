@@ -11,7 +11,7 @@ from strata.spec.pipeline import RuleSpec
 
 
 class Filter(ABC):
-    """Ray Data map_batches stage. A dropped row's status becomes `dropped_<name>_<reason>`.
+    """Per-row stage. A dropped row's status becomes `dropped_<name>_<reason>`.
 
     The filter looks only at kept rows whose `language` is one of the spec's languages
     (all rows when that list is empty, or when no language was identified).
