@@ -118,10 +118,11 @@ def _run_group(
     counts: dict[str, dict[str, int]] = {}
     rows, writer = 0, None
     tmp = None if part is None else Path(part).with_suffix(".tmp")
+    if tmp is not None:
+        tmp.parent.mkdir(parents=True, exist_ok=True)
     for block in _blocks(chain.tables(files, counts)):
         if tmp is not None:
             if writer is None:
-                tmp.parent.mkdir(parents=True, exist_ok=True)
                 writer = pq.ParquetWriter(tmp, block.schema)
             writer.write_table(block.cast(writer.schema), row_group_size=block.num_rows)
         rows += block.num_rows
