@@ -6,12 +6,14 @@ this machine's English manual pages), one file per copy; copy c > 0 of each docu
 every 7th word (from word c on) replaced by another word of the same document, chosen
 deterministically, and its id suffixed, so that neither exact nor MinHash dedup removes the
 copies (two copies share few 5-word shingles). Each scale runs the same job (every default
-stage, MinHash dedup, a 4,096-token BPE, 250,000-token shards) in a fresh process on a
+stage, MinHash dedup, a 4,096-token BPE trained on a 2 MB sample (`--train-sample-bytes`:
+the driver trains it, so a sample that grew with the corpus would grow the driver up to
+`tokenizer.train_sample_bytes`, 100 MB by default), 250,000-token shards) in a fresh process on a
 fresh local Ray with `--cpus` CPUs, and samples every 0.2 s the resident set size of the
 driver (its own peak from getrusage as well) and of each Ray worker process (`ray::` in
 its command line, among the driver's descendants).
 
-Usage: .venv/bin/python benchmarks/pipeline_memory.py [--scales 1 4 16] [--cpus 2]
+Usage: .venv/bin/python benchmarks/pipeline_memory.py [--scales 1 4 16] [--cpus 2] [--train-sample-bytes N]
        [--corpus data/demo/corpus.jsonl | man]
 Prints one JSON line per scale, then the driver's peak at the largest scale over its peak at 1×.
 """
@@ -30,9 +32,10 @@ import json, resource, sys, tempfile, threading, time
 import psutil, ray
 from strata.pipeline.run import run_pipeline
 from strata.spec.pipeline import PipelineJob
-corpus, cpus, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+corpus, cpus, out, sample = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 job = PipelineJob.model_validate({"kind": "pipeline", "name": "memory", "input": {"paths": [corpus]},
-    "tokenizer": {"vocab_size": 4096}, "shards": {"tokens_per_shard": 250000}, "output": {"dir": out}})
+    "tokenizer": {"vocab_size": 4096, "train_sample_bytes": sample}, "shards": {"tokens_per_shard": 250000},
+    "output": {"dir": out}})
 me = psutil.Process()
 peaks = {"driver": 0, "workers": {}}
 done = threading.Event()
@@ -111,6 +114,12 @@ def main() -> None:
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--cpus", type=int, default=2)
     parser.add_argument("--corpus", default="data/demo/corpus.jsonl", help="a JSONL file, or man")
+    parser.add_argument(
+        "--train-sample-bytes",
+        type=int,
+        default=2_000_000,
+        help="tokenizer.train_sample_bytes: below the kept text at 1x, so every scale trains on as much",
+    )
     args = parser.parse_args()
     results = {}
     with tempfile.TemporaryDirectory(prefix="strata-memory-") as tmp:
@@ -126,6 +135,7 @@ def main() -> None:
                     str(corpus),
                     str(args.cpus),
                     str(Path(tmp) / f"out-{scale}x"),
+                    str(args.train_sample_bytes),
                 ],
                 capture_output=True,
                 text=True,
