@@ -192,7 +192,7 @@ def job_layout(job: TrainJob) -> Layout:
     return Layout(
         tensor=tensor,
         pipeline=stages,
-        data=max(1, job.workers.num_workers // (tensor * stages)),
+        data=max(1, job.data_parallel),
         zero_stage=job.zero.stage,
         micro_batch=job.batch.micro_batch_size,
         in_flight=min(stages, job.batch.grad_accum_steps),

@@ -6,6 +6,7 @@ build from these; the spec, the planner and `strata validate` read them without 
 from __future__ import annotations
 
 import dataclasses
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,9 +28,8 @@ def mfu(flops_per_token: int, tokens_per_second: float, peak_flops_per_second: f
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class GPTConfig:
-    """Shape of the GPT family (strata.train.gpt): LayerNorm, GELU MLP of 4·d, learned
-    positions, embeddings tied to the output projection."""
+class TransformerShape(ABC):
+    """What every family's shape has: its sizes and its training FLOPs per token."""
 
     vocab_size: int
     seq_len: int
@@ -37,15 +37,9 @@ class GPTConfig:
     d_model: int
     n_heads: int
 
+    @abstractmethod
     def matmul_params(self) -> int:
-        """Parameters in matrix multiplies: blocks plus the (tied) output projection."""
-        per_block = 12 * self.d_model * self.d_model
-        return self.n_layers * per_block + self.vocab_size * self.d_model
-
-    def param_count(self) -> int:
-        """Every parameter: matmuls, learned positions and the LayerNorms' weights and biases."""
-        norms = (4 * self.n_layers + 2) * self.d_model
-        return self.matmul_params() + self.seq_len * self.d_model + norms
+        """Parameters in matrix multiplies (the N of `flops_per_token`)."""
 
     def flops_per_token(self) -> int:
         """Training FLOPs per token (`flops_per_token`, PaLM convention)."""
@@ -58,14 +52,25 @@ class GPTConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class LlamaConfig:
+class GPTConfig(TransformerShape):
+    """Shape of the GPT family (strata.train.gpt): LayerNorm, GELU MLP of 4·d, learned
+    positions, embeddings tied to the output projection."""
+
+    def matmul_params(self) -> int:
+        """Parameters in matrix multiplies: blocks plus the (tied) output projection."""
+        per_block = 12 * self.d_model * self.d_model
+        return self.n_layers * per_block + self.vocab_size * self.d_model
+
+    def param_count(self) -> int:
+        """Every parameter: matmuls, learned positions and the LayerNorms' weights and biases."""
+        norms = (4 * self.n_layers + 2) * self.d_model
+        return self.matmul_params() + self.seq_len * self.d_model + norms
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LlamaConfig(TransformerShape):
     """Shape of the Llama family (strata.train.llama); `n_kv_heads` < `n_heads` is grouped-query attention."""
 
-    vocab_size: int
-    seq_len: int
-    n_layers: int
-    d_model: int
-    n_heads: int
     n_kv_heads: int
     ffn_hidden: int
     rope_theta: float = 10_000.0
@@ -87,15 +92,6 @@ class LlamaConfig:
         embedding = 0 if self.tie_embeddings else self.vocab_size * self.d_model
         norms = (2 * self.n_layers + 1) * self.d_model
         return self.matmul_params() + embedding + norms
-
-    def flops_per_token(self) -> int:
-        """Training FLOPs per token (`flops_per_token`, PaLM convention)."""
-        return flops_per_token(
-            matmul_params=self.matmul_params(),
-            n_layers=self.n_layers,
-            d_model=self.d_model,
-            seq_len=self.seq_len,
-        )
 
 
 ModelConfig = GPTConfig | LlamaConfig
