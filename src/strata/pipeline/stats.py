@@ -33,28 +33,24 @@ COUNT_KEYS = ["dropped_by", "status", "language"]
 COUNT_VALUES = ["documents", "tokens"]
 
 
-def _partial_counts(batch: Batch) -> Batch:
-    """map_batches: one row per (dropped_by, status, language) of the batch with its documents
-    and tokens, so the driver adds up a few rows per block."""
-    counts: Counter[tuple[str, str, str]] = Counter()
-    tokens: Counter[tuple[str, str, str]] = Counter()
-    for by, status, lang, n in zip(
-        batch["dropped_by"], batch["status"], batch["language"], batch["token_count"], strict=True
-    ):
-        key = (str(by), str(status), str(lang) or "unknown")
-        counts[key] += 1
-        tokens[key] += int(n)
-    keys = sorted(counts)
+def _count_columns(batch: Batch) -> Batch:
+    """map_batches: each row's (dropped_by, status, language) key, one document and its tokens,
+    for `totals` to add up per block on the workers."""
+    language = np.array([str(lang) or "unknown" for lang in batch["language"]], dtype=object)
     return {
-        **{name: np.array([k[i] for k in keys], dtype=object) for i, name in enumerate(COUNT_KEYS)},
-        "documents": np.array([counts[k] for k in keys], dtype=np.int64),
-        "tokens": np.array([tokens[k] for k in keys], dtype=np.int64),
+        "dropped_by": batch["dropped_by"].astype(str).astype(object),
+        "status": batch["status"].astype(str).astype(object),
+        "language": language,
+        "documents": np.ones(len(language), dtype=np.int64),
+        "tokens": batch["token_count"].astype(np.int64),
     }
 
 
 def row_counts(ds: ray.data.Dataset) -> list[dict[str, Any]]:
-    """Documents and tokens per (dropped_by, status, language) over rows with a `token_count`."""
-    return totals(ds.map_batches(_partial_counts, batch_format="numpy"), COUNT_KEYS, COUNT_VALUES)
+    """Documents and tokens per (dropped_by, status, language) over rows with a `token_count`,
+    sorted by that key."""
+    counts = totals(ds.map_batches(_count_columns, batch_format="numpy"), COUNT_KEYS, COUNT_VALUES)
+    return sorted(counts, key=lambda c: tuple(str(c[k]) for k in COUNT_KEYS))
 
 
 def pipeline_stats(
