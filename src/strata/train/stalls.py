@@ -19,6 +19,7 @@ helper thread with a deadline, and a store that does not answer names rank 0.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import logging
 import os
@@ -65,8 +66,19 @@ class StallWatch:
         self.step_started: float | None = None  # monotonic time; None between steps
         self._closed = threading.Event()
         self._beat()
+        self.store_host = self.me if self.rank == 0 else self._first_beat_of_rank_0()
         for target in (self._heartbeat, self._watchdog):
             threading.Thread(target=target, name=f"strata-{target.__name__[1:]}", daemon=True).start()
+
+    def _first_beat_of_rank_0(self) -> str | None:
+        """Rank 0's "pid N on host", read once at the start (every rank beats in its
+        constructor), so that a rank 0 stopped in the first steps is still named by pid; None
+        if it has not beaten within the collective timeout (the heartbeat thread reads it later)."""
+        key = "strata/heartbeat/0"
+        with contextlib.suppress(Exception):  # a timeout: rank 0 is late or gone
+            self.store.wait([key], datetime.timedelta(seconds=self.timeout_s))
+            return str(json.loads(self.store.get(key))["who"])
+        return None
 
     @contextlib.contextmanager
     def step_running(self, step: int) -> Iterator[None]:
