@@ -19,9 +19,9 @@ written, the groups' files are removed. On object storage nothing is kept betwee
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
 
-from strata.files import atomic_write_text
+from strata.files import atomic_path, atomic_write_text
 from strata.pipeline.documents import Batch
 from strata.pipeline.read import DocumentReader, Row
 from strata.pipeline.registry import DOCUMENT_STAGES, RowStage, Stage, record_drops, with_defaults
@@ -108,6 +108,19 @@ def _concat(tables: list[pa.Table]) -> pa.Table:
     return pa.concat_tables([t if t.schema == schema else t.cast(schema) for t in tables])
 
 
+def _written(blocks: Iterator[pa.Table], path: Path) -> Iterator[pa.Table]:
+    """The blocks, each also written to `path` as one Parquet row group; the file appears
+    whole once the last block is out (strata.files.atomic_path), and not at all for none."""
+    first = next(blocks, None)
+    if first is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, first.schema) as writer:
+        for block in itertools.chain([first], blocks):
+            writer.write_table(block.cast(writer.schema), row_group_size=block.num_rows)
+            yield block
+
+
 @ray.remote(num_returns="streaming")
 def _run_group(
     chain: DocumentChain, files: list[tuple[int, str]], part: str | None, fingerprint: str
@@ -116,23 +129,18 @@ def _run_group(
     blocks there (one Parquet row group each), then the group's marker beside it. A block
     is in memory at a time: every yielded one goes to Ray's object store, owned by the driver."""
     counts: dict[str, dict[str, int]] = {}
-    rows, writer = 0, None
-    tmp = None if part is None else Path(part).with_suffix(".tmp")
-    if tmp is not None:
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-    for block in _blocks(chain.tables(files, counts)):
-        if tmp is not None:
-            if writer is None:
-                writer = pq.ParquetWriter(tmp, block.schema)
-            writer.write_table(block.cast(writer.schema), row_group_size=block.num_rows)
+    blocks = _blocks(chain.tables(files, counts))
+    if part is not None:
+        blocks = _written(blocks, Path(part))
+    rows = 0
+    for block in blocks:
         rows += block.num_rows
         yield block
     report = {"rows": rows, "counts": counts}
     if part is not None:
-        if writer is not None and tmp is not None:
-            writer.close()
-            os.replace(tmp, part)
-        atomic_write_text(Path(part).with_suffix(".json"), json.dumps({"fingerprint": fingerprint, **report}))
+        marker = Path(part).with_suffix(".json")
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(marker, json.dumps({"fingerprint": fingerprint, **report}))
     yield report
 
 
