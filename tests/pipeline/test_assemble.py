@@ -142,20 +142,36 @@ def test_tokenizer_sample_is_bounded_and_seeded() -> None:
     assert list(tokenizer_sample(kept, 10_000, seed=1)) == sample
 
 
-GATHERING = {"take_all", "take", "to_pandas", "iter_rows", "iter_batches", "take_batch", "to_arrow_refs"}
-# Functions allowed to bring rows to the driver: each gathers an aggregate or a bounded sample.
-ALLOWED = {"totals", "tokenizer_sample", "write_balanced_shards"}
+GATHERING = {"take_all", "take", "to_pandas", "iter_rows", "iter_batches", "take_batch", "ray.get"}
+# Functions allowed to bring values to the driver: each gathers an aggregate (row counts, a
+# report per input group, a record per shard) or a bounded sample (the tokenizer's, a sort's
+# sampled keys).
+ALLOWED = {"totals", "tokenizer_sample", "write_balanced_shards", "document_rows", "_non_empty", "sort_by"}
 
 
 @pytest.mark.parametrize(
-    "module", ["run.py", "groups.py", "assemble.py", "stats.py", "side_files.py", "shards.py"]
+    "module",
+    [
+        "run.py",
+        "groups.py",
+        "exchange.py",
+        "dedup/exact.py",
+        "dedup/near.py",
+        "dedup/clusters.py",
+        "assemble.py",
+        "stats.py",
+        "side_files.py",
+        "shards.py",
+    ],
 )
 def test_no_pipeline_phase_gathers_rows_into_the_driver(module: str) -> None:
     tree = ast.parse((SRC / module).read_text())
     for func in ast.walk(tree):
         if isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
             calls = {
-                node.func.attr
+                f"ray.{node.func.attr}"
+                if isinstance(node.func.value, ast.Name) and node.func.value.id == "ray"
+                else node.func.attr
                 for node in ast.walk(func)
                 if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
             }

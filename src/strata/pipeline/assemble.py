@@ -34,6 +34,7 @@ from strata.pipeline.balance import (
     sampling_rates,
 )
 from strata.pipeline.documents import Batch
+from strata.pipeline.exchange import dataset, map_groups, partitions
 from strata.pipeline.tokenize import Tokenize
 from strata.shards import TokenizedDocument, token_dtype, write_manifest, write_shard
 from strata.spec.pipeline import PipelineJob
@@ -207,15 +208,14 @@ def write_balanced_shards(
     tokens = sum(t for t, _ in after.values())
     documents = sum(d for _, d in after.values())
     shards = max(1, min(documents, -(-tokens // job.shards.tokens_per_shard)))
-    records = (
-        written.map_batches(AssignShard(shards), batch_format="numpy")
-        .groupby("shard")
-        .map_groups(
-            partial(write_shard_group, out_dir=str(out_dir), dtype=token_dtype(tokenizer.vocab_size)),
-            batch_format="numpy",
-        )
-        .take_all()  # one small record per shard
+    written_shards = map_groups(
+        written.to_arrow_refs(),
+        "shard",
+        partial(write_shard_group, out_dir=str(out_dir), dtype=token_dtype(tokenizer.vocab_size)),
+        partitions(),
+        prepare=AssignShard(shards),
     )
+    records = dataset(written_shards).take_all()  # one small record per shard
     manifest = write_manifest(
         out_dir,
         _numbered(out_dir, records),

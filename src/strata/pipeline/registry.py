@@ -37,6 +37,7 @@ from strata.pipeline.decontaminate import Decontaminate
 from strata.pipeline.dedup.exact import exact_duplicates
 from strata.pipeline.dedup.near import MINHASH_DROP, empty_report, near_duplicates
 from strata.pipeline.documents import KEPT, Batch
+from strata.pipeline.exchange import partitions
 from strata.pipeline.extract import ExtractMainText
 from strata.pipeline.filters.base import Filter
 from strata.pipeline.filters.c4 import C4Quality
@@ -80,11 +81,6 @@ class Stage:
     def reason(self, status: str) -> str:
         """A dropped row's reason as the stats name it: its status less the prefix, else the stage."""
         return status.removeprefix(self.drops) or self.name
-
-
-def partitions() -> int:
-    """Ray workers to spread a shuffle over: one per CPU of the cluster."""
-    return max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
 
 
 # Columns a later stage may read whether or not the stage that sets them runs.

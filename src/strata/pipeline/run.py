@@ -35,9 +35,10 @@ from strata.errors import JobError
 from strata.pipeline.assemble import tokenize, tokenizer_sample, write_balanced_shards
 from strata.pipeline.collect import collect
 from strata.pipeline.documents import KEPT, Batch
+from strata.pipeline.exchange import dataset, partitions, sort_by
 from strata.pipeline.groups import document_rows
 from strata.pipeline.read import input_files
-from strata.pipeline.registry import DOCUMENT_STAGES, STAGES, Stage, partitions, record_drops
+from strata.pipeline.registry import DOCUMENT_STAGES, STAGES, Stage, record_drops
 from strata.pipeline.resume import Reports, StageStore
 from strata.pipeline.side_files import write_side_files
 from strata.pipeline.stats import NO_TOKENS, pipeline_stats, plot_stats, row_counts
@@ -50,16 +51,14 @@ BLOCK_BYTES = 1 << 20
 
 
 def _configure_ray_data() -> None:
-    """Deterministic order; small blocks and one shuffle partition per CPU.
+    """Deterministic order; small blocks, at least one per CPU.
 
     Text stages cost milliseconds per document, so 1 MiB blocks spread even one input
-    file over every CPU; Ray's default of 200 partitions per shuffle costs more than the
-    work on anything but very large inputs.
+    file over every CPU. (Grouping, joins and sorts run on tasks: strata.pipeline.exchange.)
     """
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True
     ctx.target_max_block_size = BLOCK_BYTES
-    ctx.default_hash_shuffle_parallelism = partitions()
     ctx.min_parallelism = partitions()
 
 
@@ -97,7 +96,7 @@ def _document_rows(job: PipelineJob, store: StageStore, paths: list[str]) -> tup
     for stage in STAGES[start:]:
         ds, reports[stage.name] = _apply(stage, job, ds)
         if stage.checkpoint:
-            ds = ds.sort("order").materialize()
+            ds = dataset(sort_by(ds.to_arrow_refs(), "order", partitions()))
             ds, reports = store.save(stage.checkpoint, ds, reports)
             store.drop_groups()
             logger.info("checkpoint %s: %d documents written", stage.checkpoint, ds.count())

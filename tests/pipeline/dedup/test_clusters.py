@@ -19,9 +19,9 @@ from strata.pipeline.dedup.clusters import (
     large_star,
     prefilter_threshold,
     small_star,
-    star_children,
 )
 from strata.pipeline.dedup.minhash import MinhashSignatures, shingle_array, shingles
+from strata.pipeline.exchange import map_groups
 from strata.spec.pipeline import MinhashSpec
 
 CORPUS = Path("data/demo/corpus.jsonl")
@@ -68,30 +68,12 @@ def test_components_match_union_find_on_a_random_graph() -> None:
     rng = random.Random(3)
     pairs = [(rng.randrange(300), rng.randrange(300)) for _ in range(220)]
     pairs = [(a, b) for a, b in pairs if a != b] + [(i + 1, i) for i in range(400, 430)]  # a long chain
-    stars = connected_components(edges_dataset(pairs), partitions=2).to_pandas()
+    stars = ray.data.from_arrow_refs(
+        connected_components(edges_dataset(pairs).to_arrow_refs(), partitions=2)
+    ).to_pandas()
     found = dict(zip(stars["node"], stars["parent"], strict=True))
     assert found == reference_components(pairs)
     assert all(stars["parent_id"] == "d" + stars["parent"].astype(str))
-
-
-@pytest.mark.integration
-@pytest.mark.usefixtures("ray_cluster")
-def test_star_children_can_be_grouped_when_a_block_holds_only_roots() -> None:
-    # A row filter left such a block without columns and the groupby after it failed (seen on
-    # two nodes): `ArrowInvalid: No match for FieldRef.Name(parent)`.
-    roots = [{"node": i, "node_id": f"d{i}", "parent": -1, "parent_id": "", "violation": 0} for i in range(4)]
-    children = [{"node": 10 + i, "node_id": f"d{10 + i}", "parent": 3, "parent_id": "d3", "violation": 0}
-                for i in range(4)]  # fmt: skip
-    stars = ray.data.from_items(roots + children, override_num_blocks=2)
-    sizes = (
-        star_children(stars)
-        .groupby("parent", num_partitions=2)
-        .map_groups(
-            lambda g: {"parent": g["parent"][:1], "n": np.array([len(g["node"])])}, batch_format="numpy"
-        )
-        .take_all()
-    )
-    assert [(r["parent"], r["n"]) for r in sizes] == [(3, 4)]
 
 
 def shingle_column(*sets: object) -> np.ndarray:
@@ -165,13 +147,12 @@ def test_planted_near_duplicates_are_clustered_across_workers() -> None:
     spec = MinhashSpec()
     rows = [{"id": i, "order": n, "text": docs[i], "status": ""} for n, i in enumerate(ids)]
     signed = ray.data.from_items(rows).map_batches(MinhashSignatures(spec), batch_format="numpy")
-    verified = (
-        signed.map_batches(BandRows(spec.bands, spec.rows), batch_format="numpy")
-        .groupby("bucket", num_partitions=2)
-        .map_groups(bucket_edges(spec.threshold), batch_format="numpy")
+    bands = signed.map_batches(BandRows(spec.bands, spec.rows), batch_format="numpy")
+    verified = ray.data.from_arrow_refs(
+        map_groups(bands.to_arrow_refs(), "bucket", bucket_edges(spec.threshold), 2)
     )
-    edges = verified.filter(lambda r: r["b"] >= 0).drop_columns(["compared"])
-    stars = connected_components(edges, partitions=2).to_pandas()
+    edges = verified.filter(lambda r: r["b"] >= 0).drop_columns(["compared"]).materialize()
+    stars = ray.data.from_arrow_refs(connected_components(edges.to_arrow_refs(), partitions=2)).to_pandas()
     removed = dict(zip(stars["node_id"], stars["parent_id"], strict=True))
     pairs = {(p["id"], p["original"]) for p in near}
     found = {(d, k) for d, k in removed.items()} | {(k, d) for d, k in removed.items()}

@@ -10,8 +10,8 @@ No step gathers the documents, their signatures or the duplicate graph on one no
    become edges. Documents without shingles (no word) get no bucket rows.
 2. Components: the large-star / small-star rounds of Kiveris et al. ("Connected
    Components in MapReduce and Beyond", SoCC 2014) turn the edges into stars, each
-   node pointing at the smallest node of its component. Every round is a groupby over
-   edges; the loop ends when the edges form a star forest (checked by a third groupby).
+   node pointing at the smallest node of its component. Every round groups the edges by
+   node twice; the loop ends when the edges form a star forest (checked by a third grouping).
 
 A node is a document's `order` (its input position), so a component's smallest node is
 its earliest document, which is the one kept. Edges carry both ends' ids, so the
@@ -25,11 +25,11 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import ray
 
 from strata.pipeline.aggregate import sums
 from strata.pipeline.dedup.minhash import shingle_array
 from strata.pipeline.documents import Batch
+from strata.pipeline.exchange import Blocks, dataset, map_groups
 
 logger = logging.getLogger(__name__)
 # Earlier bucket members a document is verified against; bounds a giant bucket's cost.
@@ -197,12 +197,6 @@ def _children(stars: Batch) -> Batch:
     return rows_where(stars, stars["parent"] >= 0, drop=("violation",))
 
 
-def star_children(stars: ray.data.Dataset) -> ray.data.Dataset:
-    """Rows (node, node_id, parent, parent_id) of the non-root nodes of `star_check`'s rows."""
-    children: ray.data.Dataset = stars.map_batches(_children, batch_format="numpy")
-    return children
-
-
 def _both_directions(batch: Batch) -> Batch:
     return {
         "a": np.concatenate([batch["a"], batch["b"]]),
@@ -223,24 +217,19 @@ def _child_and_parent_rows(batch: Batch) -> Batch:
     }
 
 
-def connected_components(edges: ray.data.Dataset, partitions: int) -> ray.data.Dataset:
-    """Rows (node, node_id, parent, parent_id): every non-root node and its component's smallest node."""
+def connected_components(edges: Blocks, partitions: int) -> Blocks:
+    """Blocks of rows (node, node_id, parent, parent_id): every non-root node of the graph of
+    `edges` (blocks of a, a_id, b, b_id rows) and its component's smallest node."""
     for round_no in range(1, MAX_ROUNDS + 1):
-        large = (
-            edges.map_batches(_both_directions, batch_format="numpy")
-            .groupby("a", num_partitions=partitions)
-            .map_groups(large_star, batch_format="numpy")
-        )
-        edges = large.groupby("a", num_partitions=partitions).map_groups(small_star, batch_format="numpy")
-        stars = (
-            edges.map_batches(_child_and_parent_rows, batch_format="numpy")
-            .groupby("a", num_partitions=partitions)
-            .map_groups(star_check, batch_format="numpy")
-            .materialize()
-        )
-        violations = sums(stars, ["violation"])["violation"]
+        large = map_groups(edges, "a", large_star, partitions, prepare=_both_directions)
+        edges = map_groups(large, "a", small_star, partitions)
+        stars = map_groups(edges, "a", star_check, partitions, prepare=_child_and_parent_rows)
+        if not stars:  # no edge
+            return []
+        checked = dataset(stars)
+        violations = sums(checked, ["violation"])["violation"]
         logger.info("connected components: round %d, %d nodes not yet in a star", round_no, violations)
         if violations == 0:
-            return star_children(stars)
-        edges = edges.materialize()
+            children: Blocks = checked.map_batches(_children, batch_format="numpy").to_arrow_refs()
+            return children
     raise RuntimeError(f"connected components did not converge in {MAX_ROUNDS} rounds")

@@ -13,6 +13,7 @@ import numpy as np
 import ray
 
 from strata.pipeline.documents import KEPT, Batch, kept_mask
+from strata.pipeline.exchange import dataset, map_groups
 
 SPACE = re.compile(r"\s+")
 
@@ -49,14 +50,11 @@ def mark_exact_duplicates(group: Batch) -> Batch:
 
 
 def exact_duplicates(ds: ray.data.Dataset, partitions: int) -> ray.data.Dataset:
-    """Mark exact duplicates across workers: hash every kept text, group by hash.
-
-    An empty dataset is returned as it is: Ray cannot group rows by a column it never saw.
-    """
-    hashed: ray.data.Dataset = ds.map_batches(add_text_hash, batch_format="numpy").materialize()
-    if hashed.count() == 0:
-        return hashed
-    grouped: ray.data.Dataset = hashed.groupby("text_hash", num_partitions=partitions).map_groups(
-        mark_exact_duplicates, batch_format="numpy"
+    """Mark exact duplicates across workers: hash every kept text, group by hash (in
+    `partitions` tasks: strata.pipeline.exchange). An empty dataset is returned as it is."""
+    if ds.count() == 0:
+        return ds
+    blocks = map_groups(
+        ds.to_arrow_refs(), "text_hash", mark_exact_duplicates, partitions, prepare=add_text_hash
     )
-    return grouped
+    return dataset(blocks)

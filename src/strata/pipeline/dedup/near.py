@@ -4,8 +4,8 @@ The kept rows of the earliest document of each near-duplicate cluster stay kept;
 others get status `dropped_minhash_duplicate` and the kept document's id in
 `duplicate_of`. Every row gets its cluster's size in `cluster_size` (1 outside a cluster).
 The rows come back in no particular order (the runner sorts them at its checkpoint).
-A dataset with no kept row skips every step: Ray cannot group an empty dataset by a column
-it never saw (`ArrowInvalid: No match for FieldRef.Name(bucket)`).
+Every grouping and the final join run as Ray tasks (strata.pipeline.exchange); a dataset
+with no kept row, or no document with a word, skips every step after it.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from strata.pipeline.aggregate import sums, totals
 from strata.pipeline.dedup.clusters import BandRows, bucket_edges, connected_components, rows_where
 from strata.pipeline.dedup.minhash import MinhashSignatures, count_without_shingles
 from strata.pipeline.documents import KEPT
+from strata.pipeline.exchange import dataset, left_join, map_groups
 from strata.spec.pipeline import MinhashSpec
 
 MINHASH_DROP = "dropped_minhash_duplicate"
@@ -38,39 +39,38 @@ def near_duplicates(
     kept = ds.filter(lambda r: r["status"] == KEPT)
     if kept.count() == 0:  # a pass over `ds`, which the runner has materialized
         return ds, report
-    verified = (
+    signed = (
         kept.select_columns(["id", "order", "text", "status"])
         .map_batches(MinhashSignatures(spec), batch_format="numpy")
         .map_batches(BandRows(spec.bands, spec.rows), batch_format="numpy")
-        .groupby("bucket", num_partitions=partitions)
-        .map_groups(bucket_edges(spec.threshold), batch_format="numpy")
-        .materialize()
     )
-    report["candidate_pairs"] = sums(verified, ["compared"])["compared"]
+    buckets = map_groups(signed.to_arrow_refs(), "bucket", bucket_edges(spec.threshold), partitions)
     wordless = kept.map_batches(count_without_shingles, batch_format="numpy")
     report["minhash_skipped_no_shingles"] = sums(wordless, ["no_shingles"])["no_shingles"]
+    if not buckets:  # no document with a word
+        return ds, report
+    verified = dataset(buckets)
+    report["candidate_pairs"] = sums(verified, ["compared"])["compared"]
     edges = verified.map_batches(_linked, batch_format="numpy").materialize()
     report["edges"] = edges.count()
     if report["edges"] == 0:
         return ds, report
-    stars = connected_components(edges, partitions).materialize()
-    clusters = (
-        stars.groupby("parent", num_partitions=partitions)
-        .map_groups(_cluster_rows, batch_format="numpy")
-        .materialize()
-    )
-    histogram = totals(clusters, ["cluster_size"], ["roots"])
+    stars = connected_components(edges.to_arrow_refs(), partitions)
+    clusters = map_groups(stars, "parent", _cluster_rows, partitions)
+    histogram = totals(dataset(clusters), ["cluster_size"], ["roots"])
     report["cluster_size_histogram"] = {
         int(row["cluster_size"]): row["roots"]
         for row in sorted(histogram, key=lambda r: r["cluster_size"])
         if row["roots"]
     }
-    joined = (
-        ds.drop_columns(["cluster_size"])
-        .join(clusters.drop_columns(["roots"]), "left_outer", num_partitions=partitions, on=("order",))
-        .map_batches(_mark_near_duplicates, batch_format="pandas")
+    marked = left_join(
+        ds.drop_columns(["cluster_size"]).to_arrow_refs(),
+        dataset(clusters).drop_columns(["roots"]).to_arrow_refs(),
+        "order",
+        _mark_near_duplicates,
+        partitions,
     )
-    return joined, report
+    return dataset(marked), report
 
 
 def _linked(verified: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -91,6 +91,9 @@ def _cluster_rows(stars: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def _mark_near_duplicates(df: pd.DataFrame) -> pd.DataFrame:
+    """Documents joined with their cluster rows (columns absent where a partition has none)."""
+    if "near_duplicate_of" not in df:
+        df = df.assign(near_duplicate_of="", cluster_size=1)
     hit = df["near_duplicate_of"].fillna("").astype(str).ne("") & (df["status"] == KEPT)
     df.loc[hit, "status"] = MINHASH_DROP
     df.loc[hit, "duplicate_of"] = df.loc[hit, "near_duplicate_of"]

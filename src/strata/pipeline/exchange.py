@@ -1,0 +1,209 @@
+"""Grouping and joining rows by a key with plain Ray tasks: hash partitions, no actors.
+
+Ray Data 2.60 runs each `groupby(...).map_groups(...)` and `join(...)` as a hash shuffle
+whose aggregators are a pool of new actors, started for that operator and stopped after it.
+A pipeline run has eight or more such operators; on the development machine their start-up
+cost more than the work (benchmarks/pipeline_throughput.py, docs/benchmarks.md). Here a
+shuffle is two rounds of tasks on Ray's pool of reusable workers, the shape of Ray's own
+"simple shuffle" (docs.ray.io, "Shuffle" in the Ray Core examples):
+
+1. one split task per block cuts it into `partitions` pieces by a hash of the key column;
+2. one reduce task per partition concatenates its pieces (one from every block), orders the
+   rows by key (stable: rows of one key keep their block order) and calls `fn` once per
+   key, on a numpy batch of that key's rows, as Ray Data's `map_groups` does.
+
+A reduce task holds one partition, about 1/`partitions` of the rows when keys spread; the
+object store holds blocks × partitions pieces between the rounds. The driver holds object
+references and one row count per partition. Batches are converted to and from Arrow
+blocks by Ray Data's own `BlockAccessor`, so tensor and ragged columns come out as
+`map_batches(..., batch_format="numpy")` gives them.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import ray
+from ray.data.block import BlockAccessor
+
+from strata.pipeline.documents import Batch
+
+BatchFn = Callable[[Batch], Batch]
+Blocks = list[ray.ObjectRef]  # type: ignore[type-arg]  # ObjectRef[pa.Table]
+FIBONACCI = np.uint64(0x9E3779B97F4A7C15)  # Knuth's multiplicative hash, 2^64 / golden ratio
+
+
+def partitions() -> int:
+    """Partitions of a shuffle: one per CPU of the cluster."""
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
+
+
+def partition_of(keys: np.ndarray[Any, Any], partitions: int) -> np.ndarray[Any, Any]:
+    """Partition (0 .. partitions - 1) of each key: the high bits of a Fibonacci hash for
+    integers (consecutive keys spread), CRC-32 of the text for anything else."""
+    if keys.dtype.kind in "iu":
+        mixed = keys.astype(np.uint64) * FIBONACCI
+        return np.asarray((mixed >> np.uint64(32)) % np.uint64(partitions), dtype=np.int64)
+    return np.array([zlib.crc32(str(k).encode("utf-8")) % partitions for k in keys], dtype=np.int64)
+
+
+def _numpy(block: pa.Table | pd.DataFrame) -> Batch:
+    batch: Batch = BlockAccessor.for_block(block).to_batch_format("numpy")
+    return batch
+
+
+def _concat(pieces: Sequence[Batch]) -> Batch:
+    """Row-wise concatenation of numpy batches (pieces without rows may lack columns)."""
+    full = [p for p in pieces if p and len(next(iter(p.values())))]
+    if not full:
+        return {}
+    return {column: np.concatenate([p[column] for p in full]) for column in full[0]}
+
+
+def _rows(batch: Batch) -> int:
+    return len(next(iter(batch.values()))) if batch else 0
+
+
+@ray.remote
+def _split(
+    block: pa.Table, key: str, partitions: int, prepare: BatchFn | None, bounds: np.ndarray[Any, Any] | None
+) -> list[Batch] | Batch:
+    """The block's rows of each partition (by hash, or by key range when `bounds` are given);
+    the one batch itself for one partition (a task with one return value returns it as it
+    is, not in a list)."""
+    batch = _numpy(block)
+    if prepare is not None and _rows(batch):
+        batch = prepare(batch)
+    if partitions == 1:
+        return batch
+    if not _rows(batch):
+        return [{} for _ in range(partitions)]
+    keys = np.asarray(batch[key])
+    part = partition_of(keys, partitions) if bounds is None else np.searchsorted(bounds, keys, side="right")
+    return [{c: v[part == p] for c, v in batch.items()} for p in range(partitions)]
+
+
+def _by_key(batch: Batch, key: str) -> tuple[Batch, np.ndarray[Any, Any]]:
+    """The batch in key order (stable) and the start of each key's run of rows."""
+    position = np.argsort(batch[key], kind="stable")
+    ordered = {c: v[position] for c, v in batch.items()}
+    keys = ordered[key]
+    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+    return ordered, starts
+
+
+@ray.remote(num_returns=2)
+def _reduce_groups(key: str, fn: BatchFn, *pieces: Batch) -> tuple[pa.Table, int]:
+    batch = _concat(pieces)
+    if not batch:
+        return pa.table({}), 0
+    ordered, starts = _by_key(batch, key)
+    ends = np.append(starts[1:], _rows(ordered))
+    out = _concat([fn({c: v[s:e] for c, v in ordered.items()}) for s, e in zip(starts, ends, strict=True)])
+    return BlockAccessor.batch_to_block(out) if out else pa.table({}), _rows(out)
+
+
+def _pieces(
+    blocks: Blocks,
+    key: str,
+    partitions: int,
+    prepare: BatchFn | None = None,
+    bounds: np.ndarray[Any, Any] | None = None,
+) -> list[list[ray.ObjectRef]]:  # type: ignore[type-arg]
+    """pieces[p] = partition p's piece of every block."""
+    split: list[Any] = [
+        _split.options(num_returns=partitions).remote(b, key, partitions, prepare, bounds) for b in blocks
+    ]
+    if partitions == 1:  # one return value: a reference, not a list of them
+        return [split]
+    return [[parts[p] for parts in split] for p in range(partitions)]
+
+
+def _non_empty(results: list[tuple[ray.ObjectRef, ray.ObjectRef]]) -> Blocks:  # type: ignore[type-arg]
+    counts = ray.get([count for _, count in results])
+    return [block for (block, _), n in zip(results, counts, strict=True) if n]
+
+
+def map_groups(
+    blocks: Blocks, key: str, fn: BatchFn, partitions: int, *, prepare: BatchFn | None = None
+) -> Blocks:
+    """`fn` applied to the rows of each distinct `key` (a numpy batch, rows in block order);
+    returns the non-empty output blocks. `prepare`, if given, maps each block's batch first
+    (in the split task). Rows of one key meet in one task: a key with most of the rows makes
+    that task hold them."""
+    return _non_empty(
+        [_reduce_groups.remote(key, fn, *pieces) for pieces in _pieces(blocks, key, partitions, prepare)]
+    )
+
+
+def dataset(blocks: Blocks) -> ray.data.Dataset:
+    """The blocks (at least one) as a Ray Dataset."""
+    return ray.data.from_arrow_refs(blocks)  # type: ignore[arg-type]  # Ray's two ObjectRef types
+
+
+JoinFn = Callable[[pd.DataFrame], pd.DataFrame]
+
+
+@ray.remote(num_returns=2)
+def _reduce_join(key: str, fn: JoinFn, left_count: int, *pieces: Batch) -> tuple[pa.Table, int]:
+    left, right = _concat(pieces[:left_count]), _concat(pieces[left_count:])
+    if not left:
+        return pa.table({}), 0
+    frame = pd.DataFrame(left)
+    if right:
+        frame = frame.merge(pd.DataFrame(right), on=key, how="left", sort=False)
+    out = fn(frame)
+    return BlockAccessor.batch_to_block(out), len(out)
+
+
+def left_join(left: Blocks, right: Blocks, key: str, fn: JoinFn, partitions: int) -> Blocks:
+    """Every row of `left` with the columns of its `right` row of the same key (missing where
+    none; `right` holds at most one row per key), passed through `fn` per partition (a
+    pandas DataFrame, left rows in block order); returns the non-empty output blocks."""
+    lefts, rights = _pieces(left, key, partitions), _pieces(right, key, partitions)
+    return _non_empty(
+        [
+            _reduce_join.remote(key, fn, len(l_pieces), *l_pieces, *r_pieces)
+            for l_pieces, r_pieces in zip(lefts, rights, strict=True)
+        ]
+    )
+
+
+SAMPLES_PER_BLOCK = 64
+
+
+@ray.remote
+def _sample(block: pa.Table, key: str) -> np.ndarray[Any, Any]:
+    keys = np.asarray(_numpy(block).get(key, np.zeros(0)))
+    sample: np.ndarray[Any, Any] = np.sort(keys)[
+        np.linspace(0, len(keys) - 1, min(len(keys), SAMPLES_PER_BLOCK)).astype(int)
+    ]
+    return sample
+
+
+@ray.remote(num_returns=2)
+def _reduce_sorted(key: str, *pieces: Batch) -> tuple[pa.Table, int]:
+    batch = _concat(pieces)
+    if not batch:
+        return pa.table({}), 0
+    ordered, _ = _by_key(batch, key)
+    return BlockAccessor.batch_to_block(ordered), _rows(ordered)
+
+
+def sort_by(blocks: Blocks, key: str, partitions: int) -> Blocks:
+    """The rows of `blocks` in `key` order (stable), block after block: each of `partitions`
+    tasks sorts one key range, whose bounds are quantiles of SAMPLES_PER_BLOCK keys sampled
+    from every block (the shape of Ray Data's sort, on tasks)."""
+    sampled = [s for s in ray.get([_sample.remote(b, key) for b in blocks]) if len(s)]
+    if not sampled:
+        return []
+    samples = np.sort(np.concatenate(sampled))
+    bounds = samples[(np.arange(1, partitions) * len(samples)) // partitions]
+    return _non_empty(
+        [_reduce_sorted.remote(key, *pieces) for pieces in _pieces(blocks, key, partitions, bounds=bounds)]
+    )

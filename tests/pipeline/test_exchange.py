@@ -1,0 +1,108 @@
+"""Grouping and joining by key on Ray tasks: the groups of a plain Python groupby, rows of one
+key in block order, whatever the partition count; empty blocks and tensor columns survive."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+import ray
+from ray.data.block import BlockAccessor
+
+from strata.pipeline.documents import Batch
+from strata.pipeline.exchange import dataset, left_join, map_groups, partition_of, sort_by
+
+
+def blocks_of(rows: list[dict[str, object]], per_block: int) -> list[ray.ObjectRef]:  # type: ignore[type-arg]
+    """Arrow blocks as Ray Data makes them from numpy batches (a list value: a tensor column)."""
+    blocks = []
+    for i in range(0, len(rows), per_block):
+        chunk = rows[i : i + per_block]
+        batch = {key: np.array([row[key] for row in chunk]) for key in chunk[0]}
+        blocks.append(ray.put(BlockAccessor.batch_to_block(batch)))
+    return blocks
+
+
+def summary(group: Batch) -> Batch:
+    """One row per key: the key, the rows' positions in input order, the sum of a 2-D column."""
+    return {
+        "key": group["key"][:1],
+        "positions": np.array([" ".join(map(str, group["position"]))], object),
+        "vector_sum": np.array([int(group["vector"].sum())]),  # a 2-D array, as Ray Data gives it
+    }
+
+
+def test_partitions_spread_consecutive_keys_and_are_stable() -> None:
+    keys = np.arange(10_000, dtype=np.int64)
+    counts = np.bincount(partition_of(keys, 4), minlength=4)
+    assert counts.min() > 2_000  # 2,500 each if even
+    text = np.array([f"k{i}" for i in range(100)], object)
+    assert list(partition_of(text, 3)) == list(partition_of(text.copy(), 3))
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("ray_cluster")
+@pytest.mark.parametrize("partitions", [1, 2, 3])
+def test_map_groups_gives_each_key_its_rows_in_input_order(partitions: int) -> None:
+    rng = random.Random(partitions)
+    rows = [
+        {"key": rng.choice(["a", "b", "c", "d", "e"]), "position": i, "vector": [i, 1]} for i in range(200)
+    ]
+    blocks = blocks_of(rows, 37)
+    out = dataset(map_groups(blocks, "key", summary, partitions)).to_pandas()
+
+    expected: dict[str, list[int]] = defaultdict(list)
+    for row in rows:
+        expected[str(row["key"])].append(int(row["position"]))  # type: ignore[call-overload]
+    assert sorted(out["key"]) == sorted(expected)
+    for key, positions, vector_sum in zip(out["key"], out["positions"], out["vector_sum"], strict=True):
+        assert positions == " ".join(map(str, expected[key]))
+        assert vector_sum == sum(p + 1 for p in expected[key])
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("ray_cluster")
+def test_map_groups_skips_empty_blocks_and_returns_no_block_for_no_row() -> None:
+    rows = [{"key": i % 2, "position": i, "vector": [i, 0]} for i in range(6)]
+    blocks = [
+        ray.put(pa.table({})),
+        *blocks_of(rows, 3),
+        ray.put(pa.table({"key": pa.array([], pa.int64())})),
+    ]
+    out = dataset(map_groups(blocks, "key", summary, 2)).to_pandas().sort_values("key")
+    assert list(out["positions"]) == ["0 2 4", "1 3 5"]
+    assert map_groups([ray.put(pa.table({}))], "key", summary, 2) == []
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("ray_cluster")
+def test_left_join_keeps_every_left_row_and_adds_the_right_columns() -> None:
+    left = blocks_of([{"order": i, "text": f"t{i}"} for i in range(10)], 4)
+    right = blocks_of([{"order": i, "label": f"l{i}"} for i in (2, 3, 7)], 2)
+
+    def mark(frame: pd.DataFrame) -> pd.DataFrame:
+        if "label" not in frame:
+            frame = frame.assign(label=None)
+        return frame.assign(label=frame["label"].fillna(""))
+
+    out = dataset(left_join(left, right, "order", mark, 3)).to_pandas().sort_values("order")
+    assert list(out["order"]) == list(range(10))
+    assert list(out["label"]) == ["", "", "l2", "l3", "", "", "", "l7", "", ""]
+    assert list(out["text"]) == [f"t{i}" for i in range(10)]
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("ray_cluster")
+@pytest.mark.parametrize("partitions", [1, 3])
+def test_sort_by_orders_the_rows_across_blocks(partitions: int) -> None:
+    rng = random.Random(7)
+    rows = [{"order": rng.randrange(1_000_000), "text": f"t{i}"} for i in range(500)]
+    blocks = [ray.put(pa.table({})), *blocks_of(rows, 60)]
+    out = dataset(sort_by(blocks, "order", partitions)).to_pandas()
+    expected = sorted(rows, key=lambda r: r["order"])  # type: ignore[arg-type,return-value]
+    assert list(out["order"]) == [r["order"] for r in expected]
+    assert list(out["text"]) == [r["text"] for r in expected]  # ties: input order
