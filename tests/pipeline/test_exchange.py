@@ -106,3 +106,27 @@ def test_sort_by_orders_the_rows_across_blocks(partitions: int) -> None:
     expected = sorted(rows, key=lambda r: r["order"])  # type: ignore[arg-type,return-value]
     assert list(out["order"]) == [r["order"] for r in expected]
     assert list(out["text"]) == [r["text"] for r in expected]  # ties: input order
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("ray_cluster")
+def test_a_column_of_arrays_of_one_length_in_one_block_and_many_in_another_is_grouped() -> None:
+    # Ray Data gives a block's `tokens` as a 2-D array when its arrays have one length.
+    uniform = {"key": np.array([0, 1]), "tokens": np.array([np.arange(3), np.arange(3)])}
+    ragged = {"key": np.array([0, 1]), "tokens": _objects([np.arange(2), np.arange(5)])}
+    blocks = [ray.put(BlockAccessor.batch_to_block(batch)) for batch in (uniform, ragged)]
+
+    def lengths(group: Batch) -> Batch:
+        return {
+            "key": group["key"][:1],
+            "lengths": np.array([" ".join(str(len(t)) for t in group["tokens"])]),
+        }
+
+    out = dataset(map_groups(blocks, "key", lengths, 1)).to_pandas().sort_values("key")
+    assert list(out["lengths"]) == ["3 2", "3 5"]
+
+
+def _objects(values: list[object]) -> np.ndarray:
+    column = np.empty(len(values), dtype=object)
+    column[:] = values
+    return column

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import ray
 from ray.data.block import BlockAccessor
 
@@ -62,7 +63,18 @@ def _concat(pieces: Sequence[Batch]) -> Batch:
     full = [p for p in pieces if p and len(next(iter(p.values())))]
     if not full:
         return {}
-    return {column: np.concatenate([p[column] for p in full]) for column in full[0]}
+    return {column: _stack([p[column] for p in full]) for column in full[0]}
+
+
+def _stack(arrays: list[np.ndarray[Any, Any]]) -> np.ndarray[Any, Any]:
+    """One column from several pieces. A column of arrays comes from Ray Data as a 2-D array
+    when a block's arrays have one length and as an object array of arrays otherwise;
+    pieces of different shapes are joined as an object array of arrays."""
+    if len({a.shape[1:] for a in arrays}) == 1:
+        return np.concatenate(arrays)
+    rows = np.empty(sum(len(a) for a in arrays), dtype=object)
+    rows[:] = [row for a in arrays for row in a]
+    return rows
 
 
 def _rows(batch: Batch) -> int:
@@ -187,23 +199,34 @@ def _sample(block: pa.Table, key: str) -> np.ndarray[Any, Any]:
 
 
 @ray.remote(num_returns=2)
-def _reduce_sorted(key: str, *pieces: Batch) -> tuple[pa.Table, int]:
+def _reduce_sorted(key: str, path: str | None, *pieces: Batch) -> tuple[pa.Table, int]:
     batch = _concat(pieces)
     if not batch:
         return pa.table({}), 0
     ordered, _ = _by_key(batch, key)
-    return BlockAccessor.batch_to_block(ordered), _rows(ordered)
+    table = BlockAccessor.batch_to_block(ordered)
+    if path is not None:
+        pq.write_table(table, path)
+    return table, _rows(ordered)
 
 
-def sort_by(blocks: Blocks, key: str, partitions: int) -> Blocks:
+def sort_by(blocks: Blocks, key: str, partitions: int, *, write_dir: str | None = None) -> Blocks:
     """The rows of `blocks` in `key` order (stable), block after block: each of `partitions`
     tasks sorts one key range, whose bounds are quantiles of SAMPLES_PER_BLOCK keys sampled
-    from every block (the shape of Ray Data's sort, on tasks)."""
+    from every block (the shape of Ray Data's sort, on tasks). With `write_dir` (a folder
+    every worker sees), each task also writes its rows there as `part-NNNNN.parquet`, so the
+    files in name order hold the rows in key order (a partition without rows writes none)."""
     sampled = [s for s in ray.get([_sample.remote(b, key) for b in blocks]) if len(s)]
     if not sampled:
         return []
     samples = np.sort(np.concatenate(sampled))
     bounds = samples[(np.arange(1, partitions) * len(samples)) // partitions]
+    pieces = _pieces(blocks, key, partitions, bounds=bounds)
     return _non_empty(
-        [_reduce_sorted.remote(key, *pieces) for pieces in _pieces(blocks, key, partitions, bounds=bounds)]
+        [
+            _reduce_sorted.remote(
+                key, None if write_dir is None else f"{write_dir}/part-{p:05d}.parquet", *part
+            )
+            for p, part in enumerate(pieces)
+        ]
     )

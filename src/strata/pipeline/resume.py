@@ -7,9 +7,9 @@ At each checkpoint of the stage registry (strata.pipeline.registry: after exact 
 job sections of every stage up to it and of every input file's size and modification
 time. A rerun loads a checkpoint whose fingerprint matches and recomputes one whose job
 sections or inputs changed. A checkpoint is written to a temporary folder and renamed, so
-a kill leaves it whole or absent; the rows are written sorted by input order and come back
-in that order, so the rest of the run, and its output, are byte for byte those of an
-uninterrupted run.
+a kill leaves it whole or absent; the rows are written sorted by input order, by the tasks
+that sort them, and come back in that order, so the rest of the run, and its output, are
+byte for byte those of an uninterrupted run (which goes on with the sorted rows it wrote).
 
 Before the first checkpoint, the per-document stages keep their rows group by group of
 input files (`work/documents/`, strata.pipeline.groups); this store names those files and
@@ -31,7 +31,7 @@ from typing import Any
 import fsspec
 import ray
 
-from strata.errors import JobError
+from strata.pipeline.exchange import dataset, partitions, sort_by
 from strata.pipeline.registry import DOCUMENT_STAGES, checkpoint_sections
 from strata.spec.pipeline import PipelineJob
 from strata.storage import Location
@@ -105,29 +105,32 @@ class StageStore:
             logger.info("stage %s: job or inputs changed since it was written; running it again", stage)
             return None
         logger.info("stage %s: finished by an earlier run of this job; reading %s", stage, done.parent)
-        # Written sorted by `order`, one zero-padded file name per write task: read in name
+        # Written sorted by `order`, one zero-padded file name per sort task: read in name
         # order (Ray Data keeps it, `preserve_order`), the rows need no second sort.
         files = sorted(str(f) for f in done.parent.glob("*.parquet"))
         rows: ray.data.Dataset = ray.data.read_parquet(files).materialize()
         return rows, json.loads((done.parent / REPORTS).read_text(encoding="utf-8"))
 
     def save(self, stage: str, ds: ray.data.Dataset, reports: Reports) -> tuple[ray.data.Dataset, Reports]:
-        """Write the checkpoint's rows and reports, then its fingerprint; return them as read back
-        (as given when the output is on object storage)."""
-        if self.root is None:
+        """Sort the rows by input order (on Ray tasks: strata.pipeline.exchange.sort_by) and,
+        with a local output folder, let those tasks write them as the checkpoint, then write
+        its reports and fingerprint. Returns the sorted rows: the rows a rerun would read back."""
+        final = None if self.root is None else self.root / stage
+        tmp = None if final is None else final.with_name(f"{stage}.tmp")
+        if final is not None and tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(final, ignore_errors=True)
+            tmp.mkdir(parents=True)
+        blocks = sort_by(
+            ds.to_arrow_refs(), "order", partitions(), write_dir=None if tmp is None else str(tmp)
+        )
+        if not blocks:
             return ds, reports
-        final = self.root / stage
-        tmp = self.root / f"{stage}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(final, ignore_errors=True)
-        ds.write_parquet(str(tmp))
-        (tmp / REPORTS).write_text(json.dumps(reports), encoding="utf-8")
-        (tmp / DONE).write_text(self.fingerprints[stage] + "\n", encoding="utf-8")
-        tmp.rename(final)
-        loaded = self.load(stage)
-        if loaded is None:
-            raise JobError(f"{final}: written but not readable back; check the disk of output.dir")
-        return loaded
+        if final is not None and tmp is not None:
+            (tmp / REPORTS).write_text(json.dumps(reports), encoding="utf-8")
+            (tmp / DONE).write_text(self.fingerprints[stage] + "\n", encoding="utf-8")
+            tmp.rename(final)
+        return dataset(blocks), reports
 
 
 def _fingerprint(name: str, sections: dict[str, Any], inputs: list[Any]) -> str:

@@ -35,7 +35,7 @@ from strata.errors import JobError
 from strata.pipeline.assemble import tokenize, tokenizer_sample, write_balanced_shards
 from strata.pipeline.collect import collect
 from strata.pipeline.documents import KEPT, Batch
-from strata.pipeline.exchange import dataset, partitions, sort_by
+from strata.pipeline.exchange import partitions
 from strata.pipeline.groups import document_rows
 from strata.pipeline.read import input_files
 from strata.pipeline.registry import DOCUMENT_STAGES, STAGES, Stage, record_drops
@@ -96,7 +96,6 @@ def _document_rows(job: PipelineJob, store: StageStore, paths: list[str]) -> tup
     for stage in STAGES[start:]:
         ds, reports[stage.name] = _apply(stage, job, ds)
         if stage.checkpoint:
-            ds = dataset(sort_by(ds.to_arrow_refs(), "order", partitions()))
             ds, reports = store.save(stage.checkpoint, ds, reports)
             store.drop_groups()
             logger.info("checkpoint %s: %d documents written", stage.checkpoint, ds.count())
