@@ -10,7 +10,8 @@ connection, is retried with exponential backoff (honouring `Retry-After`), up to
 one bad file never stops the job. A file is written under a temporary name and
 renamed; a rerun skips files already there, so an interrupted collect resumes. The
 report (`stats/collect.json` of the job's output) lists every file with its size and
-SHA-256, or its error.
+SHA-256, or its error, and every request (the crawls' path lists too) with `sent`: the
+wall-clock time of each attempt's slot, at or just before which it was sent.
 """
 
 from __future__ import annotations
@@ -67,11 +68,14 @@ class Download:
     relative_path: str
 
 
-def _get(url: str, limiter: Any, spec: CollectSpec) -> bytes:
-    """GET with the shared rate limit and retries; raise the last error when out of retries."""
+def _get(url: str, limiter: Any, spec: CollectSpec, sent: list[float]) -> bytes:
+    """GET with the shared rate limit and retries; raise the last error when out of retries.
+    Appends each attempt's slot (the wall-clock time it was sent at, or just after) to `sent`."""
     attempt = 0
     while True:
-        time.sleep(max(0.0, ray.get(limiter.reserve.remote()) - time.time()))
+        slot = ray.get(limiter.reserve.remote())
+        time.sleep(max(0.0, slot - time.time()))
+        sent.append(slot)
         try:
             # Only http(s): the spec refuses other schemes for urls and base_url.
             with urllib.request.urlopen(url, timeout=spec.timeout_s) as response:
@@ -96,11 +100,12 @@ def _fetch(item: Download, root: str, limiter: Any, spec: CollectSpec) -> dict[s
     dest = Path(root) / item.relative_path
     if dest.is_file():
         return {"url": item.url, "path": str(dest), "bytes": dest.stat().st_size, "status": "present"}
+    sent: list[float] = []
     try:
-        data = _get(item.url, limiter, spec)
+        data = _get(item.url, limiter, spec, sent)
     except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
         logger.warning("giving up on %s: %s", item.url, error)
-        return {"url": item.url, "path": str(dest), "status": "failed", "error": str(error)}
+        return {"url": item.url, "path": str(dest), "status": "failed", "error": str(error), "sent": sent}
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".part")
     tmp.write_bytes(data)
@@ -111,15 +116,19 @@ def _fetch(item: Download, root: str, limiter: Any, spec: CollectSpec) -> dict[s
         "bytes": len(data),
         "sha256": hashlib.sha256(data).hexdigest(),
         "status": "downloaded",
+        "sent": sent,
     }
 
 
-def _plan(spec: CollectSpec, limiter: Any) -> list[Download]:
-    """Every file the sources name (a crawl's path list is fetched here, through the limiter)."""
+def _plan(spec: CollectSpec, limiter: Any, listings: list[dict[str, Any]]) -> list[Download]:
+    """Every file the sources name (a crawl's path list is fetched here, through the limiter,
+    and recorded in `listings` with its attempts' send times)."""
     files: list[Download] = []
     for source in spec.common_crawl:
         listing = f"{source.base_url}/crawl-data/{source.crawl}/{source.files}.paths.gz"
-        paths = gzip.decompress(_get(listing, limiter, spec)).decode("utf-8").split()
+        sent: list[float] = []
+        listings.append({"url": listing, "sent": sent})
+        paths = gzip.decompress(_get(listing, limiter, spec, sent)).decode("utf-8").split()
         chosen = paths[: source.max_files] if source.max_files else paths
         logger.info("%s: %d of %d %s files", source.crawl, len(chosen), len(paths), source.files)
         files += [Download(f"{source.base_url}/{p}", p) for p in chosen]
@@ -170,7 +179,8 @@ def collect(spec: CollectSpec, report_path: Location | Path) -> dict[str, Any]:
     root = Path(spec.dir)
     root.mkdir(parents=True, exist_ok=True)
     limiter = RateLimiter.remote(spec.requests_per_second)  # type: ignore[attr-defined]
-    files = _plan(spec, limiter)
+    listings: list[dict[str, Any]] = []
+    files = _plan(spec, limiter, listings)
     pending = [_fetch.remote(f, str(root), limiter, spec) for f in files]
     results = []
     started = time.monotonic()
@@ -183,6 +193,7 @@ def collect(spec: CollectSpec, report_path: Location | Path) -> dict[str, Any]:
         results.append(_clone(source, root, spec))
     results.sort(key=lambda r: r["path"])
     report = {
+        "listings": listings,
         "files": results,
         "downloaded": sum(r["status"] in ("downloaded", "cloned") for r in results),
         "present": sum(r["status"] == "present" for r in results),
