@@ -3,6 +3,8 @@ with the model that ships inside py3langid."""
 
 from __future__ import annotations
 
+import multiprocessing
+
 import numpy as np
 
 from strata.pipeline.extract import ExtractMainText
@@ -61,3 +63,12 @@ def test_html_without_main_text() -> None:
         "status": np.array([""], dtype=object),
     }
     assert ExtractMainText(ExtractSpec())(batch)["status"][0] == "dropped_extract_no_text"
+
+
+def test_stages_of_one_setting_in_one_process_share_one_extraction_child() -> None:
+    # Each input group's task builds its own stage; one child per worker process serves them all.
+    children = set()
+    for _ in range(3):
+        assert ExtractMainText(ExtractSpec())(warc_batch())["status"][0] == ""
+        children |= {child.pid for child in multiprocessing.active_children()}
+    assert len(children) == 1

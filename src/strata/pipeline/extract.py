@@ -1,6 +1,6 @@
 """Main-text extraction from HTML with trafilatura, under a per-document time limit.
 
-Extraction runs in a child process that the stage owns. When a document takes longer
+Extraction runs in a child process, one per worker process. When a document takes longer
 than `timeout_s`, the child is killed and replaced, the document is dropped as
 `dropped_extract_timeout`, and the worker goes on: a pathological page cannot hang it.
 A page with no main text is dropped as `dropped_extract_no_text`. The main text is
@@ -40,20 +40,18 @@ def _serve(conn: Connection, favor_precision: bool) -> None:
         conn.send(normalize_text(text or ""))  # entities can spell any form: the one form again
 
 
-class ExtractMainText:
-    """Per-row stage: replace HTML rows' text with their main text."""
+class _Extractor:
+    """The extraction child process of one setting, started when first needed."""
 
-    def __init__(self, spec: ExtractSpec) -> None:
-        self.spec = spec
+    def __init__(self, favor_precision: bool) -> None:
+        self.favor_precision = favor_precision
         self._context = multiprocessing.get_context("spawn")
         self._child: Any = None
         self._conn: Connection | None = None
 
     def _start(self) -> Connection:
         parent, child = self._context.Pipe()
-        self._child = self._context.Process(
-            target=_serve, args=(child, self.spec.favor_precision), daemon=True
-        )
+        self._child = self._context.Process(target=_serve, args=(child, self.favor_precision), daemon=True)
         self._child.start()
         child.close()
         if parent.recv() != READY:  # start-up (importing trafilatura) is not a document's time
@@ -69,17 +67,37 @@ class ExtractMainText:
             self._conn.close()
         self._child, self._conn = None, None
 
-    def extract(self, html: str) -> str | None:
+    def extract(self, html: str, timeout_s: float) -> str | None:
         """The page's main text ("" when it has none), or None when it ran past the time limit."""
         conn = self._conn or self._start()
         conn.send(html)
-        if conn.poll(self.spec.timeout_s):
+        if conn.poll(timeout_s):
             try:
                 return str(conn.recv())
             except EOFError:  # the child died (e.g. out of memory): treat like a timeout
                 pass
         self._stop()
         return None
+
+
+# One child per worker process and setting, kept for the process's life: every group task
+# builds its own stage, and starting Python with trafilatura per task cost about a second a
+# file on inputs of one page per file. The child exits when its worker does (its pipe closes).
+_EXTRACTORS: dict[bool, _Extractor] = {}
+
+
+class ExtractMainText:
+    """Per-row stage: replace HTML rows' text with their main text."""
+
+    def __init__(self, spec: ExtractSpec) -> None:
+        self.spec = spec
+
+    def extract(self, html: str) -> str | None:
+        """The page's main text ("" when it has none), or None when it ran past `timeout_s`."""
+        extractor = _EXTRACTORS.get(self.spec.favor_precision)
+        if extractor is None:
+            extractor = _EXTRACTORS[self.spec.favor_precision] = _Extractor(self.spec.favor_precision)
+        return extractor.extract(html, self.spec.timeout_s)
 
     def __call__(self, batch: Batch) -> Batch:
         status = batch["status"].astype(object)
@@ -98,6 +116,3 @@ class ExtractMainText:
                 texts[i], content[i] = text, TEXT
         batch["status"], batch["text"], batch["content"] = status, texts, content
         return batch
-
-    def __del__(self) -> None:
-        self._stop()
