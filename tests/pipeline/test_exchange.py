@@ -12,7 +12,9 @@ import pyarrow as pa
 import pytest
 import ray
 from ray.data.block import BlockAccessor
+from ray.experimental import get_object_locations
 
+from strata.pipeline import exchange
 from strata.pipeline.documents import Batch
 from strata.pipeline.exchange import dataset, left_join, map_groups, partition_of, sort_by
 
@@ -130,3 +132,20 @@ def _objects(values: list[object]) -> np.ndarray:
     column = np.empty(len(values), dtype=object)
     column[:] = values
     return column
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("ray_cluster")
+def test_large_inputs_get_more_partitions_than_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [{"key": i % 40, "position": i, "vector": [i, 1]} for i in range(4000)]
+    blocks = blocks_of(rows, 500)
+    sizes = [v["object_size"] for v in get_object_locations(blocks).values()]
+    monkeypatch.setattr(exchange, "PARTITION_BYTES", sum(sizes) // 8)  # 8 partitions' worth
+    out = map_groups(blocks, "key", summary, 2)
+    assert len(out) > 2  # non-empty output blocks, one per partition
+    groups = dataset(out).to_pandas()
+    assert sorted(groups["key"]) == list(range(40))
+    assert all(
+        p.split()[:2] == [str(k), str(k + 40)]
+        for k, p in zip(groups["key"], groups["positions"], strict=True)
+    )

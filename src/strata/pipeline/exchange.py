@@ -7,16 +7,19 @@ cost more than the work (benchmarks/pipeline_throughput.py, docs/benchmarks.md).
 shuffle is two rounds of tasks on Ray's pool of reusable workers, the shape of Ray's own
 "simple shuffle" (docs.ray.io, "Shuffle" in the Ray Core examples):
 
-1. one split task per block cuts it into `partitions` pieces by a hash of the key column;
+1. one split task per block cuts it into one piece per partition, by a hash of the key
+   column (or by key ranges, for a sort);
 2. one reduce task per partition concatenates its pieces (one from every block), orders the
    rows by key (stable: rows of one key keep their block order) and calls `fn` once per
    key, on a numpy batch of that key's rows, as Ray Data's `map_groups` does.
 
-A reduce task holds one partition, about 1/`partitions` of the rows when keys spread; the
-object store holds blocks × partitions pieces between the rounds. The driver holds object
-references and one row count per partition. Batches are converted to and from Arrow
-blocks by Ray Data's own `BlockAccessor`, so tensor and ragged columns come out as
-`map_batches(..., batch_format="numpy")` gives them.
+The partitions are at least the caller's count (one per CPU: `partitions()`) and more when
+the blocks hold over PARTITION_BYTES per partition, so a reduce task holds about
+PARTITION_BYTES however large the data (when keys spread: rows of one key always meet in
+one task). The object store holds blocks × partitions pieces between the rounds; the
+driver holds object references and one row count per partition. Batches are converted to
+and from Arrow blocks by Ray Data's own `BlockAccessor`, so tensor and ragged columns come
+out as `map_batches(..., batch_format="numpy")` gives them.
 """
 
 from __future__ import annotations
@@ -31,17 +34,29 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
 from ray.data.block import BlockAccessor
+from ray.experimental import get_object_locations
 
 from strata.pipeline.documents import Batch
 
 BatchFn = Callable[[Batch], Batch]
 Blocks = list[ray.ObjectRef]  # type: ignore[type-arg]  # ObjectRef[pa.Table]
 FIBONACCI = np.uint64(0x9E3779B97F4A7C15)  # Knuth's multiplicative hash, 2^64 / golden ratio
+# Regrouped bytes per partition, at most about: a reduce task holds its pieces, their
+# key-ordered copy and its output, so a worker peaks near 3× this plus its own footprint.
+PARTITION_BYTES = 64 << 20
 
 
 def partitions() -> int:
     """Partitions of a shuffle: one per CPU of the cluster."""
     return max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
+
+
+def _partition_count(blocks: Blocks, at_least: int) -> int:
+    """`at_least`, or more so that no partition gets much over PARTITION_BYTES of the blocks
+    (their sizes in Ray's object store; a block whose size is not known counts as none)."""
+    located = get_object_locations(blocks)
+    total = sum(int(location.get("object_size") or 0) for location in located.values())
+    return max(at_least, -(-total // PARTITION_BYTES))
 
 
 def partition_of(keys: np.ndarray[Any, Any], partitions: int) -> np.ndarray[Any, Any]:
@@ -148,8 +163,9 @@ def map_groups(
     returns the non-empty output blocks. `prepare`, if given, maps each block's batch first
     (in the split task). Rows of one key meet in one task: a key with most of the rows makes
     that task hold them."""
+    count = _partition_count(blocks, partitions)
     return _non_empty(
-        [_reduce_groups.remote(key, fn, *pieces) for pieces in _pieces(blocks, key, partitions, prepare)]
+        [_reduce_groups.remote(key, fn, *pieces) for pieces in _pieces(blocks, key, count, prepare)]
     )
 
 
@@ -177,7 +193,8 @@ def left_join(left: Blocks, right: Blocks, key: str, fn: JoinFn, partitions: int
     """Every row of `left` with the columns of its `right` row of the same key (missing where
     none; `right` holds at most one row per key), passed through `fn` per partition (a
     pandas DataFrame, left rows in block order); returns the non-empty output blocks."""
-    lefts, rights = _pieces(left, key, partitions), _pieces(right, key, partitions)
+    count = _partition_count(left + right, partitions)
+    lefts, rights = _pieces(left, key, count), _pieces(right, key, count)
     return _non_empty(
         [
             _reduce_join.remote(key, fn, len(l_pieces), *l_pieces, *r_pieces)
@@ -220,8 +237,9 @@ def sort_by(blocks: Blocks, key: str, partitions: int, *, write_dir: str | None 
     if not sampled:
         return []
     samples = np.sort(np.concatenate(sampled))
-    bounds = samples[(np.arange(1, partitions) * len(samples)) // partitions]
-    pieces = _pieces(blocks, key, partitions, bounds=bounds)
+    count = _partition_count(blocks, partitions)
+    bounds = samples[(np.arange(1, count) * len(samples)) // count]
+    pieces = _pieces(blocks, key, count, bounds=bounds)
     return _non_empty(
         [
             _reduce_sorted.remote(
