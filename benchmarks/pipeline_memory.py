@@ -11,7 +11,9 @@ the driver trains it, so a sample that grew with the corpus would grow the drive
 `tokenizer.train_sample_bytes`, 100 MB by default), 250,000-token shards) in a fresh process on a
 fresh local Ray with `--cpus` CPUs, and samples every 0.2 s the resident set size of the
 driver (its own peak from getrusage as well) and of each Ray worker process (`ray::` in
-its command line, among the driver's descendants).
+its command line, among the driver's descendants): the resident set, which counts the
+pages of Ray's shared-memory object store a worker has read, and the private part alone
+(RssAnon of /proc/PID/status).
 
 Usage: .venv/bin/python benchmarks/pipeline_memory.py [--scales 1 4 16] [--cpus 2] [--train-sample-bytes N]
        [--corpus data/demo/corpus.jsonl | man]
@@ -37,8 +39,14 @@ job = PipelineJob.model_validate({"kind": "pipeline", "name": "memory", "input":
     "tokenizer": {"vocab_size": 4096, "train_sample_bytes": sample}, "shards": {"tokens_per_shard": 250000},
     "output": {"dir": out}})
 me = psutil.Process()
-peaks = {"driver": 0, "workers": {}}
+peaks = {"driver": 0, "workers": {}, "private": {}}
 done = threading.Event()
+def anonymous(pid):
+    # RssAnon: the process's own memory, without the object store's shared pages it has read
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) * 1024
+    return 0
 def sample():
     while not done.is_set():
         peaks["driver"] = max(peaks["driver"], me.memory_info().rss)
@@ -46,7 +54,8 @@ def sample():
             try:
                 if "ray::" in " ".join(p.cmdline()[:1]):
                     peaks["workers"][p.pid] = max(peaks["workers"].get(p.pid, 0), p.memory_info().rss)
-            except psutil.Error:
+                    peaks["private"][p.pid] = max(peaks["private"].get(p.pid, 0), anonymous(p.pid))
+            except (psutil.Error, OSError):
                 pass
         time.sleep(0.2)
 ray.init(num_cpus=cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
@@ -65,6 +74,7 @@ workers = sorted(peaks["workers"].values())
 print(json.dumps({"driver_peak_mib": round(max(peaks["driver"], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024) / mib, 1),
     "worker_peak_mib": round(workers[-1] / mib, 1) if workers else 0,
     "worker_median_peak_mib": round(workers[len(workers) // 2] / mib, 1) if workers else 0,
+    "worker_private_peak_mib": round(max(peaks["private"].values(), default=0) / mib, 1),
     "workers": len(workers), "documents": stats["documents"]["total"], "kept": stats["documents"]["kept"],
     "tokens": stats["tokens"]["total"], "shards": stats["tokens"]["shards"], "seconds": round(seconds, 1)}))
 """
