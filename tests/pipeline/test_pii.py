@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from strata.pipeline.pii import (
@@ -117,12 +117,13 @@ def test_no_global_ipv4_of_the_input_remains_and_private_ones_stay(parts: list[s
 
 @settings(max_examples=200, deadline=None)
 @given(st.ip_addresses(v=6))
+@example(ipaddress.IPv6Address("2001:db8::1"))  # a placeholder itself (found by a CI run)
 def test_ipv6_is_replaced_exactly_when_public(address: ipaddress.IPv6Address) -> None:
     text = f"server {address} answers"
     out, counts = _replace(text)
     public = address.is_global and not address.is_reserved and not address.is_multicast
     if address.ipv4_mapped or "." in str(address):  # the dotted tail is an IPv4 candidate of its own
         return
-    assert (out == f"server {IPV6_PLACEHOLDERS[0]} answers") == public
-    assert (out == text) == (not public)
+    # (The placeholders are documentation addresses, not public: one of them stays as it is.)
+    assert out == (f"server {IPV6_PLACEHOLDERS[0]} answers" if public else text)
     assert counts["ipv6"] == int(public)
