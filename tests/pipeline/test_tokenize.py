@@ -16,6 +16,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers, processors
 
 from strata.pipeline.documents import normalize_text
 from strata.pipeline.shards import TokenizedDocument, write_shards
+from strata.pipeline.stats import _count_columns, _kept_count_columns
 from strata.pipeline.tokenize import CountTokens, Tokenize, load_tokenizer, train_tokenizer
 from strata.spec.tokenizer import END_OF_TEXT, TokenizerSpec
 
@@ -96,3 +97,20 @@ def test_a_pickled_stage_still_encodes_special_token_strings_as_text() -> None:
     assert 0 not in stage(batch)["tokens"][0][:-1].tolist()
     counter = pickle.loads(pickle.dumps(CountTokens(tokenizer_file())))
     assert counter(dict(batch))["token_count"].tolist() == [len(stage(dict(batch))["tokens"][0]) - 1]
+
+
+def test_the_stats_count_a_kept_documents_tokens_from_its_shard_ids_as_they_would_from_its_text() -> None:
+    # The stats take kept rows' counts from the tokenized rows instead of tokenizing twice.
+    path = tokenizer_file()
+    batch = {
+        "status": np.array(["", "", ""], object),
+        "dropped_by": np.array(["", "", ""], object),
+        "language": np.array(["en", "", "de"], object),
+        "text": np.array(TEXTS, object),
+    }
+    from_text = _count_columns(CountTokens(path)(dict(batch)))
+    from_ids = _kept_count_columns(
+        {**batch, "tokens": Tokenize(path, eot_id=0, dtype="uint16")(dict(batch))["tokens"]}
+    )
+    for column in from_text:
+        assert from_ids[column].tolist() == from_text[column].tolist(), column

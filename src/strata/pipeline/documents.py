@@ -33,6 +33,14 @@ def kept_mask(batch: Batch) -> np.ndarray[Any, Any]:
     return np.asarray(batch["status"] == KEPT, dtype=bool)
 
 
+def rows_where(batch: Batch, keep: np.ndarray, drop: tuple[str, ...] = ()) -> Batch:
+    """The batch's rows where `keep` is true, without the columns `drop`: a filter that leaves
+    an emptied block its columns. Ray Data's row `filter` leaves none, and a later groupby
+    fails on such a block when it sorts it (`ArrowInvalid: No match for FieldRef.Name(...)`;
+    seen when a two-node cluster left one block without a child)."""
+    return {column: values[keep] for column, values in batch.items() if column not in drop}
+
+
 def normalize_text(text: str) -> str:
     """The one form of a text: no leading byte order mark, `\\r\\n` and `\\r` as `\\n`, no
     control characters but `\\n` and `\\t`, Unicode NFC (UAX #15).

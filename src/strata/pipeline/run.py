@@ -34,14 +34,21 @@ import ray
 from strata.errors import JobError
 from strata.pipeline.assemble import tokenize, tokenizer_sample, write_balanced_shards
 from strata.pipeline.collect import collect
-from strata.pipeline.documents import KEPT, Batch
+from strata.pipeline.documents import KEPT, Batch, rows_where
 from strata.pipeline.exchange import partitions
 from strata.pipeline.groups import document_rows
 from strata.pipeline.read import input_files
 from strata.pipeline.registry import DOCUMENT_STAGES, STAGES, Stage, record_drops
 from strata.pipeline.resume import Reports, StageStore
 from strata.pipeline.side_files import write_side_files
-from strata.pipeline.stats import NO_TOKENS, pipeline_stats, plot_stats, row_counts
+from strata.pipeline.stats import (
+    NO_TOKENS,
+    kept_row_counts,
+    pipeline_stats,
+    plot_stats,
+    row_counts,
+    sorted_counts,
+)
 from strata.pipeline.tokenize import CountTokens, provide_tokenizer
 from strata.spec.pipeline import PipelineJob
 from strata.storage import Location
@@ -107,6 +114,10 @@ def _kept(ds: ray.data.Dataset) -> ray.data.Dataset:
     return kept
 
 
+def _dropped(batch: Batch) -> Batch:
+    return rows_where(batch, batch["status"] != KEPT)
+
+
 def _no_token_counts(batch: Batch) -> Batch:
     batch["token_count"] = np.zeros(len(batch["status"]), dtype=np.int64)
     return batch
@@ -146,12 +157,16 @@ def run_pipeline(job: PipelineJob) -> dict[str, Any]:
     tokenizer_path = out / "tokenizer.json"
     sample = tokenizer_sample(kept, job.tokenizer.train_sample_bytes, job.seed)
     tokenizer = provide_tokenizer(job.tokenizer, sample, tokenizer_path)
+    tokenized = tokenize(kept, tokenizer_path, tokenizer)
     manifest, rehydration, balance = write_balanced_shards(
-        job, tokenize(kept, tokenizer_path, tokenizer), out_dir=out / "shards", tokenizer=tokenizer
+        job, tokenized, out_dir=out / "shards", tokenizer=tokenizer
     )
     reports["minhash_dedup"]["rehydration"] = rehydration
     write_side_files(out, ds)
-    counts = row_counts(ds.map_batches(CountTokens(str(tokenizer_path)), batch_format="numpy"))
+    dropped = ds.map_batches(_dropped, batch_format="numpy").map_batches(
+        CountTokens(str(tokenizer_path)), batch_format="numpy"
+    )
+    counts = sorted_counts(row_counts(dropped) + kept_row_counts(tokenized))
     stats = _write_stats(
         job=job, out=out, counts=counts, manifest=manifest, reports=reports, balance=balance, started=started
     )

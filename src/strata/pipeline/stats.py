@@ -1,7 +1,8 @@
 """The pipeline's report: documents and tokens kept after every stage (in all and per
 language), drops by reason, dedup clusters, balancing and tokens written, as JSON and as
 one figure. Tokens are counted with the job's tokenizer on each document's text as the
-stage saw it (extracted text for HTML), for dropped documents too. A drop is counted under the
+stage saw it (extracted text for HTML), for dropped documents too; a kept document's from
+the ids written to the shards (`kept_row_counts`), the same count without a second encoding. A drop is counted under the
 stage its row's `dropped_by` names (strata.pipeline.registry), whatever its status says.
 The counts are summed on the workers (`row_counts`, strata.pipeline.aggregate); the driver sees one row per
 (stage, status, language)."""
@@ -49,7 +50,33 @@ def _count_columns(batch: Batch) -> Batch:
 def row_counts(ds: ray.data.Dataset) -> list[dict[str, Any]]:
     """Documents and tokens per (dropped_by, status, language) over rows with a `token_count`,
     sorted by that key."""
-    counts = totals(ds.map_batches(_count_columns, batch_format="numpy"), COUNT_KEYS, COUNT_VALUES)
+    return sorted_counts(
+        totals(ds.map_batches(_count_columns, batch_format="numpy"), COUNT_KEYS, COUNT_VALUES)
+    )
+
+
+def _kept_count_columns(batch: Batch) -> Batch:
+    """map_batches over tokenized kept rows: `_count_columns`' columns, the tokens counted
+    from the shards' ids (less the end-of-text id each document ends with)."""
+    language = np.array([str(lang) or "unknown" for lang in batch["language"]], dtype=object)
+    n = len(language)
+    return {
+        "dropped_by": np.full(n, "", dtype=object),
+        "status": np.full(n, KEPT, dtype=object),
+        "language": language,
+        "documents": np.ones(n, dtype=np.int64),
+        "tokens": np.array([len(tokens) - 1 for tokens in batch["tokens"]], dtype=np.int64),
+    }
+
+
+def kept_row_counts(tokenized: ray.data.Dataset) -> list[dict[str, Any]]:
+    """`row_counts`' rows for the kept documents, from the tokens written to the shards, so
+    that the kept text is not tokenized a second time for the stats."""
+    return totals(tokenized.map_batches(_kept_count_columns, batch_format="numpy"), COUNT_KEYS, COUNT_VALUES)
+
+
+def sorted_counts(counts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Count rows sorted by (dropped_by, status, language)."""
     return sorted(counts, key=lambda c: tuple(str(c[k]) for k in COUNT_KEYS))
 
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from strata.pipeline.aggregate import sums
 from strata.pipeline.dedup.minhash import shingle_array
-from strata.pipeline.documents import Batch
+from strata.pipeline.documents import Batch, rows_where
 from strata.pipeline.exchange import Blocks, dataset, map_groups
 
 logger = logging.getLogger(__name__)
@@ -183,14 +183,6 @@ def star_check(group: Batch) -> Batch:
         "parent_id": np.array([parent_id], object),
         "violation": np.array([int(violation)], np.int64),
     }
-
-
-def rows_where(batch: Batch, keep: np.ndarray, drop: tuple[str, ...] = ()) -> Batch:
-    """The batch's rows where `keep` is true, without the columns `drop`: a filter that leaves
-    an emptied block its columns. Ray Data's row `filter` leaves none, and a later groupby
-    fails on such a block when it sorts it (`ArrowInvalid: No match for FieldRef.Name(...)`;
-    seen when a two-node cluster left one block without a child)."""
-    return {column: values[keep] for column, values in batch.items() if column not in drop}
 
 
 def _children(stars: Batch) -> Batch:

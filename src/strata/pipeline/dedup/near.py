@@ -17,9 +17,9 @@ import pandas as pd
 import ray
 
 from strata.pipeline.aggregate import sums, totals
-from strata.pipeline.dedup.clusters import BandRows, bucket_edges, connected_components, rows_where
+from strata.pipeline.dedup.clusters import BandRows, bucket_edges, connected_components
 from strata.pipeline.dedup.minhash import MinhashSignatures, count_without_shingles
-from strata.pipeline.documents import KEPT
+from strata.pipeline.documents import KEPT, rows_where
 from strata.pipeline.exchange import dataset, left_join, map_groups
 from strata.spec.pipeline import MinhashSpec
 
