@@ -1,10 +1,12 @@
 """Run a scaling sweep on Ray: train every (model, token budget) pair, then fit L(N, D).
 
 Each run is a Ray task in a fresh worker process (one CPU, or one GPU) that trains
-with Strata's model, DeepSpeed config and step as a world of one. Its final loss is
-the mean training loss over the last tenth of its steps (samples are drawn without
+with Strata's model, DeepSpeed config and step as a world of one. With `data.validation`
+the law is fitted on each run's validation loss after its last step (`eval.samples`
+held-out samples, the same for every run, never trained on); without, on its final
+training loss, the mean over the last tenth of its steps (samples are drawn without
 repetition within an epoch, so this tracks held-out loss while runs stay under one
-epoch). Each result also gives the run's model FLOP/s and, given the accelerator's peak, its
+epoch). `fit.json` says which (`fitted_on`). Each result also gives the run's model FLOP/s and, given the accelerator's peak, its
 MFU (strata.spec.models.mfu). Outputs under `output.dir`: results.jsonl, fit.json and sweep.png.
 """
 
@@ -54,6 +56,7 @@ def build_runs(job: SweepJob) -> list[TrainJob]:
                     batch=job.batch,
                     steps=max(1, math.ceil(tokens / tokens_per_step)),
                     workers={"num_workers": 1, "use_gpu": job.use_gpu},
+                    eval=job.eval,
                     output={"dir": str(Path(job.output.dir) / "runs")},
                 )
             )
@@ -74,6 +77,7 @@ def _train_remote(run: dict[str, Any], peak_flops_per_second: float | None) -> d
         "tokens": tokens,
         "steps": job.steps,
         "final_loss": float(np.mean(tail)),
+        "validation_loss": result["validation_loss"],
         "seconds": round(result["seconds"], 2),
         "model_flops_per_second": result["flops_per_token"] * tokens / result["seconds"],
         "mfu": (
@@ -117,24 +121,30 @@ def _run_sweep(job: SweepJob, runs: list[TrainJob], peak_flops_per_second: float
         pending.pop(done[0])
         results.append(result)
         logger.info(
-            "%d/%d runs done: %s loss %.4f", len(results), len(runs), result["name"], result["final_loss"]
+            "%d/%d runs done: %s loss %.4f", len(results), len(runs), result["name"], result[_fitted_on(job)]
         )
     results.sort(key=lambda r: (r["params"], r["tokens"]))
     with (out / "results.jsonl").open("w", encoding="utf-8") as handle:
         for row in results:
             handle.write(json.dumps(row) + "\n")
+    fitted_on = _fitted_on(job)
     fit = fit_law(
         [r["params"] for r in results],
         [r["tokens"] for r in results],
-        [r["final_loss"] for r in results],
+        [r[fitted_on] for r in results],
         bootstrap=job.bootstrap,
         seed=job.seed,
     )
-    summary = _fit_summary(fit)
+    summary = {**_fit_summary(fit), "fitted_on": fitted_on}
     (out / "fit.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    plot_sweep(results, fit.law, out / "sweep.png")
+    plot_sweep(results, fit.law, out / "sweep.png", loss=fitted_on)
     logger.info("fitted %s", summary["constants"])
     return summary
+
+
+def _fitted_on(job: SweepJob) -> str:
+    """The result column the law is fitted on."""
+    return "validation_loss" if job.data.validation is not None else "final_loss"
 
 
 NAMES = {"e": "E", "a": "A", "b": "B", "alpha": "alpha", "beta": "beta"}
@@ -149,8 +159,11 @@ def _fit_summary(fit: Fit) -> dict[str, Any]:
     }
 
 
-def plot_sweep(results: list[dict[str, Any]], law: ChinchillaLaw, path: Path) -> None:
-    """Iso-loss contours of the fitted law over (N, D) with the runs, and iso-FLOP curves."""
+def plot_sweep(
+    results: list[dict[str, Any]], law: ChinchillaLaw, path: Path, *, loss: str = "final_loss"
+) -> None:
+    """Iso-loss contours of the fitted law over (N, D) with the runs, and iso-FLOP curves; the
+    runs are drawn with their `loss` (the result column the law was fitted on)."""
     params = np.array([r["params"] for r in results], dtype=float)
     tokens = np.array([r["tokens"] for r in results], dtype=float)
     n_grid = np.geomspace(params.min() / 2, params.max() * 2, 120)
@@ -159,7 +172,7 @@ def plot_sweep(results: list[dict[str, Any]], law: ChinchillaLaw, path: Path) ->
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     contours = left.contour(nn, dd, law.e + law.a / nn**law.alpha + law.b / dd**law.beta, levels=10)
     left.clabel(contours, fontsize=7)
-    left.scatter(params, tokens, c=[r["final_loss"] for r in results], cmap="viridis", edgecolors="k")
+    left.scatter(params, tokens, c=[r[loss] for r in results], cmap="viridis", edgecolors="k")
     left.set(
         xscale="log", yscale="log", xlabel="parameters N", ylabel="tokens D", title="iso-loss (fitted law)"
     )
@@ -168,8 +181,13 @@ def plot_sweep(results: list[dict[str, Any]], law: ChinchillaLaw, path: Path) ->
         right.plot(
             n, law.e + law.a / n**law.alpha + law.b / (flops / (6 * n)) ** law.beta, label=f"C={flops:.1e}"
         )
-    right.scatter(params, [r["final_loss"] for r in results], s=12, c="k", label="runs")
-    right.set(xscale="log", xlabel="parameters N", ylabel="loss", title="iso-FLOP curves (fitted law)")
+    right.scatter(params, [r[loss] for r in results], s=12, c="k", label="runs")
+    right.set(
+        xscale="log",
+        xlabel="parameters N",
+        ylabel=loss.replace("_", " "),
+        title="iso-FLOP curves (fitted law)",
+    )
     right.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from strata.spec.base import Section
-from strata.spec.train import BatchSpec, OptimizerSpec, TrainDataSpec, TrainOutputSpec
+from strata.spec.train import BatchSpec, EvalSpec, OptimizerSpec, TrainDataSpec, TrainOutputSpec
 
 
 class SweepModelSpec(Section):
@@ -24,7 +24,10 @@ class SweepJob(Section):
     kind: Literal["sweep"] = Field(description="Job kind.")
     name: str = Field(min_length=1, description="Job name.")
     seed: int = Field(0, description="Seed for weights and sample order.")
-    data: TrainDataSpec = Field(description="Token shards written by a pipeline job.")
+    data: TrainDataSpec = Field(
+        description="Token shards written by a pipeline job; with `validation`, the law is fitted on each "
+        "run's validation loss."
+    )
     seq_len: int = Field(64, ge=8, description="Tokens per sample, for every run.")
     models: list[SweepModelSpec] = Field(min_length=2, description="Model shapes.")
     tokens: list[int] = Field(min_length=2, description="Token budgets; each run trains on this many tokens.")
@@ -32,6 +35,11 @@ class SweepJob(Section):
     optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec, description="Optimizer of each run.")
     use_gpu: bool = Field(False, description="One GPU per run instead of one CPU.")
     bootstrap: int = Field(100, ge=0, description="Bootstrap resamples for the constants' intervals.")
+    eval: EvalSpec = Field(
+        default_factory=EvalSpec,
+        description="Validation loss after each run's last step (with data.validation; `samples` held-out "
+        "samples, the same ones for every run; `every_steps` is not used).",
+    )
     output: TrainOutputSpec = Field(description="Outputs: results.jsonl, fit.json, sweep.png.")
 
     @field_validator("tokens")

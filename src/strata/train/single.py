@@ -11,12 +11,14 @@ from typing import Any
 
 from strata.ports import free_port
 from strata.spec.train import TrainJob
+from strata.train.data import validation_loss_sum, validation_samples
 from strata.train.step import build_engine, configure_runtime, open_samples, train_step
 
 
 def train_single_process(job: TrainJob) -> dict[str, Any]:
     """Run `job.steps` steps; return the matmul parameter count, training FLOPs per token (PaLM
-    convention), losses per step and the wall time of the steps."""
+    convention), losses per step, the wall time of the steps and, with `data.validation`, the
+    mean loss over the first `eval.samples` held-out samples after the last step (else None)."""
     configure_runtime(job)
     import deepspeed
 
@@ -31,9 +33,29 @@ def train_single_process(job: TrainJob) -> dict[str, Any]:
     for step in range(job.steps):
         loss = train_step(engine, samples, step=step, rank=0, world_size=1, batch=job.batch)
         losses.append(loss.item() / job.batch.grad_accum_steps)
+    seconds = time.perf_counter() - started
     return {
         "params": cfg.matmul_params(),
         "flops_per_token": cfg.flops_per_token(),
         "losses": losses,
-        "seconds": time.perf_counter() - started,
+        "seconds": seconds,
+        "validation_loss": _validation_loss(job, engine),
     }
+
+
+def _validation_loss(job: TrainJob, engine: Any) -> float | None:
+    held_out = validation_samples(job, verify=False)
+    if held_out is None:
+        return None
+    import torch
+
+    count = min(job.eval.samples, held_out.num_samples)
+    with torch.no_grad():
+        total = validation_loss_sum(
+            lambda x, y: engine(x.to(engine.device), y.to(engine.device)),
+            held_out,
+            count=count,
+            replica=0,
+            replicas=1,
+        )
+    return float(total.item()) / count
