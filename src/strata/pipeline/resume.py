@@ -115,21 +115,20 @@ class StageStore:
         """Sort the rows by input order (on Ray tasks: strata.pipeline.exchange.sort_by) and,
         with a local output folder, let those tasks write them as the checkpoint, then write
         its reports and fingerprint. Returns the sorted rows: the rows a rerun would read back."""
-        final = None if self.root is None else self.root / stage
-        tmp = None if final is None else final.with_name(f"{stage}.tmp")
-        if final is not None and tmp is not None:
+        tmp = None if self.root is None else self.root / f"{stage}.tmp"
+        if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
-            shutil.rmtree(final, ignore_errors=True)
+            shutil.rmtree(tmp.with_name(stage), ignore_errors=True)
             tmp.mkdir(parents=True)
         blocks = sort_by(
             ds.to_arrow_refs(), "order", partitions(), write_dir=None if tmp is None else str(tmp)
         )
         if not blocks:
             return ds, reports
-        if final is not None and tmp is not None:
+        if tmp is not None:
             (tmp / REPORTS).write_text(json.dumps(reports), encoding="utf-8")
             (tmp / DONE).write_text(self.fingerprints[stage] + "\n", encoding="utf-8")
-            tmp.rename(final)
+            tmp.rename(tmp.with_name(stage))
         return dataset(blocks), reports
 
 

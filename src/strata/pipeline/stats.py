@@ -58,15 +58,15 @@ def row_counts(ds: ray.data.Dataset) -> list[dict[str, Any]]:
 def _kept_count_columns(batch: Batch) -> Batch:
     """map_batches over tokenized kept rows: `_count_columns`' columns, the tokens counted
     from the shards' ids (less the end-of-text id each document ends with)."""
-    language = np.array([str(lang) or "unknown" for lang in batch["language"]], dtype=object)
-    n = len(language)
-    return {
-        "dropped_by": np.full(n, "", dtype=object),
-        "status": np.full(n, KEPT, dtype=object),
-        "language": language,
-        "documents": np.ones(n, dtype=np.int64),
-        "tokens": np.array([len(tokens) - 1 for tokens in batch["tokens"]], dtype=np.int64),
-    }
+    n = len(batch["language"])
+    return _count_columns(
+        {
+            "dropped_by": np.full(n, "", dtype=object),
+            "status": np.full(n, KEPT, dtype=object),
+            "language": batch["language"],
+            "token_count": np.array([len(tokens) - 1 for tokens in batch["tokens"]], dtype=np.int64),
+        }
+    )
 
 
 def kept_row_counts(tokenized: ray.data.Dataset) -> list[dict[str, Any]]:

@@ -65,7 +65,7 @@ def near_duplicates(
     }
     marked = left_join(
         ds.drop_columns(["cluster_size"]).to_arrow_refs(),
-        dataset(clusters).drop_columns(["roots"]).to_arrow_refs(),
+        clusters,
         "order",
         _mark_near_duplicates,
         partitions,
@@ -91,11 +91,12 @@ def _cluster_rows(stars: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def _mark_near_duplicates(df: pd.DataFrame) -> pd.DataFrame:
-    """Documents joined with their cluster rows (columns absent where a partition has none)."""
+    """Documents joined with their cluster rows (columns absent where a partition has none),
+    marked; the cluster rows' own columns dropped."""
     if "near_duplicate_of" not in df:
-        df = df.assign(near_duplicate_of="", cluster_size=1)
+        df = df.assign(near_duplicate_of="", cluster_size=1, roots=0)
     hit = df["near_duplicate_of"].fillna("").astype(str).ne("") & (df["status"] == KEPT)
     df.loc[hit, "status"] = MINHASH_DROP
     df.loc[hit, "duplicate_of"] = df.loc[hit, "near_duplicate_of"]
     df["cluster_size"] = df["cluster_size"].fillna(1).astype("int64")
-    return df.drop(columns=["near_duplicate_of"])
+    return df.drop(columns=["near_duplicate_of", "roots"])
