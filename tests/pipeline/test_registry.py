@@ -30,7 +30,9 @@ def make_job(tmp_path: Path, **sections: object) -> PipelineJob:
 def test_gopher_repetition_drops_are_never_counted_under_gopher_quality(tmp_path: Path) -> None:
     texts = [
         "the same line again\n" * 20,  # repeated lines: Gopher repetition
-        "too short to judge",  # too few words: Gopher quality
+        # Too few words for Gopher quality; long enough that its first n-grams, which count
+        # even once (datatrove), stay under Gopher repetition's shares.
+        "It is a note that says very little about the weather in our small town this year.",
         PROSE,
         PROSE + " One more sentence.",
     ]
@@ -41,7 +43,7 @@ def test_gopher_repetition_drops_are_never_counted_under_gopher_quality(tmp_path
         "dropped_by": np.array([""] * 4, object),
     }
     batch = record_drops("gopher_repetition")(GopherRepetition(GopherRepetitionSpec())(batch))
-    batch = record_drops("gopher")(GopherQuality(GopherQualitySpec(min_words=10))(batch))
+    batch = record_drops("gopher")(GopherQuality(GopherQualitySpec(min_words=20))(batch))
     statuses = [str(s) for s in batch["status"]]
     # A rule set is free to name a reason that starts like another stage's prefix.
     statuses[3] = "dropped_gopher_repetition_like"

@@ -44,6 +44,17 @@ def test_each_rule_drops_its_target(gopher: GopherQuality, text: str, reason: st
     assert gopher.keep(text) == (False, reason)
 
 
+def test_words_are_counted_as_datatrove_counts_them(gopher: GopherQuality) -> None:
+    # Punctuation tokens are words for the alphabetic share: 63 of 123 tokens have a letter.
+    assert gopher.keep("the and of " + "word, " * 60) == (False, "alpha_words")
+    # Stop words count once each and by case: "the" alone, however often, is one.
+    assert gopher.keep("quick brown foxes jump over lazy dogs " * 10 + "the the The THE") == (
+        False,
+        "stop_words",
+    )
+    assert gopher.keep("quick brown foxes jump over lazy dogs " * 10 + "the to") == (True, "")
+
+
 def test_thresholds_are_overridable() -> None:
     lenient = GopherQuality(GopherQualitySpec(min_words=5))
     assert lenient.keep("the cat sat on the mat and slept") == (True, "")

@@ -6,11 +6,10 @@ from strata.pipeline.filters.base import Filter
 from strata.pipeline.filters.text_stats import (
     LINE_BREAK,
     PARAGRAPH_BREAK,
+    WordNgrams,
     duplicates,
-    repeated_ngram_chars,
-    top_ngram_chars,
-    words,
 )
+from strata.pipeline.filters.word_tokens import word_tokens
 from strata.spec.pipeline import GopherRepetitionSpec
 
 
@@ -34,11 +33,11 @@ class GopherRepetition(Filter):
                 return False, f"dup_{unit}_frac"
             if chars / size > max_char_frac:
                 return False, f"dup_{unit}_char_frac"
-        tokens = words(text)
+        ngrams = WordNgrams(word_tokens(text))
         for n, max_frac in sorted(s.max_top_ngram_char_frac.items()):
-            if top_ngram_chars(tokens, n) / size > max_frac:
+            if ngrams.top_chars(n) / size > max_frac:
                 return False, f"top_{n}gram"
         for n, max_frac in sorted(s.max_dup_ngram_char_frac.items()):
-            if repeated_ngram_chars(tokens, n) / size > max_frac:
+            if ngrams.repeated_chars(n, stop_above=max_frac * size) / size > max_frac:
                 return False, f"dup_{n}gram"
         return True, ""
