@@ -19,7 +19,9 @@ environment that has it (docs/benchmarks.md has the commands).
    5-grams) and `DocumentTokenizer`, one task on one core. Strata: `run_pipeline` with the same
    stages (language ID, exact dedup, PII, decontamination and balancing off), MinHash 14 × 8,
    the same tokenizer file (`tokenizer.path`), on a fresh local Ray of `--cpus` CPUs. The
-   tokenizer is a 32k BPE trained once on a 4 MB sample, before any timing.
+   tokenizer is a 32k BPE trained once on a 4 MB sample, before any timing. Both sides run
+   with RAYON_NUM_THREADS=1: Hugging Face tokenizers' `encode_batch` otherwise spreads over
+   every core of the machine, whatever CPUs the run was given.
 Prints one JSON line per result.
 """
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -180,11 +183,13 @@ def throughput(texts: list[str], args: argparse.Namespace, work: Path) -> None:
     for k in range(args.files):
         (corpus / f"part-{k:03d}.jsonl").write_text("".join(lines[k :: args.files]), encoding="utf-8")
     mb = sum(f.stat().st_size for f in corpus.iterdir()) / 1e6
+    one_thread = {**os.environ, "RAYON_NUM_THREADS": "1"}
     run = subprocess.run(
         [args.datatrove_python, "-c", DATATROVE_PIPELINE, str(corpus), str(tokenizer), str(work / "dt")],
         capture_output=True,
         text=True,
         check=False,
+        env=one_thread,
     )
     if run.returncode:
         sys.exit(f"datatrove's pipeline failed: {run.stderr[-3000:]}")
@@ -205,6 +210,7 @@ def throughput(texts: list[str], args: argparse.Namespace, work: Path) -> None:
             capture_output=True,
             text=True,
             check=False,
+            env=one_thread,
         )
         if run.returncode:
             sys.exit(f"Strata's pipeline failed: {run.stderr[-3000:]}")

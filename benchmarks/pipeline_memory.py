@@ -16,7 +16,7 @@ pages of Ray's shared-memory object store a worker has read, and the private par
 (RssAnon of /proc/PID/status).
 
 Usage: .venv/bin/python benchmarks/pipeline_memory.py [--scales 1 4 16] [--cpus 2] [--train-sample-bytes N]
-       [--corpus data/demo/corpus.jsonl | man]
+       [--corpus data/demo/corpus.jsonl | man] [--every 2]
 Prints one JSON line per scale, then the driver's peak at the largest scale over its peak at 1×.
 """
 
@@ -106,13 +106,13 @@ def build_corpus(source: Path, scale: int, out: Path) -> int:
     return sum(f.stat().st_size for f in out.iterdir())
 
 
-def man_corpus(out: Path) -> Path:
-    """The English manual pages of this machine as JSONL (benchmarks/near_duplicates.py's
-    text: roff requests dropped, escapes removed), written once to `out`."""
+def man_corpus(out: Path, every: int) -> Path:
+    """Every `every`-th English manual page of this machine as JSONL (benchmarks/
+    near_duplicates.py's text: roff requests dropped, escapes removed), written once to `out`."""
     from near_duplicates import load_corpus  # the sibling script (this folder is on sys.path)
 
     with out.open("w", encoding="utf-8") as f:
-        for n, text in enumerate(load_corpus("man")):
+        for n, text in enumerate(load_corpus("man")[::every]):
             f.write(json.dumps({"id": f"man-{n}", "text": text}) + "\n")
     return out
 
@@ -124,6 +124,7 @@ def main() -> None:
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--cpus", type=int, default=2)
     parser.add_argument("--corpus", default="data/demo/corpus.jsonl", help="a JSONL file, or man")
+    parser.add_argument("--every", type=int, default=1, help="with --corpus man: every n-th page (2: 40.8 MB)")
     parser.add_argument(
         "--train-sample-bytes",
         type=int,
@@ -133,7 +134,7 @@ def main() -> None:
     args = parser.parse_args()
     results = {}
     with tempfile.TemporaryDirectory(prefix="strata-memory-") as tmp:
-        source = man_corpus(Path(tmp) / "man.jsonl") if args.corpus == "man" else Path(args.corpus)
+        source = man_corpus(Path(tmp) / "man.jsonl", args.every) if args.corpus == "man" else Path(args.corpus)
         for scale in args.scales:
             corpus = Path(tmp) / f"corpus-{scale}x"
             size = build_corpus(source, scale, corpus)
