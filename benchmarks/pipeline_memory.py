@@ -124,7 +124,9 @@ def main() -> None:
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--cpus", type=int, default=2)
     parser.add_argument("--corpus", default="data/demo/corpus.jsonl", help="a JSONL file, or man")
-    parser.add_argument("--every", type=int, default=1, help="with --corpus man: every n-th page (2: 40.8 MB)")
+    parser.add_argument(
+        "--every", type=int, default=1, help="with --corpus man: every n-th page (2: 40.8 MB)"
+    )
     parser.add_argument(
         "--train-sample-bytes",
         type=int,
@@ -134,7 +136,9 @@ def main() -> None:
     args = parser.parse_args()
     results = {}
     with tempfile.TemporaryDirectory(prefix="strata-memory-") as tmp:
-        source = man_corpus(Path(tmp) / "man.jsonl", args.every) if args.corpus == "man" else Path(args.corpus)
+        source = (
+            man_corpus(Path(tmp) / "man.jsonl", args.every) if args.corpus == "man" else Path(args.corpus)
+        )
         for scale in args.scales:
             corpus = Path(tmp) / f"corpus-{scale}x"
             size = build_corpus(source, scale, corpus)
