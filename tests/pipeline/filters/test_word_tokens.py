@@ -6,7 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from strata.pipeline.filters.word_tokens import ends_sentence, is_symbol, sentence_count, word_tokens
+from strata.pipeline.filters.word_tokens import (
+    LONG_CHUNK,
+    ends_sentence,
+    is_symbol,
+    sentence_count,
+    word_tokens,
+)
 
 SPACY_SPLITS = {
     "--access-token-file,": ["--access", "-", "token", "-", "file", ","],
@@ -54,3 +60,10 @@ def test_sentences_end_at_a_terminal_followed_by_a_word() -> None:
     assert [ends_sentence(s) for s in ["Done.", "Fin!", "終わり。", 'Quote."', "open", ""]] == [
         True, True, True, False, False, False,
     ]  # fmt: skip
+
+
+def test_a_run_without_whitespace_over_the_limit_is_one_token() -> None:
+    # Peeling 100,000 ")" one by one would copy the run 100,000 times; it stays whole.
+    run = ")" * 100_000
+    assert word_tokens(f"before {run} after") == ["before", run, "after"]
+    assert word_tokens("(" + "a" * (LONG_CHUNK - 2) + ")") == ["(", "a" * (LONG_CHUNK - 2), ")"]

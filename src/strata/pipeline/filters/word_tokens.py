@@ -6,12 +6,12 @@ is split off as tokens of its own ("word," is two tokens, "well-known" three), w
 many more non-alphabetic tokens into technical text than a whitespace split does. This
 module reproduces that tokenizer's rules (spaCy 3.8, `spacy.lang.punctuation` and
 `spacy.lang.en`: split on whitespace, then peel prefixes and suffixes off each chunk, keep
-URLs whole, split the rest at infixes) without spaCy, which tokenizes ~10× slower.
+URLs whole, split the rest at infixes) without spaCy.
 
 Left out: spaCy's table of English exceptions is reduced to the rules that matter for word
 counts (contractions, `cannot`, single letters and a few abbreviations with a period,
-`C++`); rarer abbreviations and emoticons are split by the general rules instead.
-docs/benchmarks.md records the agreement with datatrove, token by token and rule by rule.
+`C++`); rarer abbreviations and emoticons are split by the general rules instead. A run of
+over 1,000 characters without whitespace is one token (LONG_CHUNK). docs/benchmarks.md records the agreement with datatrove, token by token and rule by rule.
 """
 
 from __future__ import annotations
@@ -147,6 +147,9 @@ _AFFIX_SPECIAL_STARTS = frozenset(e[0] for e in _EMOTICONS)
 _SYMBOLS_ONLY = regex.compile(r"[\p{P}\p{S}\p{Cc}]+")
 _PUNCTUATION_ONLY = regex.compile(r"\p{P}+")
 _SENTENCE_END = regex.compile(r"\p{Sentence_Terminal}")
+# A longer run without whitespace (minified code, encoded data) is one token, not split and
+# not cached: peeling its affixes one by one costs its length squared. spaCy splits it.
+LONG_CHUNK = 1000
 _RECENT_LIMIT = 1024  # a batch of the document chain (strata.pipeline.groups.BATCH_ROWS)
 _recent: dict[str, list[str]] = {}
 
@@ -159,7 +162,11 @@ def word_tokens(text: str) -> list[str]:
     tokens = _recent.get(text)
     if tokens is not None:
         return tokens
-    tokens = list(itertools.chain.from_iterable(map(_chunk_tokens, text.split())))
+    chunks = text.split()
+    if any(len(chunk) > LONG_CHUNK for chunk in chunks):
+        tokens = list(itertools.chain.from_iterable(_tokens_of(chunk) for chunk in chunks))
+    else:
+        tokens = list(itertools.chain.from_iterable(map(_chunk_tokens, chunks)))
     if len(_recent) >= _RECENT_LIMIT:
         _recent.pop(next(iter(_recent)))
     _recent[text] = tokens
@@ -196,7 +203,11 @@ def sentence_count(tokens: list[str]) -> int:
     return count
 
 
-@functools.lru_cache(maxsize=1 << 18)  # the frequent chunks stay: ~100 MiB at most
+def _tokens_of(chunk: str) -> tuple[str, ...]:
+    return (chunk,) if len(chunk) > LONG_CHUNK else _chunk_tokens(chunk)
+
+
+@functools.lru_cache(maxsize=1 << 18)  # the frequent chunks stay; at most 2^18 × 1,000 characters
 def _chunk_tokens(chunk: str) -> tuple[str, ...]:
     return tuple(_split_chunk(chunk))
 
