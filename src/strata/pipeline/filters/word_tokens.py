@@ -11,7 +11,8 @@ URLs whole, split the rest at infixes) without spaCy.
 Left out: spaCy's table of English exceptions is reduced to the rules that matter for word
 counts (contractions, `cannot`, single letters and a few abbreviations with a period,
 `C++`); rarer abbreviations and emoticons are split by the general rules instead. A run of
-over 1,000 characters without whitespace is one token (LONG_CHUNK). docs/benchmarks.md records the agreement with datatrove, token by token and rule by rule.
+over 1,000 characters without whitespace is one token (LONG_CHUNK). docs/benchmarks.md
+records the agreement with datatrove, token by token and rule by rule.
 """
 
 from __future__ import annotations
@@ -31,10 +32,6 @@ _UNITS = (
 )
 _ICON = r"[\p{So}--°]|°"  # other symbols (dingbats, emoji) and the degree sign
 _HYPHENS = "---|--|——|-|–|—|~"  # noqa: RUF001
-
-
-def _escaped(chars: str) -> list[str]:
-    return [regex.escape(c) for c in chars]
 
 
 # One-character affixes as character classes (an alternation of literals is slower); at one
@@ -94,44 +91,13 @@ _URL = regex.compile(
 _CONTRACTION = regex.compile(r"(?i)^(\p{L}+?)(n['’]t|['’](?:ll|re|ve|d|m))$")
 _ABBREVIATIONS = ("e.g.", "E.g.", "i.e.", "I.e.", "a.m.", "p.m.", "U.S.", "U.K.", "vs.", "Mr.", "Mrs.", "Ms.", "Dr.",
                   "Inc.", "Ltd.", "Co.", "Corp.", "Jr.", "Sr.", "St.")  # fmt: skip
-_EMOTICONS = (
-    ":)",
-    ":(",
-    "):",
-    "(:",
-    "8)",
-    ":*",
-    ":o",
-    ":-)",
-    ":-(",
-    ";)",
-    ":D",
-    ":P",
-    ":p",
-    "<3",
-    "''",
-    "and/or",
-)
+_EMOTICONS = (":)", ":(", "):", "(:", "8)", ":*", ":o", ":-)", ":-(", ";)", ":D", ":P", ":p", "<3", "''",
+              "and/or")  # fmt: skip
 _BARE_CONTRACTIONS = [
-    *(
-        (verb, "nt")
-        for verb in (
-            "do",
-            "does",
-            "did",
-            "is",
-            "are",
-            "was",
-            "has",
-            "have",
-            "had",
-            "could",
-            "would",
-            "should",
-        )
-    ),
-    *[("can", "not"), ("i", "d"), ("i", "m"), ("i", "ve"), ("what", "s"), ("that", "s")],
-]
+    *((verb, "nt") for verb in ("do", "does", "did", "is", "are", "was", "has", "have", "had", "could", "would",
+                                "should")),
+    ("can", "not"), ("i", "d"), ("i", "m"), ("i", "ve"), ("what", "s"), ("that", "s"),
+]  # fmt: skip
 _SPECIAL: dict[str, tuple[str, ...]] = {
     "'s": ("'s",),
     "’s": ("’s",),
