@@ -165,6 +165,17 @@ def compare_rules(corpus: Path, texts: list[str], datatrove_python: str, work: P
         )
 
 
+def _last_line(what: str, command: list[str]) -> str:
+    """The last line a pipeline run prints, its tokenizers on one thread; exits with its
+    error output when it fails."""
+    run = subprocess.run(
+        command, capture_output=True, text=True, check=False, env={**os.environ, "RAYON_NUM_THREADS": "1"}
+    )
+    if run.returncode:
+        sys.exit(f"{what}'s pipeline failed: {run.stderr[-3000:]}")
+    return run.stdout.strip().splitlines()[-1]
+
+
 def throughput(texts: list[str], args: argparse.Namespace, work: Path) -> None:
     from strata.pipeline.tokenize import train_tokenizer
     from strata.spec.tokenizer import TokenizerSpec
@@ -183,38 +194,24 @@ def throughput(texts: list[str], args: argparse.Namespace, work: Path) -> None:
     for k in range(args.files):
         (corpus / f"part-{k:03d}.jsonl").write_text("".join(lines[k :: args.files]), encoding="utf-8")
     mb = sum(f.stat().st_size for f in corpus.iterdir()) / 1e6
-    one_thread = {**os.environ, "RAYON_NUM_THREADS": "1"}
-    run = subprocess.run(
+    dt_out = _last_line(
+        "datatrove",
         [args.datatrove_python, "-c", DATATROVE_PIPELINE, str(corpus), str(tokenizer), str(work / "dt")],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=one_thread,
     )
-    if run.returncode:
-        sys.exit(f"datatrove's pipeline failed: {run.stderr[-3000:]}")
-    dt_seconds = float(run.stdout.strip().splitlines()[-1])
+    dt_seconds = float(dt_out)
     print(json.dumps({"system": "datatrove", "cpus": 1, "seconds": round(dt_seconds, 1),
                       "mb_per_s_per_core": round(mb / dt_seconds, 4)}))  # fmt: skip
     for cpus in args.cpus:
-        run = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                STRATA_PIPELINE,
-                str(corpus),
-                str(tokenizer),
-                str(cpus),
-                str(work / f"s{cpus}"),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-            env=one_thread,
-        )
-        if run.returncode:
-            sys.exit(f"Strata's pipeline failed: {run.stderr[-3000:]}")
-        result = json.loads(run.stdout.strip().splitlines()[-1])
+        command = [
+            sys.executable,
+            "-c",
+            STRATA_PIPELINE,
+            str(corpus),
+            str(tokenizer),
+            str(cpus),
+            str(work / f"s{cpus}"),
+        ]
+        result = json.loads(_last_line("Strata", command))
         per_core = mb / result["seconds"] / cpus
         print(json.dumps({"system": "strata", "cpus": cpus, "seconds": round(result["seconds"], 1),
                           "kept": result["kept"], "mb_per_s_per_core": round(per_core, 4),

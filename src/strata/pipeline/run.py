@@ -148,7 +148,7 @@ def run_pipeline(job: PipelineJob) -> dict[str, Any]:
     kept = _kept(ds)
     if kept.count() == 0:
         write_side_files(out, ds)
-        counts = row_counts(ds.map_batches(_no_token_counts, batch_format="numpy"))
+        counts = sorted_counts(row_counts(ds.map_batches(_no_token_counts, batch_format="numpy")))
         stats = _write_stats(
             job=job, out=out, counts=counts, manifest=NO_TOKENS, reports=reports, balance={}, started=started
         )

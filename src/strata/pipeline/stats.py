@@ -2,15 +2,17 @@
 language), drops by reason, dedup clusters, balancing and tokens written, as JSON and as
 one figure. Tokens are counted with the job's tokenizer on each document's text as the
 stage saw it (extracted text for HTML), for dropped documents too; a kept document's from
-the ids written to the shards (`kept_row_counts`), the same count without a second encoding. A drop is counted under the
-stage its row's `dropped_by` names (strata.pipeline.registry), whatever its status says.
-The counts are summed on the workers (`row_counts`, strata.pipeline.aggregate); the driver sees one row per
-(stage, status, language)."""
+the ids written to the shards (`kept_row_counts`), the same count without a second
+encoding. A drop is counted under the stage its row's `dropped_by` names
+(strata.pipeline.registry), whatever its status says. The counts are summed on the workers
+(`row_counts`, strata.pipeline.aggregate); the driver sees one row per (stage, status,
+language)."""
 
 from __future__ import annotations
 
 import io
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import matplotlib
@@ -47,12 +49,12 @@ def _count_columns(batch: Batch) -> Batch:
     }
 
 
-def row_counts(ds: ray.data.Dataset) -> list[dict[str, Any]]:
-    """Documents and tokens per (dropped_by, status, language) over rows with a `token_count`,
-    sorted by that key."""
-    return sorted_counts(
-        totals(ds.map_batches(_count_columns, batch_format="numpy"), COUNT_KEYS, COUNT_VALUES)
-    )
+def row_counts(
+    ds: ray.data.Dataset, columns: Callable[[Batch], Batch] = _count_columns
+) -> list[dict[str, Any]]:
+    """Documents and tokens per (dropped_by, status, language) over rows with a `token_count`
+    (or whatever `columns` makes of each batch), in no particular order (`sorted_counts`)."""
+    return totals(ds.map_batches(columns, batch_format="numpy"), COUNT_KEYS, COUNT_VALUES)
 
 
 def _kept_count_columns(batch: Batch) -> Batch:
@@ -72,7 +74,7 @@ def _kept_count_columns(batch: Batch) -> Batch:
 def kept_row_counts(tokenized: ray.data.Dataset) -> list[dict[str, Any]]:
     """`row_counts`' rows for the kept documents, from the tokens written to the shards, so
     that the kept text is not tokenized a second time for the stats."""
-    return totals(tokenized.map_batches(_kept_count_columns, batch_format="numpy"), COUNT_KEYS, COUNT_VALUES)
+    return row_counts(tokenized, _kept_count_columns)
 
 
 def sorted_counts(counts: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from strata.pipeline.filters.c4 import C4Quality
 from strata.pipeline.filters.fineweb import FineWebQuality
 from strata.pipeline.filters.gopher_quality import GopherQuality
 from strata.pipeline.filters.gopher_repetition import GopherRepetition
-from strata.pipeline.filters.text_stats import duplicates, repeated_ngram_chars, top_ngram_chars
+from strata.pipeline.filters.text_stats import WordNgrams, duplicates
 from strata.pipeline.filters.word_tokens import word_tokens
 from strata.spec.pipeline import C4Spec, FineWebSpec, GopherQualitySpec, GopherRepetitionSpec
 
@@ -101,15 +101,15 @@ def test_ngram_sizes_below_one_are_refused_by_the_spec() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         GopherRepetitionSpec(max_dup_ngram_char_frac={0: 0.1})
     with pytest.raises(ValueError, match="n >= 1"):
-        repeated_ngram_chars(["a", "b"], 0)
+        WordNgrams(["a", "b"]).repeated_chars(0)
 
 
 @given(text=TEXTS, n=st.integers(1, 6))
 @settings(max_examples=200, deadline=None)
 def test_repeat_counts_stay_within_the_text(text: str, n: int) -> None:
     tokens = word_tokens(text)
-    assert 0 <= repeated_ngram_chars(tokens, n) <= len("".join(tokens))
-    assert top_ngram_chars(tokens, n) >= 0
+    assert 0 <= WordNgrams(tokens).repeated_chars(n) <= len("".join(tokens))
+    assert WordNgrams(tokens).top_chars(n) >= 0
     lines = text.split("\n")
     count, chars = duplicates(lines)
     assert 0 <= count < max(len(lines), 1) and 0 <= chars <= len(text)
@@ -134,7 +134,7 @@ def _reference_repeated_chars(tokens: list[str], n: int) -> int:
 @settings(max_examples=300, deadline=None)
 def test_repeated_ngram_chars_is_the_scan_it_replaces(tokens: list[str], n: int) -> None:
     # Five words make repeats and skipped windows that hold earlier occurrences common.
-    assert repeated_ngram_chars(tokens, n) == _reference_repeated_chars(tokens, n)
+    assert WordNgrams(tokens).repeated_chars(n) == _reference_repeated_chars(tokens, n)
 
 
 @given(tokens=st.lists(st.sampled_from(["a", "bb", "c", "dd", "e"]), max_size=60), n=st.integers(1, 6))
@@ -142,4 +142,4 @@ def test_repeated_ngram_chars_is_the_scan_it_replaces(tokens: list[str], n: int)
 def test_top_ngram_chars_is_the_count_it_replaces(tokens: list[str], n: int) -> None:
     grams = Counter(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
     expected = len(grams.most_common(1)[0][0]) * grams.most_common(1)[0][1] if grams else 0
-    assert top_ngram_chars(tokens, n) == expected  # datatrove's find_top_duplicate, ties included
+    assert WordNgrams(tokens).top_chars(n) == expected  # datatrove's find_top_duplicate, ties included

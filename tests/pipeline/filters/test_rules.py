@@ -8,7 +8,7 @@ import numpy as np
 from strata.pipeline.filters.c4 import C4Quality
 from strata.pipeline.filters.fineweb import FineWebQuality
 from strata.pipeline.filters.gopher_repetition import GopherRepetition
-from strata.pipeline.filters.text_stats import repeated_ngram_chars, top_ngram_chars
+from strata.pipeline.filters.text_stats import WordNgrams
 from strata.spec.pipeline import C4Spec, FineWebSpec, GopherRepetitionSpec
 
 PROSE = (
@@ -49,11 +49,11 @@ def test_gopher_repetition_thresholds_come_from_the_job() -> None:
 
 def test_ngram_counts_match_the_published_definition() -> None:
     words = ["a", "b", "a", "b", "a", "b", "c"]
-    assert top_ngram_chars(words, 2) == len("a b") * 3
-    assert top_ngram_chars(["a", "bc"], 2) == len("a bc")  # once is counted too (datatrove)
+    assert WordNgrams(words).top_chars(2) == len("a b") * 3
+    assert WordNgrams(["a", "bc"]).top_chars(2) == len("a bc")  # once is counted too (datatrove)
     # Repeated 2-grams skip past themselves: "ab" at 0, "ba" at 1, then "ab" at 2 and at 4
     # repeat; their words are joined without a space (datatrove's find_all_duplicate).
-    assert repeated_ngram_chars(words, 2) == 2 + 2
+    assert WordNgrams(words).repeated_chars(2) == 2 + 2
 
 
 def test_c4_removes_bad_lines_then_judges_the_document() -> None:

@@ -110,16 +110,6 @@ def _inside(skipped: list[int], position: int, n: int) -> bool:
     return k >= 0 and position < skipped[k] + n - 1
 
 
-def top_ngram_chars(tokens: list[str], n: int) -> int:
-    """WordNgrams(tokens).top_chars(n); n >= 1."""
-    return WordNgrams(tokens).top_chars(n)
-
-
-def repeated_ngram_chars(tokens: list[str], n: int) -> int:
-    """WordNgrams(tokens).repeated_chars(n); n >= 1."""
-    return WordNgrams(tokens).repeated_chars(n)
-
-
 def _check_n(n: int) -> None:
     if n < 1:
         raise ValueError(f"word n-grams need n >= 1, got {n}")
