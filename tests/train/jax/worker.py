@@ -3,7 +3,8 @@
 XLA reads XLA_FLAGS (the simulated device count) once, when JAX starts, so every JAX run
 is a fresh process. Modes:
 - jax: train ARGS["job"] on the first ARGS["devices"] devices (optionally from the weights
-  in ARGS["init"], stopping after ARGS["stop_after"]); write {"losses": [...]} to ARGS["out"].
+  in ARGS["init"], stopping after ARGS["stop_after"], with ARGS["peak"] FLOP/s per device
+  for MFU); write {"losses": [...]} to ARGS["out"].
 - shards: place the job's initial state on its mesh, run one step and write, per parameter,
   the share of its elements on each device.
 - deepspeed: save the seeded torch Llama's state dict to ARGS["init"] (npz), then train the
@@ -30,7 +31,14 @@ def run_jax(args: dict[str, Any]) -> dict[str, Any]:
     init = dict(np.load(args["init"])) if args.get("init") else None
     devices = jax.devices()[: args["devices"]]
     job = load_train_job(args["job"])
-    return {"losses": train(job, devices=devices, initial_params=init, stop_after=args.get("stop_after"))}
+    losses = train(
+        job,
+        devices=devices,
+        initial_params=init,
+        stop_after=args.get("stop_after"),
+        peak_flops_per_device=args.get("peak"),
+    )
+    return {"losses": losses}
 
 
 def run_shards(args: dict[str, Any]) -> dict[str, Any]:

@@ -6,8 +6,8 @@ Step k (0-based) trains on global samples k·G … k·G + G − 1 with G = `job.
 ranks of the same job read together in that step (strata.train.data), split into
 grad_accum_steps micro-steps whose gradients are averaged. The loss of a step is the mean
 over its micro-steps, as the torch loop reports it. Weights and optimizer state are fp32;
-on TPU the forward and backward pass run in bf16 (`precision` bf16 or autocast alike),
-elsewhere in fp32.
+on TPUs and GPUs the forward and backward pass run in bf16 (`precision` bf16 or autocast
+alike), on CPUs in fp32.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from strata.spec.models import LlamaConfig, build_model_config
+from strata.spec.models import LlamaConfig, build_model_config, mfu
 from strata.spec.train import TrainJob
 from strata.train.data import ShardSamples
 from strata.train.jax.checkpoints import Checkpoints, abstract
@@ -45,12 +45,14 @@ def train(
     devices: list[Any] | None = None,
     initial_params: dict[str, np.ndarray[Any, Any]] | None = None,
     stop_after: int | None = None,
+    peak_flops_per_device: float | None = None,
 ) -> list[float]:
     """Train `job` (resuming from its newest checkpoint) and return the losses of the steps run.
 
     `devices`: the mesh's devices (default all); `initial_params`: weights by torch name
     instead of the seeded initialisation; `stop_after`: end after this step without the
-    final checkpoint, as a killed run would. Raises JobError for shards, mesh or batch
+    final checkpoint, as a killed run would; `peak_flops_per_device`: one accelerator's dense
+    bf16 FLOP/s (the catalog's), for the `mfu` of each step in metrics.jsonl. Raises JobError for shards, mesh or batch
     that do not fit, and for a checkpoint of another model shape.
     """
     samples = ShardSamples(Path(job.data.shards), job.model.seq_len, job.seed)
@@ -88,14 +90,16 @@ def train(
             loss = float(loss_array)
             seconds = time.perf_counter() - started
             losses.append(loss)
-            tokens = job.global_batch * job.model.seq_len
+            tokens_per_second = job.global_batch * job.model.seq_len / seconds
+            peak = peak_flops_per_device * mesh.size if peak_flops_per_device else None
             metrics.log(
                 {
                     "step": step + 1,
                     "loss": loss,
                     "lr": float(schedule(step)),
                     "step_seconds": seconds,
-                    "tokens_per_second": tokens / seconds,
+                    "tokens_per_second": tokens_per_second,
+                    "mfu": mfu(cfg.flops_per_token(), tokens_per_second, peak) if peak else None,
                     "devices": mesh.size,
                 }
             )
@@ -150,7 +154,7 @@ def build_step(
 ) -> StepFn:
     """One optimizer step, compiled for the mesh: (params, opt_state, x, y) → (params,
     opt_state, mean loss); x and y are (micro-steps, samples, seq_len) token ids."""
-    compute_dtype = jnp.bfloat16 if jax.default_backend() == "tpu" else jnp.float32
+    compute_dtype = jnp.float32 if jax.default_backend() == "cpu" else jnp.bfloat16
 
     def loss_fn(params: Params, x: jax.Array, y: jax.Array) -> jax.Array:
         return lm_loss(logits(cfg, params, x, compute_dtype=compute_dtype, recompute=recompute), y)
