@@ -66,11 +66,14 @@ def _memory(args: argparse.Namespace, job: TrainJob) -> str | None:
     if vocab is None:
         try:
             vocab, vocab_from = (
-                int(load_manifest(Path(job.data.shards))["vocab_size"]),
+                int(load_manifest(Path(job.data.blend()[0].shards))["vocab_size"]),
                 "the shards' manifest",
             )
         except (OSError, KeyError, ValueError):
-            vocab, vocab_from = DEFAULT_VOCAB, f"assumed (no manifest in {job.data.shards}; set --vocab-size)"
+            vocab, vocab_from = (
+                DEFAULT_VOCAB,
+                f"assumed (no manifest in {job.data.blend()[0].shards}; set --vocab-size)",
+            )
     cfg = build_model_config(job.model, vocab)
     estimate = check_fits(cfg, job, instance, str(args.file))
     return f"# memory per accelerator on {name} (vocabulary {vocab}, {vocab_from}):\n" + format_estimate(

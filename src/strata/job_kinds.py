@@ -25,6 +25,7 @@ from strata.errors import JobError
 from strata.shards import load_manifest
 from strata.spec import PipelineJob, SweepJob, TrainJob
 from strata.spec.load import Job
+from strata.spec.train import SourceSpec
 from strata.storage import Location
 
 Start = Callable[[], dict[str, Any]]
@@ -83,7 +84,12 @@ def _prepare_pipeline(job: PipelineJob, target: RunTarget) -> Start:
 
 
 def _shard_files(job: TrainJob | SweepJob) -> list[Path]:
-    return sorted(p for p in Path(job.data.shards).glob("*") if p.suffix in (".bin", ".idx", ".json"))
+    return sorted(
+        p
+        for source in job.data.blend()
+        for p in Path(source.shards).glob("*")
+        if p.suffix in (".bin", ".idx", ".json")
+    )
 
 
 def _prepare_train(job: TrainJob, target: RunTarget) -> Start:
@@ -135,7 +141,7 @@ KINDS: dict[str, JobKind] = {
         JobKind(
             name="train",
             spec=TrainJob,
-            paths=("data.shards", "output.dir"),
+            paths=("data.shards", "data.sources", "output.dir"),
             output="output.dir",
             prepare=_prepare_train,
             input_files=_shard_files,
@@ -166,6 +172,8 @@ def _absolute(value: Any) -> Any:
     """A local path made absolute; URIs and empty values (an unset folder) stay as they are."""
     if isinstance(value, list):
         return [_absolute(v) for v in value]
+    if isinstance(value, SourceSpec):
+        return value.model_copy(update={"shards": _absolute(value.shards)})
     return value if not value or "://" in value else str(Path(value).resolve())
 
 

@@ -33,8 +33,8 @@ from strata.scaling.laws import ChinchillaLaw
 from strata.spec.models import mfu
 from strata.spec.sweep import SweepJob
 from strata.spec.train import TrainJob
-from strata.train.data import ShardSamples
 from strata.train.launch import peak_flops_per_worker
+from strata.train.samples import data_samples
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def prepare_sweep(job: SweepJob, *, instance_type: str | None = None) -> Callabl
     """Check the shards (present, intact, at least one sample of `seq_len`), writing nothing;
     return the function that runs the sweep. `instance_type` (a catalog row) gives one run's
     accelerator peak for MFU (none on CPUs)."""
-    samples = ShardSamples(Path(job.data.shards), job.seq_len, job.seed)
+    samples = data_samples(job.data, job.seq_len, job.seed)
     runs = build_runs(job)
     largest = max(r.steps * r.batch.micro_batch_size * r.batch.grad_accum_steps for r in runs)
     if largest > samples.num_samples:

@@ -22,9 +22,10 @@ def write_shards(
     seed: int,
     vocab_size: int,
     eot_id: int,
+    tokenizer: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Shuffle documents in memory, cut them into shards of about `tokens_per_shard`, write the
-    manifest. For documents that fit in one process (tests, fixtures); the pipeline writes each
+    manifest (with `tokenizer`'s record, as `write_manifest` takes it). For documents that fit in one process (tests, fixtures); the pipeline writes each
     shard on a worker (strata.pipeline.assemble) and the manifest with `write_manifest`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     dtype = token_dtype(vocab_size)
@@ -40,4 +41,6 @@ def write_shards(
             pending, pending_tokens = [], 0
     if pending:
         shards.append(write_shard(out_dir, len(shards), pending, dtype))
-    return write_manifest(out_dir, shards, vocab_size=vocab_size, eot_id=eot_id, seed=seed)
+    return write_manifest(
+        out_dir, shards, vocab_size=vocab_size, eot_id=eot_id, seed=seed, tokenizer=tokenizer
+    )

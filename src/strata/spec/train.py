@@ -34,22 +34,62 @@ def _local_folder(value: str, why_and_fix: str) -> str:
     return value
 
 
-class TrainDataSpec(Section):
-    """Token shards written by a pipeline job."""
+def _local_shards(shards: str) -> str:
+    return _local_folder(
+        shards,
+        f"training memory-maps the shards; copy them to a local or shared folder first "
+        f"(`aws s3 sync {shards} DIR`) and name DIR here",
+    )
+
+
+class SourceSpec(Section):
+    """One shard directory of a blend and its share of the training samples."""
 
     shards: str = Field(description="Directory of shards (a pipeline's output `shards/`), local.")
+    weight: float = Field(gt=0, description="Share of the samples (weights are normalised to sum to 1).")
+    name: str | None = Field(
+        None, description="Label in the metrics (default: the pipeline output's folder name)."
+    )
+
+    @field_validator("shards")
+    @classmethod
+    def _local(cls, shards: str) -> str:
+        return _local_shards(shards)
+
+
+class TrainDataSpec(Section):
+    """Token shards written by a pipeline job: one directory, or a blend of several."""
+
+    shards: str | None = Field(
+        None, description="Directory of shards (a pipeline's output `shards/`), local; or give `sources`."
+    )
+    sources: list[SourceSpec] | None = Field(
+        None,
+        min_length=2,
+        description="A blend: shard directories (web, code, books, … from separate pipeline runs, one "
+        "tokenizer) with weights; instead of `shards`.",
+    )
     validation: ValidationSpec | None = Field(
         None, description="Held-out data for the validation loss (none: training loss only)."
     )
 
     @field_validator("shards")
     @classmethod
-    def _local_shards(cls, shards: str) -> str:
-        return _local_folder(
-            shards,
-            f"training memory-maps the shards; copy them to a local or shared folder first "
-            f"(`aws s3 sync {shards} DIR`) and name DIR here",
-        )
+    def _local(cls, shards: str | None) -> str | None:
+        return None if shards is None else _local_shards(shards)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> TrainDataSpec:
+        if (self.shards is None) == (self.sources is None):
+            raise ValueError("give exactly one of shards (one directory) or sources (a blend)")
+        return self
+
+    def blend(self) -> list[SourceSpec]:
+        """The job's shard directories with their weights (one, weight 1, without `sources`)."""
+        if self.sources is not None:
+            return self.sources
+        assert self.shards is not None  # _one_kind
+        return [SourceSpec(shards=self.shards, weight=1.0)]
 
 
 class EvalSpec(Section):

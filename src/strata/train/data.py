@@ -9,9 +9,9 @@ can therefore be produced directly, which makes resumption exact.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
@@ -19,10 +19,25 @@ from strata.errors import JobError
 from strata.shards import check_token_ids, read_index, read_tokens
 
 if TYPE_CHECKING:
-    from strata.spec.train import TrainJob
-
-if TYPE_CHECKING:
     import torch
+
+
+class Samples(Protocol):
+    """What training reads: fixed-length samples by global sample number (`ShardSamples`,
+    or `strata.train.blend.BlendedSamples` over several shard directories)."""
+
+    seq_len: int
+    num_samples: int
+    manifest: dict[str, Any]
+
+    @property
+    def vocab_size(self) -> int: ...
+
+    def rows(self, first_global_index: int, size: int) -> np.ndarray[Any, Any]: ...
+
+    def batch(self, first_global_index: int, size: int) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def in_order(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 
 class ShardSamples:
@@ -67,29 +82,33 @@ class ShardSamples:
     def rows(self, first_global_index: int, size: int) -> np.ndarray[Any, Any]:
         """`size` consecutive global samples as int64 rows of `seq_len + 1` tokens (no torch:
         the JAX trainer reads the same samples through this)."""
-        rows = []
-        for g in range(first_global_index, first_global_index + size):
-            start = self._sample_index(g) * self.seq_len
-            rows.append(np.asarray(self.tokens[start : start + self.seq_len + 1], dtype=np.int64))
-        return np.stack(rows)
+        return self.rows_of(range(first_global_index, first_global_index + size))
+
+    def rows_of(self, global_indices: Iterable[int]) -> np.ndarray[Any, Any]:
+        """Rows of the given global sample numbers (in the seeded order, epoch after epoch)."""
+        return self.rows_in_order(self._sample_index(g) for g in global_indices)
+
+    def rows_in_order(self, indices: Iterable[int]) -> np.ndarray[Any, Any]:
+        """Rows of samples by their place in the stream (no permutation)."""
+        seq = self.seq_len
+        return np.stack([np.asarray(self.tokens[i * seq : (i + 1) * seq + 1], np.int64) for i in indices])
 
     def batch(self, first_global_index: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Inputs and targets for `size` consecutive global sample numbers."""
-        import torch
-
-        block = torch.from_numpy(self.rows(first_global_index, size))
-        return block[:, :-1], block[:, 1:]
+        return inputs_and_targets(self.rows(first_global_index, size))
 
     def in_order(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """Inputs and targets of samples by their place in the stream (no permutation): the
         fixed validation set is samples 0 … N-1."""
-        import torch
+        return inputs_and_targets(self.rows_in_order(indices))
 
-        rows = [
-            np.asarray(self.tokens[i * self.seq_len : (i + 1) * self.seq_len + 1], np.int64) for i in indices
-        ]
-        block = torch.from_numpy(np.stack(rows))
-        return block[:, :-1], block[:, 1:]
+
+def inputs_and_targets(rows: np.ndarray[Any, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows of `seq_len + 1` tokens as (inputs, targets) tensors shifted by one token."""
+    import torch
+
+    block = torch.from_numpy(rows)
+    return block[:, :-1], block[:, 1:]
 
 
 def held_out_documents(
@@ -109,34 +128,9 @@ def held_out_documents(
 HOLD_OUT_STREAM = 0x7A11D  # keeps the held-out draws apart from any sample-order seed
 
 
-def training_samples(job: TrainJob, *, verify: bool = True) -> ShardSamples:
-    """The job's training samples: its shards less the documents `data.validation.fraction` holds out."""
-    v = job.data.validation
-    held_out = (v.fraction, v.seed) if v is not None and v.fraction is not None else None
-    return ShardSamples(Path(job.data.shards), job.model.seq_len, job.seed, verify, held_out=held_out)
-
-
-def validation_samples(job: TrainJob, *, verify: bool = True) -> ShardSamples | None:
-    """The job's held-out samples (its validation shards, or the held-out documents), or None."""
-    v = job.data.validation
-    if v is None:
-        return None
-    if v.shards is not None:
-        return ShardSamples(Path(v.shards), job.model.seq_len, job.seed, verify)
-    assert v.fraction is not None  # ValidationSpec takes exactly one of the two
-    return ShardSamples(
-        Path(job.data.shards),
-        job.model.seq_len,
-        job.seed,
-        verify,
-        held_out=(v.fraction, v.seed),
-        part="validation",
-    )
-
-
 def validation_loss_sum(
     loss_of: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    samples: ShardSamples,
+    samples: Samples,
     *,
     count: int,
     replica: int,

@@ -17,10 +17,10 @@ from strata.spec.catalog import load_catalog
 from strata.spec.models import ModelConfig, build_model_config
 from strata.spec.train import TrainJob, WorkersSpec
 from strata.train.checkpoints import WEIGHTS, convert_to_universal, plan_resume
-from strata.train.data import training_samples, validation_samples
 from strata.train.loop import train_loop_per_worker
 from strata.train.metrics import read_metrics
 from strata.train.report import write_training_report
+from strata.train.samples import training_samples, validation_samples
 from strata.train.stalls import STALLS, read_stall_records
 
 logger = logging.getLogger(__name__)
@@ -35,7 +35,10 @@ def prepare_training(job: TrainJob, *, instance_type: str | None) -> Callable[[]
     out = Path(job.output.dir).resolve()
     samples = training_samples(job)
     logger.info(
-        "%d training samples of %d tokens in %s", samples.num_samples, job.model.seq_len, job.data.shards
+        "%d training samples of %d tokens in %s",
+        samples.num_samples,
+        job.model.seq_len,
+        ", ".join(s.shards for s in job.data.blend()),
     )
     held_out = validation_samples(job)
     if held_out is not None:
@@ -47,7 +50,7 @@ def prepare_training(job: TrainJob, *, instance_type: str | None) -> Callable[[]
     check_tensor_split(job, cfg)
     universal = plan_resume(job, cfg, out / "ray" / job.name)
     check_cluster_holds(job.workers)
-    resolved = job.with_values({"data.shards": str(Path(job.data.shards).resolve()), "output.dir": str(out)})
+    resolved = job.with_values({"output.dir": str(out)})  # strata.jobs made the input paths absolute
     peak = peak_flops_per_worker(job, instance_type)
     return functools.partial(_train, resolved, cfg, universal, peak)
 
@@ -107,7 +110,7 @@ def check_tensor_split(job: TrainJob, cfg: ModelConfig) -> None:
     if tensor > 1 and not job.model.tie_embeddings and cfg.vocab_size % tensor:
         raise JobError(
             f"parallel.tensor {tensor}: the output head splits by vocabulary and the shards' vocabulary "
-            f"({cfg.vocab_size}, {job.data.shards}) is not a multiple of it; use a tensor size that "
+            f"({cfg.vocab_size}, {job.data.blend()[0].shards}) is not a multiple of it; use a tensor size that "
             "divides it, or tokenize with a vocabulary padded to a multiple"
         )
 

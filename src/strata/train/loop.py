@@ -15,9 +15,11 @@ import torch.distributed as dist
 
 from strata.spec.models import ModelConfig, mfu
 from strata.spec.train import TrainJob
+from strata.train.blend import BlendedSamples
 from strata.train.checkpoints import checkpoint_info, load_last_checkpoint, report_checkpoint, save_final
-from strata.train.data import ShardSamples, validation_loss_sum, validation_samples
+from strata.train.data import Samples, validation_loss_sum
 from strata.train.metrics import MetricsLogger
+from strata.train.samples import validation_samples
 from strata.train.stalls import StallWatch
 from strata.train.step import configure_runtime, data_parallel_rank, open_samples, pipeline_step, train_step
 
@@ -59,8 +61,8 @@ def _train_steps(
     job: TrainJob,
     cfg: ModelConfig,
     engine: Any,
-    samples: ShardSamples,
-    held_out: ShardSamples | None,
+    samples: Samples,
+    held_out: Samples | None,
     *,
     start: int,
     metrics: MetricsLogger | None,
@@ -102,6 +104,8 @@ def _train_steps(
             "memory_mib_max": max(memory),
             "memory_mib_per_rank": memory,
         }
+        if isinstance(samples, BlendedSamples):
+            row["tokens_by_source"] = samples.drawn_tokens((step + 1) * job.global_batch)
         if held_out is not None and (step + 1 == job.steps or (every_eval and (step + 1) % every_eval == 0)):
             row["val_loss"] = _validation_loss(engine, held_out, job.eval.samples, replica, replicas)
             if metrics is not None:
@@ -121,7 +125,7 @@ def _train_steps(
     return row
 
 
-def _validation_loss(engine: Any, held_out: ShardSamples, count: int, replica: int, replicas: int) -> float:
+def _validation_loss(engine: Any, held_out: Samples, count: int, replica: int, replicas: int) -> float:
     """Mean loss over the first `count` held-out samples, the same for any worker count: each
     data-parallel replica sums its share, the sums are added over all ranks (ranks of one
     replica, e.g. tensor-parallel ones, hold the same sum, so it is divided by their number)."""

@@ -42,6 +42,9 @@ class MetricsLogger:
                 if key != "step" and isinstance(value, int | float):
                     tag = "validation/loss" if key == "val_loss" else f"train/{key}"
                     self._writer.add_scalar(tag, value, row["step"])
+                elif isinstance(value, dict):  # tokens_by_source of a blend
+                    for name, count in value.items():
+                        self._writer.add_scalar(f"train/{key}/{name}", count, row["step"])
             self._writer.flush()
 
     def close(self) -> None:

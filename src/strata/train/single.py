@@ -11,7 +11,8 @@ from typing import Any
 
 from strata.ports import free_port
 from strata.spec.train import TrainJob
-from strata.train.data import validation_loss_sum, validation_samples
+from strata.train.data import validation_loss_sum
+from strata.train.samples import validation_samples
 from strata.train.step import build_engine, configure_runtime, open_samples, train_step
 
 

@@ -11,10 +11,11 @@ import torch
 
 from strata.spec.models import LlamaConfig, ModelConfig, build_model_config
 from strata.spec.train import BatchSpec, TrainJob
-from strata.train.data import ShardSamples, global_index, training_samples
+from strata.train.data import Samples, global_index
 from strata.train.deepspeed_config import build_ds_config
 from strata.train.models import build_model
 from strata.train.pipeline_stages import llama_pipeline
+from strata.train.samples import training_samples
 from strata.train.schedule import lr_scheduler
 
 
@@ -30,7 +31,7 @@ def configure_runtime(job: TrainJob) -> None:
         torch.set_num_threads(job.workers.cpus_per_worker)
 
 
-def open_samples(job: TrainJob) -> tuple[ShardSamples, ModelConfig]:
+def open_samples(job: TrainJob) -> tuple[Samples, ModelConfig]:
     """The job's samples and model shape, in a worker. The launcher already verified the
     shards' checksums before training started, so workers do not read every shard again."""
     samples = training_samples(job, verify=False)
@@ -110,7 +111,7 @@ def data_parallel_rank(engine: Any) -> tuple[int, int]:
 
 
 def pipeline_step(
-    engine: Any, samples: ShardSamples, *, step: int, replica: int, replicas: int, batch: BatchSpec
+    engine: Any, samples: Samples, *, step: int, replica: int, replicas: int, batch: BatchSpec
 ) -> float:
     """One optimizer step of a pipeline engine (its micro-batches flow through the stages);
     the mean loss over the global batch, the same on every rank. Only the first stage reads
@@ -123,7 +124,7 @@ def pipeline_step(
 
 
 def train_step(
-    engine: Any, samples: ShardSamples, *, step: int, rank: int, world_size: int, batch: BatchSpec
+    engine: Any, samples: Samples, *, step: int, rank: int, world_size: int, batch: BatchSpec
 ) -> torch.Tensor:
     """One optimizer step of this rank (all its micro-steps); returns the sum of its micro-batch losses."""
     loss_sum = torch.zeros((), device=engine.device)
@@ -137,7 +138,7 @@ def train_step(
 
 
 def micro_batch(
-    samples: ShardSamples, *, step: int, micro: int, replica: int, replicas: int, batch: BatchSpec
+    samples: Samples, *, step: int, micro: int, replica: int, replicas: int, batch: BatchSpec
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Inputs and targets of one micro-batch of one data-parallel replica."""
     first = global_index(

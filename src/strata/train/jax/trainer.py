@@ -27,12 +27,14 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from strata.spec.models import LlamaConfig, build_model_config, mfu
 from strata.spec.train import TrainJob
-from strata.train.data import ShardSamples
+from strata.train.blend import BlendedSamples
+from strata.train.data import Samples
 from strata.train.jax.checkpoints import Checkpoints, abstract
 from strata.train.jax.model import Params, check_params, init_params, lm_loss, logits, param_shapes
 from strata.train.jax.optim import build_optimizer, lr_schedule
 from strata.train.jax.sharding import batch_sharding, build_mesh, check_batch, param_shardings
 from strata.train.metrics import MetricsLogger
+from strata.train.samples import training_samples
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +57,7 @@ def train(
     bf16 FLOP/s (the catalog's), for the `mfu` of each step in metrics.jsonl. Raises JobError for shards, mesh or batch
     that do not fit, and for a checkpoint of another model shape.
     """
-    samples = ShardSamples(Path(job.data.shards), job.model.seq_len, job.seed)
+    samples = training_samples(job)
     cfg = build_model_config(job.model, samples.vocab_size)
     if not isinstance(cfg, LlamaConfig):  # the spec refuses family gpt on jax
         raise TypeError("backend jax trains the llama family")
@@ -101,6 +103,11 @@ def train(
                     "tokens_per_second": tokens_per_second,
                     "mfu": mfu(cfg.flops_per_token(), tokens_per_second, peak) if peak else None,
                     "devices": mesh.size,
+                    **(
+                        {"tokens_by_source": samples.drawn_tokens((step + 1) * job.global_batch)}
+                        if isinstance(samples, BlendedSamples)
+                        else {}
+                    ),
                 }
             )
             if (every and (step + 1) % every == 0) or step + 1 == job.steps:
@@ -181,7 +188,7 @@ def build_step(
     return compiled
 
 
-def step_batch(job: TrainJob, samples: ShardSamples, step: int, mesh: Mesh) -> tuple[jax.Array, jax.Array]:
+def step_batch(job: TrainJob, samples: Samples, step: int, mesh: Mesh) -> tuple[jax.Array, jax.Array]:
     """Inputs and targets of optimizer step `step`, (grad_accum_steps, samples per micro-step,
     seq_len) int32, split over the mesh's batch axes."""
     size, accum = job.global_batch, job.batch.grad_accum_steps
