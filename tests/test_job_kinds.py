@@ -111,8 +111,8 @@ def test_a_job_refused_before_it_starts_writes_nothing(kind: str, tmp_path: Path
     assert not (tmp_path / "out").exists()
 
 
-def test_a_jax_job_is_refused_by_strata_run_until_ray_schedules_it(tmp_path: Path) -> None:
-    """`strata run` would otherwise train a `backend: jax` job with DeepSpeed."""
+def test_a_jax_job_on_gpu_workers_is_refused_before_it_starts(tmp_path: Path) -> None:
+    """Ray schedules JAX processes on TPU hosts or CPUs; GPUs train with DeepSpeed."""
     job = TrainJob.model_validate(
         {
             "kind": "train",
@@ -121,8 +121,9 @@ def test_a_jax_job_is_refused_by_strata_run_until_ray_schedules_it(tmp_path: Pat
             "model": {"family": "llama"},
             "steps": 2,
             "data": {"shards": str(tmp_path)},
+            "workers": {"num_workers": 1, "use_gpu": True},
             "output": {"dir": str(tmp_path / "out")},
         }
     )
-    with pytest.raises(JobError, match="backend: jax"):
+    with pytest.raises(JobError, match=r"key `workers\.use_gpu`: backend jax runs on TPU hosts or CPUs"):
         KINDS["train"].prepare(job, RunTarget())

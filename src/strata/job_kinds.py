@@ -94,11 +94,9 @@ def _shard_files(job: TrainJob | SweepJob) -> list[Path]:
 
 def _prepare_train(job: TrainJob, target: RunTarget) -> Start:
     if job.backend == "jax":
-        raise JobError(
-            f"train job {job.name!r}: key `backend: jax`: `strata run`/`submit` schedule DeepSpeed "
-            "workers only so far; run the JAX trainer on the host with `python -m strata.train.jax "
-            "JOB.yaml` (Ray scheduling on TPU hosts is not built yet)"
-        )
+        from strata.train.jax.launch import prepare_jax_training
+
+        return prepare_jax_training(job, instance_type=target.instance_type)
     from strata.train.launch import prepare_training
 
     return prepare_training(job, instance_type=target.instance_type)

@@ -1,4 +1,4 @@
-"""`data.validation` and `eval`: one source of held-out data, refused with pipeline stages."""
+"""`data.validation` and `eval`: one source of held-out data, also with pipeline stages."""
 
 from __future__ import annotations
 
@@ -24,11 +24,8 @@ def test_validation_takes_shards_or_a_fraction() -> None:
         job({"fraction": 1.0})
 
 
-def test_pipeline_stages_refuse_validation() -> None:
-    with pytest.raises(ValidationError, match=r"data\.validation is not supported with pipeline stages"):
-        job(
-            {"fraction": 0.1},
-            model={"family": "llama"},
-            parallel={"pipeline_stages": 2},
-            zero={"stage": 1},
-        )
+def test_pipeline_stages_take_validation() -> None:
+    piped = job(
+        {"fraction": 0.1}, model={"family": "llama"}, parallel={"pipeline_stages": 2}, zero={"stage": 1}
+    )
+    assert piped.data.validation is not None and piped.parallel.pipeline_stages == 2

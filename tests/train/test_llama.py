@@ -12,10 +12,10 @@ import torch
 from strata.errors import JobError
 from strata.spec.models import LlamaConfig, build_model_config, describe
 from strata.spec.train import ModelSpec
-from strata.train.checkpoints import MODEL_CONFIG
 from strata.train.export import export_consolidated, export_hf
 from strata.train.llama import Llama
 from strata.train.models import param_count
+from strata.train.run_files import MODEL_CONFIG
 
 SMALL = LlamaConfig(
     vocab_size=97, seq_len=32, n_layers=2, d_model=64, n_heads=4, n_kv_heads=2, ffn_hidden=160

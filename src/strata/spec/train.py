@@ -352,7 +352,6 @@ class TrainJob(Section):
             f"DeepSpeed pipelines take ZeRO 0 or 1, not {self.zero.stage}": self.zero.stage > 1,
             "zero.offload_optimizer is not supported with pipeline stages": self.zero.offload_optimizer,
             "compile is not supported with pipeline stages": self.compile,
-            "data.validation is not supported with pipeline stages yet": self.data.validation is not None,
         }
         broken = [reason for reason, refused in refusals.items() if refused]
         if broken:

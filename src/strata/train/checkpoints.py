@@ -29,13 +29,12 @@ from strata.spec.models import LlamaConfig, ModelConfig, describe
 from strata.spec.train import TrainJob
 from strata.train._universal import UNIVERSAL, universal_client_state, write_universal
 from strata.train.pipeline_stages import stage_names_to_llama
+from strata.train.run_files import MODEL_CONFIG, WEIGHTS
 from strata.train.step import build_engine, is_pipelined
 
 logger = logging.getLogger(__name__)
 CHECKPOINT_TAG = "state"  # one tag: each reported checkpoint directory holds one state
 CHECKPOINT_INFO = "strata-checkpoint.json"
-WEIGHTS = "model.pt"  # the whole model's state dict, written by rank 0 after the last step
-MODEL_CONFIG = "model-config.json"  # the model's shape (strata.spec.models.describe), beside WEIGHTS
 RAY_SNAPSHOT = "checkpoint_manager_snapshot.json"  # Ray Train's record of the checkpoints it registered
 _FRESH = "move the run's ray/ folder away or use another output.dir"
 

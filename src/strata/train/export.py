@@ -1,6 +1,7 @@
 """Export a finished training run: one consolidated file, or a Hugging Face checkpoint.
 
-A run directory holds `model.pt` (the full state dict, written by rank 0) and
+A run directory holds `model.pt` (the full state dict, written by the DeepSpeed trainer's
+rank 0) or `model.npz` (the same names and shapes, written by the JAX trainer), and
 `model-config.json`. The Hugging Face export builds `transformers.LlamaForCausalLM` with
 the same shape, loads the weights (names map one to one, under `model.`) and saves it
 with `save_pretrained`, so `AutoModelForCausalLM.from_pretrained(out)` loads it offline.
@@ -13,22 +14,27 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from strata.errors import JobError
 from strata.spec.models import LlamaConfig, ModelConfig, config_from_description, describe
-from strata.train.checkpoints import MODEL_CONFIG, WEIGHTS
+from strata.train.run_files import MODEL_CONFIG, WEIGHTS, WEIGHTS_NPZ
 
 logger = logging.getLogger(__name__)
 
 
 def load_run(run_dir: Path) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
-    """The model config and weights of a training run's output directory."""
-    weights, config = run_dir / WEIGHTS, run_dir / MODEL_CONFIG
+    """The model config and weights of a training run's output directory (either trainer's)."""
+    npz = run_dir / WEIGHTS_NPZ
+    weights, config = (npz if npz.is_file() else run_dir / WEIGHTS), run_dir / MODEL_CONFIG
     for path in (weights, config):
         if not path.is_file():
             raise JobError(f"{path}: missing; is {run_dir} the output directory of a finished training run?")
     cfg = config_from_description(json.loads(config.read_text(encoding="utf-8")))
+    if weights == npz:
+        with np.load(npz) as arrays:
+            return cfg, {name: torch.from_numpy(arrays[name]) for name in arrays.files}
     return cfg, torch.load(weights, map_location="cpu", weights_only=True)
 
 

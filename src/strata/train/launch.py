@@ -14,12 +14,14 @@ from ray.train.torch import TorchConfig, TorchTrainer
 
 from strata.errors import JobError
 from strata.spec.catalog import load_catalog
+from strata.spec.memory import check_fits
 from strata.spec.models import ModelConfig, build_model_config
 from strata.spec.train import TrainJob, WorkersSpec
-from strata.train.checkpoints import WEIGHTS, convert_to_universal, plan_resume
+from strata.train.checkpoints import convert_to_universal, plan_resume
 from strata.train.loop import train_loop_per_worker
 from strata.train.metrics import read_metrics
 from strata.train.report import write_training_report
+from strata.train.run_files import WEIGHTS
 from strata.train.samples import training_samples, validation_samples
 from strata.train.stalls import STALLS, read_stall_records
 
@@ -48,6 +50,7 @@ def prepare_training(job: TrainJob, *, instance_type: str | None) -> Callable[[]
         )  # fmt: skip
     cfg = build_model_config(job.model, samples.vocab_size)
     check_tensor_split(job, cfg)
+    check_memory(job, cfg, instance_type)
     universal = plan_resume(job, cfg, out / "ray" / job.name)
     check_cluster_holds(job.workers)
     resolved = job.with_values({"output.dir": str(out)})  # strata.jobs made the input paths absolute
@@ -113,6 +116,19 @@ def check_tensor_split(job: TrainJob, cfg: ModelConfig) -> None:
             f"({cfg.vocab_size}, {job.data.blend()[0].shards}) is not a multiple of it; use a tensor size that "
             "divides it, or tokenize with a vocabulary padded to a multiple"
         )
+
+
+def check_memory(job: TrainJob, cfg: ModelConfig, instance_type: str | None) -> None:
+    """Refuse a GPU job whose weights, gradients, optimizer states and activations cannot fit
+    one accelerator of the instance type it runs on (`strata.spec.memory`, the estimate
+    `strata validate --show` prints), before any worker starts: SpecError naming the settings
+    to change. Nothing to check on CPU workers or an instance type outside the catalog."""
+    catalog = load_catalog()
+    if not job.workers.use_gpu or instance_type is None or instance_type not in catalog:
+        return
+    instance = catalog.get(instance_type)
+    if instance.accelerator_memory_gib:
+        check_fits(cfg, job, instance, f"train job {job.name!r} on {instance_type}")
 
 
 def check_cluster_holds(workers: WorkersSpec) -> None:

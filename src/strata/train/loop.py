@@ -21,7 +21,15 @@ from strata.train.data import Samples, validation_loss_sum
 from strata.train.metrics import MetricsLogger
 from strata.train.samples import validation_samples
 from strata.train.stalls import StallWatch
-from strata.train.step import configure_runtime, data_parallel_rank, open_samples, pipeline_step, train_step
+from strata.train.step import (
+    configure_runtime,
+    data_parallel_rank,
+    is_pipelined,
+    open_samples,
+    pipeline_step,
+    pipeline_validation_loss_sum,
+    train_step,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +115,7 @@ def _train_steps(
         if isinstance(samples, BlendedSamples):
             row["tokens_by_source"] = samples.drawn_tokens((step + 1) * job.global_batch)
         if held_out is not None and (step + 1 == job.steps or (every_eval and (step + 1) % every_eval == 0)):
-            row["val_loss"] = _validation_loss(engine, held_out, job.eval.samples, replica, replicas)
+            row["val_loss"] = _validation_loss(engine, held_out, job, replica, replicas)
             if metrics is not None:
                 logger.info("step %d/%d: validation loss %.4f", step + 1, job.steps, row["val_loss"])
         if metrics is not None:
@@ -125,22 +133,32 @@ def _train_steps(
     return row
 
 
-def _validation_loss(engine: Any, held_out: Samples, count: int, replica: int, replicas: int) -> float:
-    """Mean loss over the first `count` held-out samples, the same for any worker count: each
-    data-parallel replica sums its share, the sums are added over all ranks (ranks of one
-    replica, e.g. tensor-parallel ones, hold the same sum, so it is divided by their number)."""
+def _validation_loss(engine: Any, held_out: Samples, job: TrainJob, replica: int, replicas: int) -> float:
+    """Mean loss over the first `eval.samples` held-out samples, the same for any worker count
+    and layout: each data-parallel replica sums its share, the sums are added over all ranks
+    (ranks of one replica, e.g. tensor-parallel ones, hold the same sum, so it is divided by
+    their number; of a pipeline, only the last stage holds it)."""
     device = engine.device
-    with torch.no_grad():
-        mine = validation_loss_sum(
-            lambda x, y: engine(x.to(device), y.to(device)),
-            held_out,
-            count=count,
-            replica=replica,
-            replicas=replicas,
-        )
+    count = min(job.eval.samples, held_out.num_samples)
+    if is_pipelined(engine):
+        mine = pipeline_validation_loss_sum(
+            engine, held_out, count=count, replica=replica, replicas=replicas,
+            micro_batch_size=job.batch.micro_batch_size,
+        )  # fmt: skip
+        holders = 1
+    else:
+        with torch.no_grad():
+            mine = validation_loss_sum(
+                lambda x, y: engine(x.to(device), y.to(device)),
+                held_out,
+                count=count,
+                replica=replica,
+                replicas=replicas,
+            )
+        holders = dist.get_world_size() // replicas
     total = mine.to(device)
     dist.all_reduce(total, op=dist.ReduceOp.SUM)
-    return float(total.item()) / min(count, held_out.num_samples) / (dist.get_world_size() // replicas)
+    return float(total.item()) / count / holders
 
 
 def _peak_memory_mib_per_rank(device: torch.device, world: int) -> list[float]:

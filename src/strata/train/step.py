@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from strata.spec.models import LlamaConfig, ModelConfig, build_model_config
 from strata.spec.train import BatchSpec, TrainJob
@@ -47,11 +48,12 @@ def build_engine(job: TrainJob, cfg: ModelConfig, world_size: int, *, load_unive
 
     torch.manual_seed(job.seed)
     stages = job.parallel.pipeline_stages
-    if stages > 1:
-        assert isinstance(cfg, LlamaConfig)  # the job's validation refuses other families
-        # The stages are laid out over the ranks when the module is built, before
+    if stages > 1 or job.parallel.tensor > 1:
+        # The stages, or the tensor-parallel groups, are laid out over the ranks before
         # deepspeed.initialize would attach DeepSpeed to the process group Ray Train made.
         deepspeed.init_distributed(dist_backend="nccl" if job.workers.use_gpu else "gloo")
+    if stages > 1:
+        assert isinstance(cfg, LlamaConfig)  # the job's validation refuses other families
         model = llama_pipeline(cfg, stages=stages, seed=job.seed, recompute=job.activation_checkpointing)
     else:
         model = build_model(cfg, recompute=job.activation_checkpointing)
@@ -121,6 +123,31 @@ def pipeline_step(
         for micro in range(batch.grad_accum_steps)
     )
     return float(engine.train_batch(data_iter=micro_batches).item())
+
+
+def pipeline_validation_loss_sum(
+    engine: Any, held_out: Samples, *, count: int, replica: int, replicas: int, micro_batch_size: int
+) -> torch.Tensor:
+    """This replica's sum of per-sample mean losses over its share of the first `count`
+    held-out samples, through a pipeline engine: on the last stage, zero on the others, so
+    the sum over all ranks divided by `count` is the same for any layout. Each call runs one
+    micro-batch of `micro_batch_size` samples (the shape the stages exchange); call c of
+    replica r takes samples (c · replicas + r) · micro_batch_size + j, samples past `count`
+    filling the micro-batch and left out of the sum. Every rank makes the same calls."""
+    total = torch.zeros((), dtype=torch.float64)
+    per_call = micro_batch_size * replicas
+    for call in range(-(-count // per_call)):
+        first = call * per_call + replica * micro_batch_size
+        wanted = range(first, first + micro_batch_size)
+        x, y = held_out.in_order([i if i < count else 0 for i in wanted])
+        # The micro-batch's mean loss comes back too, padding included; the logits give each sample's.
+        _, logits = engine.eval_batch(iter([(x, y)]), return_logits=True, num_micro_batches=1)
+        if engine.is_last_stage():  # the micro-batch's logits, (samples, seq_len, vocab)
+            logits = logits.float()
+            per_token = F.cross_entropy(logits.transpose(1, 2), y.to(logits.device), reduction="none")
+            valid = torch.tensor([i < count for i in wanted])
+            total += per_token.mean(dim=1).double().cpu()[valid].sum()
+    return total
 
 
 def train_step(

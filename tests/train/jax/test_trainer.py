@@ -19,6 +19,7 @@ import yaml
 from strata.pipeline.shards import TokenizedDocument, write_shards
 from strata.spec.load import load_train_job
 from strata.spec.models import build_model_config
+from strata.train.export import export_hf
 from strata.train.metrics import read_metrics
 
 pytestmark = pytest.mark.jax
@@ -114,6 +115,24 @@ def test_each_step_reports_its_mfu_against_the_peak_of_every_device(whole: tuple
     for row in rows:
         expected = cfg.flops_per_token() * row["tokens_per_second"] / (4 * PEAK)
         assert row["mfu"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_the_finished_run_exports_to_transformers_with_the_jax_models_logits(
+    whole: tuple[Path, list[float]], tmp_path: Path
+) -> None:
+    """`strata export --format hf` of a JAX run (fsdp 2 × tensor 2, gathered to model.npz)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    export_hf(whole[0] / "out", tmp_path / "hf")
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "hf", dtype=torch.float32)
+    tokens = (np.arange(64).reshape(2, 32) * 7 % 499 + 1).tolist()
+    expected = np.asarray(
+        run("logits", tmp_path, devices=1, run=str(whole[0] / "out"), tokens=tokens)["logits"]
+    )
+    with torch.no_grad():
+        got = model(torch.tensor(tokens)).logits.numpy()
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
 
 
 def test_each_device_holds_its_share_of_every_matrix_and_its_moments(shards: Path, tmp_path: Path) -> None:

@@ -7,6 +7,8 @@ is a fresh process. Modes:
   for MFU); write {"losses": [...]} to ARGS["out"].
 - shards: place the job's initial state on its mesh, run one step and write, per parameter,
   the share of its elements on each device.
+- logits: the JAX model's fp32 logits for ARGS["tokens"] from the finished run's model.npz
+  and model-config.json in ARGS["run"].
 - deepspeed: save the seeded torch Llama's state dict to ARGS["init"] (npz), then train the
   job with DeepSpeed in this one process (strata.train.single); write its losses.
 """
@@ -67,6 +69,20 @@ def run_shards(args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def run_logits(args: dict[str, Any]) -> dict[str, Any]:
+    import jax.numpy as jnp
+
+    from strata.spec.models import LlamaConfig, config_from_description
+    from strata.train.jax.model import logits
+
+    run = Path(args["run"])
+    cfg = config_from_description(json.loads((run / "model-config.json").read_text()))
+    assert isinstance(cfg, LlamaConfig)
+    with np.load(run / "model.npz") as arrays:
+        params = {name: jnp.asarray(arrays[name]) for name in arrays.files}
+    return {"logits": np.asarray(logits(cfg, params, jnp.asarray(args["tokens"]))).tolist()}
+
+
 def run_deepspeed(args: dict[str, Any]) -> dict[str, Any]:
     import torch
 
@@ -86,5 +102,7 @@ def run_deepspeed(args: dict[str, Any]) -> dict[str, Any]:
 if __name__ == "__main__":
     mode, path = sys.argv[1], sys.argv[2]
     arguments = json.loads(Path(path).read_text())
-    result = {"jax": run_jax, "shards": run_shards, "deepspeed": run_deepspeed}[mode](arguments)
+    result = {"jax": run_jax, "shards": run_shards, "logits": run_logits, "deepspeed": run_deepspeed}[mode](
+        arguments
+    )
     Path(arguments["out"]).write_text(json.dumps(result))

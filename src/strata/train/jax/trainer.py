@@ -13,6 +13,7 @@ alike), on CPUs in fp32.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -23,9 +24,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from strata.spec.models import LlamaConfig, build_model_config, mfu
+from strata.files import atomic_path, atomic_write_text
+from strata.spec.models import LlamaConfig, build_model_config, describe, mfu
 from strata.spec.train import TrainJob
 from strata.train.blend import BlendedSamples
 from strata.train.data import Samples
@@ -34,6 +37,7 @@ from strata.train.jax.model import Params, check_params, init_params, lm_loss, l
 from strata.train.jax.optim import build_optimizer, lr_schedule
 from strata.train.jax.sharding import batch_sharding, build_mesh, check_batch, param_shardings
 from strata.train.metrics import MetricsLogger
+from strata.train.run_files import MODEL_CONFIG, WEIGHTS_NPZ
 from strata.train.samples import training_samples
 
 logger = logging.getLogger(__name__)
@@ -80,7 +84,8 @@ def train(
         )
         params, opt_state = state["params"], state["opt"]
     step_fn = build_step(cfg, tx, mesh, p_shardings, o_shardings, recompute=job.activation_checkpointing)
-    metrics = MetricsLogger(out / "metrics.jsonl", keep_steps=start)
+    lead = jax.process_index() == 0  # of the job's processes (one per host), the one that writes
+    metrics = MetricsLogger(out / "metrics.jsonl", keep_steps=start) if lead else None
     schedule = lr_schedule(job.optimizer, job.steps)
     end = job.steps if stop_after is None else min(job.steps, stop_after)
     every, losses = job.checkpoint.every_steps, []
@@ -89,33 +94,49 @@ def train(
             started = time.perf_counter()
             x, y = step_batch(job, samples, step, mesh)
             params, opt_state, loss_array = step_fn(params, opt_state, x, y)
-            loss = float(loss_array)
+            loss = float(loss_array.addressable_data(0))  # replicated: every process holds it
             seconds = time.perf_counter() - started
             losses.append(loss)
             tokens_per_second = job.global_batch * job.model.seq_len / seconds
             peak = peak_flops_per_device * mesh.size if peak_flops_per_device else None
-            metrics.log(
-                {
-                    "step": step + 1,
-                    "loss": loss,
-                    "lr": float(schedule(step)),
-                    "step_seconds": seconds,
-                    "tokens_per_second": tokens_per_second,
-                    "mfu": mfu(cfg.flops_per_token(), tokens_per_second, peak) if peak else None,
-                    "devices": mesh.size,
-                    **(
-                        {"tokens_by_source": samples.drawn_tokens((step + 1) * job.global_batch)}
-                        if isinstance(samples, BlendedSamples)
-                        else {}
-                    ),
-                }
-            )
+            if metrics is not None:
+                metrics.log(
+                    {
+                        "step": step + 1,
+                        "loss": loss,
+                        "lr": float(schedule(step)),
+                        "step_seconds": seconds,
+                        "tokens_per_second": tokens_per_second,
+                        "mfu": mfu(cfg.flops_per_token(), tokens_per_second, peak) if peak else None,
+                        "devices": mesh.size,
+                        **(
+                            {"tokens_by_source": samples.drawn_tokens((step + 1) * job.global_batch)}
+                            if isinstance(samples, BlendedSamples)
+                            else {}
+                        ),
+                    }
+                )
             if (every and (step + 1) % every == 0) or step + 1 == job.steps:
                 checkpoints.save(step + 1, {"params": params, "opt": opt_state})
+            if step + 1 == job.steps:
+                save_weights(out, cfg, params, write=lead)
     finally:
-        metrics.close()
+        if metrics is not None:
+            metrics.close()
         checkpoints.close()
     return losses
+
+
+def save_weights(out: Path, cfg: LlamaConfig, params: Params, *, write: bool) -> None:
+    """After the last step: `model.npz` (every parameter whole, fp32, under the torch model's
+    names) and `model-config.json`, what `strata export` reads, each whole or not at all.
+    Every process takes part in gathering the parameters; the one told to `write` writes."""
+    host: dict[str, Any] = {name: np.asarray(gather(value)) for name, value in params.items()}
+    if not write:
+        return
+    with atomic_path(out / WEIGHTS_NPZ) as tmp, tmp.open("wb") as file:
+        np.savez(file, **host)
+    atomic_write_text(out / MODEL_CONFIG, json.dumps(describe(cfg)))
 
 
 def initial_state(
@@ -130,9 +151,7 @@ def initial_state(
     """Parameters placed on the mesh, the optimizer state sharded as its parameters, and its shardings."""
     host = init_params(cfg, seed) if initial is None else initial
     check_params(cfg, host)
-    params = {
-        name: jax.device_put(np.asarray(host[name], np.float32), p_shardings[name]) for name in p_shardings
-    }
+    params = {name: place(np.asarray(host[name], np.float32), p_shardings[name]) for name in p_shardings}
     o_shardings = _optimizer_shardings(jax.eval_shape(tx.init, params), p_shardings, mesh)
     opt_state = jax.jit(tx.init, out_shardings=o_shardings)(params)
     return params, opt_state, o_shardings
@@ -194,4 +213,17 @@ def step_batch(job: TrainJob, samples: Samples, step: int, mesh: Mesh) -> tuple[
     size, accum = job.global_batch, job.batch.grad_accum_steps
     rows = samples.rows(step * size, size).astype(np.int32).reshape(accum, size // accum, -1)
     sharding = batch_sharding(mesh)
-    return jax.device_put(rows[..., :-1], sharding), jax.device_put(rows[..., 1:], sharding)
+    return place(rows[..., :-1], sharding), place(rows[..., 1:], sharding)
+
+
+def place(array: np.ndarray[Any, Any], sharding: NamedSharding) -> jax.Array:
+    """A global array of `array`'s value split as `sharding` says; each process (every one
+    holds the whole `array`) places the pieces its own devices hold."""
+    return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
+
+
+def gather(array: jax.Array) -> np.ndarray[Any, Any]:
+    """The whole value of a global array on every process (its pieces may sit on other hosts)."""
+    if jax.process_count() == 1:
+        return np.asarray(jax.device_get(array))
+    return np.asarray(multihost_utils.process_allgather(array, tiled=True))
