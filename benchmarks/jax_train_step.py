@@ -35,7 +35,7 @@ def job_dict(args: argparse.Namespace, devices: int, shards: Path, out: Path) ->
         "steps": args.warmup + args.steps + 1,  # the run stops one step early: no final checkpoint
         "data": {"shards": str(shards)},
         "model": {"preset": args.model, "seq_len": args.seq},
-        "batch": {"micro_batch_size": args.micro_batch, "grad_accum_steps": 1},
+        "batch": {"micro_batch_size": args.micro_batch * devices, "grad_accum_steps": 1},
         "workers": {"num_workers": 1},
         "parallel": {"fsdp": devices} if devices > 1 else {},
         "activation_checkpointing": args.recompute,

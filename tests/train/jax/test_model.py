@@ -14,6 +14,7 @@ jax = pytest.importorskip("jax")
 from jax.sharding import AbstractMesh, Mesh, PartitionSpec  # noqa: E402
 
 from strata.errors import JobError  # noqa: E402
+from strata.pipeline.shards import TokenizedDocument, write_shards  # noqa: E402
 from strata.spec.models import LlamaConfig  # noqa: E402
 from strata.spec.train import OptimizerSpec, TrainJob  # noqa: E402
 from strata.train.jax.model import check_params, logits, param_shapes  # noqa: E402
@@ -120,6 +121,23 @@ def test_missing_shards_are_refused_before_anything_compiles(tmp_path: Path) -> 
         {**JOB, "data": {"shards": str(tmp_path)}, "output": {"dir": str(tmp_path)}}
     )
     with pytest.raises(JobError, match=r"no manifest\.json; run the pipeline job"):
+        train(job)
+
+
+def test_a_corrupt_shard_is_refused_before_anything_compiles(tmp_path: Path) -> None:
+    docs = [np.arange(1, 300, dtype=np.uint16) for _ in range(8)]
+    write_shards(docs=[TokenizedDocument(d, "", "s") for d in docs], out_dir=tmp_path / "shards",
+                 tokens_per_shard=1024, seed=0, vocab_size=500, eot_id=0)  # fmt: skip
+    shard = sorted((tmp_path / "shards").glob("*.bin"))[0]
+    data = bytearray(shard.read_bytes())
+    data[10] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    job = TrainJob.model_validate(
+        {**JOB, "data": {"shards": str(tmp_path / "shards")}, "output": {"dir": str(tmp_path / "out")}}
+    )
+    with pytest.raises(
+        JobError, match=rf"{shard.name}: checksum does not match the manifest; the shard is corrupt"
+    ):
         train(job)
 
 
