@@ -148,7 +148,7 @@ KINDS: dict[str, JobKind] = {
         JobKind(
             name="sweep",
             spec=SweepJob,
-            paths=("data.shards", "output.dir"),
+            paths=("data.shards", "data.sources", "output.dir"),
             output="output.dir",
             prepare=_prepare_sweep,
             input_files=_shard_files,

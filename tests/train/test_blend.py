@@ -139,6 +139,19 @@ def test_a_job_blends_its_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         ({"sources": [{"shards": "a", "weight": 1}]}, "at least 2"),
         ({"sources": [{"shards": "a", "weight": 1}, {"shards": "b", "weight": 0}]}, "greater than 0"),
         ({"sources": [{"shards": "s3://b/x", "weight": 1}, {"shards": "b", "weight": 1}]}, "local folder"),
+        (
+            {"sources": [{"shards": "a", "weight": 1e5}, {"shards": "b", "weight": 1}]},
+            r"sources\[1\].weight 1.0: under",
+        ),
+        (
+            {
+                "sources": [
+                    {"shards": "a", "weight": 1, "name": "w"},
+                    {"shards": "b", "weight": 1, "name": "w"},
+                ]
+            },
+            "names must differ",
+        ),
     ],
 )
 def test_bad_blends_are_refused_naming_the_key(tmp_path: Path, data: dict[str, Any], message: str) -> None:

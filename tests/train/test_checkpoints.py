@@ -61,6 +61,11 @@ def test_another_model_shape_is_refused_naming_the_field(tmp_path: Path) -> None
         ({"seed": 1}, "seed 0"),
         ({"batch": {"micro_batch_size": 4, "global_batch_size": 16}}, "global_batch_size 8"),
         ({"zero": {"stage": 1}}, "zero_stage 2"),
+        ({"data": {"shards": "x", "validation": {"fraction": 0.1}}}, r"sample_order weights \[1\.0\],"),
+        (
+            {"data": {"sources": [{"shards": "a", "weight": 1}, {"shards": "b", "weight": 3}]}},
+            r"sample_order weights \[1\.0\]",
+        ),
     ],
 )
 def test_a_run_that_would_continue_differently_is_refused(tmp_path: Path, change: dict, named: str) -> None:

@@ -34,6 +34,9 @@ def _local_folder(value: str, why_and_fix: str) -> str:
     return value
 
 
+BLEND_BLOCK = 10_000  # samples per repeat of a blend's pattern (strata.train.blend)
+
+
 def _local_shards(shards: str) -> str:
     return _local_folder(
         shards,
@@ -82,7 +85,26 @@ class TrainDataSpec(Section):
     def _one_kind(self) -> TrainDataSpec:
         if (self.shards is None) == (self.sources is None):
             raise ValueError("give exactly one of shards (one directory) or sources (a blend)")
+        sources = self.sources or []
+        total = sum(s.weight for s in sources)
+        for i, source in enumerate(sources):
+            if source.weight / total < 1 / BLEND_BLOCK:
+                raise ValueError(
+                    f"sources[{i}].weight {source.weight}: under 1/{BLEND_BLOCK} of the total, the source "
+                    "would never be drawn (samples are blended in blocks of that many); raise it or drop the source"
+                )
+        names = [s.name for s in sources if s.name]
+        if len(set(names)) != len(names):
+            raise ValueError(f"sources: names must differ, got {names}")
         return self
+
+    def sample_order(self) -> str:
+        """What fixes the order of the training samples besides the job's seed and global batch
+        (a checkpoint records it): the blend's weights and the held-out rule, not the folders'
+        paths, which may move."""
+        v = self.validation
+        held = f"; held out: fraction {v.fraction}, seed {v.seed}" if v is not None and v.fraction else ""
+        return f"weights {[s.weight for s in self.blend()]}{held}"
 
     def blend(self) -> list[SourceSpec]:
         """The job's shard directories with their weights (one, weight 1, without `sources`)."""

@@ -21,14 +21,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from strata.errors import JobError
+from strata.spec.train import BLEND_BLOCK as BLOCK  # samples per repeat of the pattern
 from strata.train.data import ShardSamples, inputs_and_targets
 
 if TYPE_CHECKING:
     import torch
 
 logger = logging.getLogger(__name__)
-
-BLOCK = 10_000  # samples per repeat of the pattern: weights are kept to 1e-4 of a block
 
 
 def blend_pattern(
@@ -57,6 +56,10 @@ class BlendedSamples:
     def __init__(
         self, sources: Sequence[ShardSamples], weights: Sequence[float], names: Sequence[str]
     ) -> None:
+        if len(set(names)) != len(names):
+            raise JobError(
+                f"data.sources: two sources are labelled alike ({list(names)}); give them distinct `name`s"
+            )
         check_same_tokenizer(sources, names)
         self.sources, self.names = list(sources), list(names)
         self.seq_len = sources[0].seq_len

@@ -47,6 +47,7 @@ def checkpoint_info(job: TrainJob, cfg: ModelConfig, step: int) -> dict[str, Any
         "model": describe(cfg),
         "seed": job.seed,
         "global_batch_size": job.global_batch,
+        "sample_order": job.data.sample_order(),
         "zero_stage": job.zero.stage,
         "pipeline_stages": job.parallel.pipeline_stages,
         "tensor": job.parallel.tensor,
@@ -109,7 +110,8 @@ def check_resumable(job: TrainJob, cfg: ModelConfig, root: Path) -> tuple[Path, 
         raise JobError(f"checkpoint {where} holds another model ({listed}); {fix}")
     saved.setdefault("pipeline_stages", 1)  # written before Strata had pipelines
     saved.setdefault("tensor", 1)  # written before Strata had tensor parallelism
-    for key in ("seed", "global_batch_size", "zero_stage", "pipeline_stages", "tensor"):
+    saved.setdefault("sample_order", wanted["sample_order"])  # written before Strata recorded it
+    for key in ("seed", "global_batch_size", "sample_order", "zero_stage", "pipeline_stages", "tensor"):
         if saved[key] != wanted[key]:
             raise JobError(
                 f"checkpoint {where} was trained with {key} {saved[key]}, the job asks for {wanted[key]}: "

@@ -26,8 +26,10 @@ logger = logging.getLogger(__name__)
 
 def load_run(run_dir: Path) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
     """The model config and weights of a training run's output directory (either trainer's)."""
-    npz = run_dir / WEIGHTS_NPZ
-    weights, config = (npz if npz.is_file() else run_dir / WEIGHTS), run_dir / MODEL_CONFIG
+    found = [p for p in (run_dir / WEIGHTS, run_dir / WEIGHTS_NPZ) if p.is_file()]
+    # An output.dir reused by the other trainer holds both: the newer one is the last run's.
+    npz, config = run_dir / WEIGHTS_NPZ, run_dir / MODEL_CONFIG
+    weights = max(found, key=lambda p: p.stat().st_mtime) if found else run_dir / WEIGHTS
     for path in (weights, config):
         if not path.is_file():
             raise JobError(f"{path}: missing; is {run_dir} the output directory of a finished training run?")

@@ -43,6 +43,7 @@ def prepare_jax_training(job: TrainJob, *, instance_type: str | None) -> functoo
     samples = training_samples(job)
     logger.info("%d training samples of %d tokens", samples.num_samples, job.model.seq_len)
     options, peak = host_options(job, instance_type)
+    check_cluster_places(job.workers.num_workers, options)
     out = Path(job.output.dir).resolve()
     return functools.partial(_train_on_hosts, job.with_values({"output.dir": str(out)}), options, peak)
 
@@ -59,6 +60,23 @@ def host_options(job: TrainJob, instance_type: str | None) -> tuple[dict[str, An
     devices = f"--xla_force_host_platform_device_count={cpus}"
     env = {"XLA_FLAGS": devices, "JAX_PLATFORMS": "cpu", "OMP_NUM_THREADS": str(cpus)}
     return {"num_cpus": cpus, "runtime_env": {"env_vars": env}}, None
+
+
+def check_cluster_places(hosts: int, options: dict[str, Any]) -> None:
+    """Refuse host processes the connected Ray cluster cannot place (Ray would wait forever)."""
+    need = {"CPU": hosts * options["num_cpus"]} | {
+        k: hosts * v for k, v in options.get("resources", {}).items()
+    }
+    have = ray.cluster_resources()
+    short = {k: v for k, v in need.items() if have.get(k, 0) < v}
+    if short:
+        wanted = ", ".join(f"{v:g} {k}" for k, v in need.items())
+        cluster = ", ".join(f"{have.get(k, 0):g} {k}" for k in need)
+        raise JobError(
+            f"workers: {hosts} JAX processes need {wanted}; the Ray cluster has {cluster}. Lower "
+            "workers.num_workers or cpus_per_worker, or provision the hosts (a TPU slice's hosts each "
+            "give Ray their chips as `TPU`)"
+        )
 
 
 @ray.remote(max_restarts=0)
@@ -91,7 +109,8 @@ class JaxHost:
         from strata.train.jax.trainer import train
 
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-        return len(train(job, peak_flops_per_device=peak))
+        # The driver verified the shards' checksums; each host does not hash them again.
+        return len(train(job, peak_flops_per_device=peak, verify_shards=False))
 
 
 def _train_on_hosts(job: TrainJob, options: dict[str, Any], peak: float | None) -> dict[str, Any]:

@@ -52,16 +52,18 @@ def train(
     initial_params: dict[str, np.ndarray[Any, Any]] | None = None,
     stop_after: int | None = None,
     peak_flops_per_device: float | None = None,
+    verify_shards: bool = True,
 ) -> list[float]:
     """Train `job` (resuming from its newest checkpoint) and return the losses of the steps run.
 
     `devices`: the mesh's devices (default all); `initial_params`: weights by torch name
     instead of the seeded initialisation; `stop_after`: end after this step without the
     final checkpoint, as a killed run would; `peak_flops_per_device`: one accelerator's dense
-    bf16 FLOP/s (the catalog's), for the `mfu` of each step in metrics.jsonl. Raises JobError for shards, mesh or batch
+    bf16 FLOP/s (the catalog's), for the `mfu` of each step in metrics.jsonl; `verify_shards`:
+    hash every shard against its manifest first (off where a launcher already did). Raises JobError for shards, mesh or batch
     that do not fit, and for a checkpoint of another model shape.
     """
-    samples = training_samples(job)
+    samples = training_samples(job, verify=verify_shards)
     cfg = build_model_config(job.model, samples.vocab_size)
     if not isinstance(cfg, LlamaConfig):  # the spec refuses family gpt on jax
         raise TypeError("backend jax trains the llama family")
@@ -72,7 +74,7 @@ def train(
     p_shardings = param_shardings(param_shapes(cfg), mesh)
     out = Path(job.output.dir)
     record = {f"model.{k}": v for k, v in dataclasses.asdict(cfg).items()}
-    record |= {"seed": job.seed, "global_batch": job.global_batch}
+    record |= {"seed": job.seed, "global_batch": job.global_batch, "sample_order": job.data.sample_order()}
     checkpoints = Checkpoints(out / "checkpoints", record, keep=job.checkpoint.keep)
     start = checkpoints.latest_step() or 0
     params, opt_state, o_shardings = initial_state(
