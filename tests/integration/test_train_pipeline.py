@@ -62,7 +62,8 @@ def test_two_pipeline_stages_train_like_the_whole_model(
 
     # Resubmitted with more steps, the pipelined run loads its stages' checkpoint and goes on.
     longer = exec_job(
-        train_job(tmp_path, "piped", zero=1, workers=2, steps=STEPS + 4, extra=PIPELINE), ray_env
+        validated(train_job(tmp_path, "piped", zero=1, workers=2, steps=STEPS + 4, extra=PIPELINE), shards),
+        ray_env,
     )
     assert longer.returncode == 0, longer.stderr[-3000:]
     assert re.search(rf"resumed from the checkpoint of step {STEPS}\b", longer.stderr), longer.stderr[-3000:]
@@ -73,7 +74,8 @@ def test_two_pipeline_stages_train_like_the_whole_model(
 
     # The same checkpoint on another worker count is refused before anything runs.
     refused = exec_job(
-        train_job(tmp_path, "piped", zero=1, workers=4, steps=STEPS + 8, extra=PIPELINE), ray_env
+        validated(train_job(tmp_path, "piped", zero=1, workers=4, steps=STEPS + 8, extra=PIPELINE), shards),
+        ray_env,
     )
     assert refused.returncode != 0
     assert "a pipelined run resumes on the same number of workers" in refused.stderr
