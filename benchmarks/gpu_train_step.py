@@ -30,10 +30,10 @@ def peak_flops(instance: str) -> float:
     """Dense bf16 FLOP/s of one accelerator of a catalog instance type."""
     from strata.spec.catalog import load_catalog
 
-    tflops = load_catalog().get(instance).peak_bf16_tflops_per_accelerator
-    if tflops is None:
+    peak = load_catalog().get(instance).peak_bf16_flops_per_accelerator
+    if peak is None:
         raise SystemExit(f"--instance {instance}: the catalog has no accelerator peak for it")
-    return tflops * 1e12
+    return peak
 
 
 def write_random_shards(out: Path, vocab: int, tokens: int) -> None:

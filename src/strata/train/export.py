@@ -28,14 +28,14 @@ def load_run(run_dir: Path) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
     """The model config and weights of a training run's output directory (either trainer's)."""
     found = [p for p in (run_dir / WEIGHTS, run_dir / WEIGHTS_NPZ) if p.is_file()]
     # An output.dir reused by the other trainer holds both: the newer one is the last run's.
-    npz, config = run_dir / WEIGHTS_NPZ, run_dir / MODEL_CONFIG
     weights = max(found, key=lambda p: p.stat().st_mtime) if found else run_dir / WEIGHTS
+    config = run_dir / MODEL_CONFIG
     for path in (weights, config):
         if not path.is_file():
             raise JobError(f"{path}: missing; is {run_dir} the output directory of a finished training run?")
     cfg = config_from_description(json.loads(config.read_text(encoding="utf-8")))
-    if weights == npz:
-        with np.load(npz) as arrays:
+    if weights.name == WEIGHTS_NPZ:
+        with np.load(weights) as arrays:
             return cfg, {name: torch.from_numpy(arrays[name]) for name in arrays.files}
     return cfg, torch.load(weights, map_location="cpu", weights_only=True)
 

@@ -162,5 +162,4 @@ def peak_flops_per_worker(job: TrainJob, instance: str | None) -> float | None:
     if instance is None or instance not in catalog:
         logger.warning("instance type %r is not in the catalog: MFU is not reported", instance)
         return None
-    tflops = catalog.get(instance).peak_bf16_tflops_per_accelerator
-    return tflops * 1e12 if tflops else None
+    return catalog.get(instance).peak_bf16_flops_per_accelerator

@@ -42,11 +42,16 @@ class InstanceType:
         return self.provider in ("aws", "gcp")
 
     @property
+    def peak_bf16_flops_per_accelerator(self) -> float | None:
+        """Dense bf16 FLOP/s of one accelerator, or None on CPU-only nodes."""
+        tflops = self.peak_bf16_tflops_per_accelerator
+        return None if tflops is None else tflops * 1e12
+
+    @property
     def peak_bf16_flops_per_node(self) -> float | None:
         """Dense bf16 FLOP/s of all accelerators in one node, or None on CPU-only nodes."""
-        if self.peak_bf16_tflops_per_accelerator is None:
-            return None
-        return self.peak_bf16_tflops_per_accelerator * 1e12 * self.accelerators_per_node
+        peak = self.peak_bf16_flops_per_accelerator
+        return None if peak is None else peak * self.accelerators_per_node
 
 
 def _optional_float(cell: str) -> float | None:

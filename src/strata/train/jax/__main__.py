@@ -37,10 +37,10 @@ def peak_flops(instance: str) -> float:
     """Dense bf16 FLOP/s of one accelerator of catalog instance type `instance`; JobError
     for a type the catalog lacks or one without accelerators."""
     catalog = load_catalog()
-    tflops = catalog.get(instance).peak_bf16_tflops_per_accelerator if instance in catalog else None
-    if tflops is None:
+    peak = catalog.get(instance).peak_bf16_flops_per_accelerator if instance in catalog else None
+    if peak is None:
         raise JobError(f"--instance {instance}: the catalog has no accelerator peak for it")
-    return tflops * 1e12
+    return peak
 
 
 if __name__ == "__main__":

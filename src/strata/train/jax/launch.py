@@ -55,8 +55,7 @@ def host_options(job: TrainJob, instance_type: str | None) -> tuple[dict[str, An
     cpus = job.workers.cpus_per_worker
     if instance is not None and instance.accelerator.startswith("TPU"):
         chips = instance.accelerators_per_node // instance.hosts_per_node
-        tflops = instance.peak_bf16_tflops_per_accelerator
-        return {"num_cpus": cpus, "resources": {"TPU": chips}}, tflops * 1e12 if tflops else None
+        return {"num_cpus": cpus, "resources": {"TPU": chips}}, instance.peak_bf16_flops_per_accelerator
     devices = f"--xla_force_host_platform_device_count={cpus}"
     env = {"XLA_FLAGS": devices, "JAX_PLATFORMS": "cpu", "OMP_NUM_THREADS": str(cpus)}
     return {"num_cpus": cpus, "runtime_env": {"env_vars": env}}, None
