@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.integration.helpers import strata
 
@@ -18,6 +21,9 @@ STACK = "tests/fixtures/Pulumi.test-slurm.yaml"
 SLURM_CONF = "/tmp/strata-slurm-test/etc/slurm.conf"
 STATE = Path("/tmp/strata-slurm-test/state")
 SCRIPT = "/tmp/strata-slurm-test/ray-on-slurm.sbatch"
+GCS_PORT = yaml.safe_load(Path("tests/fixtures/inventory-slurm.yml").read_text())["all"]["vars"][
+    "ray_slurm_gcs_port"
+]
 
 
 def slurm(*args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
@@ -29,11 +35,34 @@ def slurm(*args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, capture_output=True, text=True, env=env, timeout=timeout, check=False)
 
 
+def cancel_leftover_jobs() -> None:
+    """Cancel jobs an interrupted earlier run left in the test cluster's saved state, so the
+    node is idle; this cluster and its state directory are the tests' own."""
+    leftover = slurm("squeue", "--noheader", "--format=%i").stdout.split()
+    if not leftover:
+        return
+    slurm("scancel", *leftover)
+    deadline = time.monotonic() + 60
+    while slurm("squeue", "--noheader").stdout.strip() and time.monotonic() < deadline:
+        time.sleep(1)
+
+
+def sbatch_wait(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], str]:
+    """Run a batch job to its end under a 4-minute Slurm time limit (Slurm ends a hung job, so
+    no job outlives the test); returns sbatch's result and the job's output."""
+    output = tmp_path / "job.out"
+    result = slurm(
+        "sbatch", "--wait", "--time=4", "-N1", f"--output={output}", f"--chdir={tmp_path}", *args, timeout=330
+    )
+    return result, output.read_text() if output.exists() else "(no output)"
+
+
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[subprocess.CompletedProcess[str]]:
     first = strata("up", STACK)
     try:
         assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+        cancel_leftover_jobs()
         yield strata("up", STACK)
     finally:
         down = strata("down", STACK)
@@ -86,21 +115,22 @@ def test_a_ray_cluster_starts_inside_a_slurm_allocation(
     cluster: subprocess.CompletedProcess[str], tmp_path: Path
 ) -> None:
     check = "import ray; ray.init(); print('ray nodes', len([n for n in ray.nodes() if n['Alive']]))"
-    result = slurm(
-        "sbatch",
-        "--wait",
-        "-N1",
-        f"--output={tmp_path}/ray.out",
-        f"--chdir={tmp_path}",
-        SCRIPT,
-        sys.executable,
-        "-c",
-        check,
-    )
-    output = (tmp_path / "ray.out").read_text()
+    result, output = sbatch_wait(tmp_path, SCRIPT, sys.executable, "-c", check)
     assert result.returncode == 0, output
     assert "ray nodes 1" in output
     assert not list(tmp_path.glob(".ray-slurm-*")), "the job's token directory is removed"
+
+
+def test_a_ray_head_that_cannot_start_fails_the_job_with_its_log(
+    cluster: subprocess.CompletedProcess[str], tmp_path: Path
+) -> None:
+    # Another process holds the GCS port: the job must stop at once and say why, not wait
+    # for a cluster that never comes (a CI run once hung here until its timeout).
+    with socket.create_server(("127.0.0.1", GCS_PORT)):
+        result, output = sbatch_wait(tmp_path, SCRIPT, "echo", "the command must not run")
+    assert result.returncode != 0, output
+    assert "ray-on-slurm: the Ray head on localhost exited while starting" in output, output
+    assert "the command must not run" not in output
 
 
 def test_down_stops_every_daemon() -> None:
