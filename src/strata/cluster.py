@@ -17,6 +17,7 @@ from typing import Any
 
 from strata.connection import Connection, StackRef, build_connection, resolve_stack, save_connection
 from strata.errors import ClusterError, StrataError
+from strata.node_environment import environment_ray, environment_vars
 from strata.playbook import PLAYBOOK_DIR, run_playbook
 from strata.spec import ClusterSpec, load_cluster
 from strata.spec.catalog import load_catalog
@@ -38,8 +39,10 @@ def _gpus_per_node(spec: ClusterSpec) -> int:
 
 
 def _ray_executable(spec: ClusterSpec) -> Path:
-    """The `ray` the nodes run (`ray.executable`; default: this environment's); the Python
-    beside it runs the nodes' health checks and the submitted jobs' drivers."""
+    """The `ray` the nodes run (the installed environment's, `ray.executable`, or by default
+    this environment's); the Python beside it runs the health checks and the jobs' drivers."""
+    if spec.environment.install:
+        return environment_ray(spec)
     return Path(spec.ray.executable or Path(sys.executable).parent / "ray")
 
 
@@ -99,9 +102,8 @@ def up(stack: str) -> UpResult:
     spec = _declaration(ref)
     outputs, inventory = _outputs(ref, spec)
     state = ref.ensure_state_dir()
-    stats = run_playbook(
-        PLAYBOOK_DIR / "site.yml", inventory, _extravars(spec, "started", ref.token_path), state / "ansible"
-    )
+    extravars = _extravars(spec, "started", ref.token_path) | environment_vars(spec, state / "wheel")
+    stats = run_playbook(PLAYBOOK_DIR / "site.yml", inventory, extravars, state / "ansible")
     connection = build_connection(
         ref,
         outputs,

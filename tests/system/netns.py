@@ -2,7 +2,8 @@
 
 Each node is a network namespace with its own address, hostname (UTS namespace) and
 mount namespace, in which its own /etc/hosts, limits directory, Slurm state and
-configuration directories and Ray state directory are bind-mounted, and an sshd of its own. Ansible reaches the nodes
+configuration directories, Ray state directory and Strata environment directory are
+bind-mounted, and an sshd of its own. Ansible reaches the nodes
 over SSH like real machines; everything else (the disk, the Python environment) is
 shared, as on a cluster with shared storage. Only namespaces, links and processes this
 harness created are removed, also when a step failed.
@@ -31,12 +32,14 @@ SUBNET = "10.77.0"
 SLURM_STATE = Path("/var/lib/strata-netns-slurm")
 SLURM_CONF = Path("/etc/strata-netns-slurm")
 RAY_STATE = Path("/tmp/strata-ray-netns")
+STRATA_ENV = Path("/opt/strata-netns")  # environment.path: each node installs its own
 PRIVATE_MOUNTS = {
     "hosts": Path("/etc/hosts"),
     "limits": Path("/etc/security/limits.d"),
     "slurm-state": SLURM_STATE,
     "slurm-conf": SLURM_CONF,
     "ray-state": RAY_STATE,
+    "strata-env": STRATA_ENV,
 }
 
 SSHD_CONFIG = """\
@@ -209,7 +212,7 @@ class NetnsCluster:
         if Path(f"/sys/class/net/{BRIDGE}").exists():
             subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True, check=False)
         shutil.rmtree(ROOT, ignore_errors=True)
-        for target in (SLURM_STATE, SLURM_CONF, RAY_STATE):
+        for target in (SLURM_STATE, SLURM_CONF, RAY_STATE, STRATA_ENV):
             if target.is_dir() and not any(target.iterdir()):
                 target.rmdir()
         self.nodes = []

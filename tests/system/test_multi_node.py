@@ -1,22 +1,23 @@
-"""site.yml over SSH on a 2-node cluster in network namespaces: Slurm, Ray, Ray on Slurm, health,
-and the data pipeline spread over both nodes."""
+"""site.yml over SSH on a 2-node cluster in network namespaces: Strata's environment installed on
+each node, Slurm, Ray, Ray on Slurm, health, and the data pipeline spread over both nodes."""
 
 from __future__ import annotations
 
 import json
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from strata.provenance import sha256_file
 from tests.integration.helpers import strata
-from tests.system.netns import RAY_STATE, ROOT, SLURM_CONF, NetnsCluster
+from tests.system.netns import RAY_STATE, ROOT, SLURM_CONF, STRATA_ENV, NetnsCluster
+from tests.system.wheelhouse import build_wheelhouse
 
 pytestmark = pytest.mark.system
 
-ENV = f"export SLURM_CONF={SLURM_CONF}/slurm.conf PATH={Path(sys.executable).parent}:$PATH; "
+ENV = f"export SLURM_CONF={SLURM_CONF}/slurm.conf PATH={STRATA_ENV}/venv/bin:$PATH; "
 SHARED = Path("/tmp/strata-netns-shared")  # outside the nodes' private mounts: every node sees it
 
 
@@ -32,9 +33,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NetnsClu
             {"ray_slurm_script": f"{ROOT}/ray-on-slurm.sbatch", "ray_num_cpus": 1},
         )
         stack = work / "Pulumi.netns.yaml"
+        # Bare nodes: each installs Strata's CPU lock into its own STRATA_ENV/venv, offline.
         stack.write_text(
             "config:\n  strata:cluster:\n    provider: static\n    instance_type: cpu\n    node_count: 2\n"
             f"    scheduler: slurm\n    inventory: {inventory}\n    ray: {{state_dir: {RAY_STATE}}}\n"
+            f"    environment: {{install: true, path: {STRATA_ENV}, wheelhouse: {build_wheelhouse()}}}\n"
         )
         up = strata("up", str(stack))
         try:
@@ -44,6 +47,25 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NetnsClu
             down = strata("down", str(stack))
             shutil.rmtree(SHARED, ignore_errors=True)
             assert down.returncode == 0, down.stderr[-3000:]
+
+
+def test_a_second_up_changes_nothing(cluster: tuple[NetnsCluster, Path, Path]) -> None:
+    _, _, stack = cluster
+    again = strata("up", str(stack))
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "hosts ready: n1 (changed 0), n2 (changed 0)" in again.stdout + again.stderr
+
+
+def test_ray_runs_from_the_environment_installed_on_each_node(
+    cluster: tuple[NetnsCluster, Path, Path],
+) -> None:
+    nodes, _, _ = cluster
+    for name in ("n1", "n2"):
+        ray = nodes.ssh(name, f"tr '\\0' ' ' < /proc/$(cat /tmp/strata-ray-{name}/ray.pid)/cmdline")
+        assert f"{STRATA_ENV}/venv/bin/ray start --block" in ray.stdout, ray.stdout + ray.stderr
+        # Strata itself is the installed wheel, not this checkout.
+        where = nodes.ssh(name, f"{STRATA_ENV}/venv/bin/python -c 'import strata; print(strata.__file__)'")
+        assert where.stdout.startswith(f"{STRATA_ENV}/venv/lib/"), where.stdout + where.stderr
 
 
 def test_both_nodes_are_idle_in_slurm_and_srun_spans_them(cluster: tuple[NetnsCluster, Path, Path]) -> None:
@@ -57,15 +79,18 @@ def test_both_nodes_are_idle_in_slurm_and_srun_spans_them(cluster: tuple[NetnsCl
 def test_ray_runs_tasks_on_both_nodes(cluster: tuple[NetnsCluster, Path, Path]) -> None:
     nodes, _, _ = cluster
     program = (
-        "import ray, socket; from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy as On; "
+        "import ray, socket, sys; from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy as On; "
         "ray.init(address='10.77.0.11:6379'); "
-        "f = ray.remote(num_cpus=1)(lambda: socket.gethostname()); "
+        "f = ray.remote(num_cpus=1)(lambda: (socket.gethostname(), sys.prefix)); "
         "ids = [n['NodeID'] for n in ray.nodes() if n['Alive']]; "
         "print(sorted(ray.get([f.options(scheduling_strategy=On(i, soft=False)).remote() for i in ids])))"
     )
     env = f"export RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH={RAY_STATE}/auth_token; "
-    result = nodes.ssh("n1", f'{env}{sys.executable} -c "{program}"')
-    assert result.stdout.strip().splitlines()[-1] == "['n1', 'n2']", result.stdout + result.stderr
+    result = nodes.ssh("n1", f'{env}{STRATA_ENV}/venv/bin/python -c "{program}"')
+    venv = f"{STRATA_ENV}/venv"
+    assert result.stdout.strip().splitlines()[-1] == str([("n1", venv), ("n2", venv)]), (
+        result.stdout + result.stderr
+    )
 
 
 def test_a_ray_cluster_starts_inside_a_two_node_allocation(cluster: tuple[NetnsCluster, Path, Path]) -> None:
@@ -74,7 +99,7 @@ def test_a_ray_cluster_starts_inside_a_two_node_allocation(cluster: tuple[NetnsC
     result = nodes.ssh(
         "n1",
         ENV + f"cd {SHARED} && sbatch --wait -N2 --output={SHARED}/ray.out {ROOT}/ray-on-slurm.sbatch "
-        f'{sys.executable} -c "{check}"',
+        f'{STRATA_ENV}/venv/bin/python -c "{check}"',
     )
     output = (SHARED / "ray.out").read_text()
     assert result.returncode == 0, result.stderr + output
@@ -135,6 +160,9 @@ def test_the_pipeline_on_two_nodes_writes_the_shards_of_one_node(
     assert [(s["sha256"], s["idx_sha256"]) for s in two["shards"]] == [
         (s["sha256"], s["idx_sha256"]) for s in one["shards"]
     ]
+    # The driver ran in the nodes' environment, and its run manifest names that environment's lock.
+    recorded = json.loads((folder / "out" / "run-manifest.json").read_text())["lock"]
+    assert recorded == {"file": f"{STRATA_ENV}/locks/cpu.txt", "sha256": sha256_file(Path("locks/cpu.txt"))}
     assert (folder / "out" / "tokenizer.json").read_bytes() == (
         tmp_path / "out" / "tokenizer.json"
     ).read_bytes()

@@ -106,6 +106,25 @@ class RayPorts(Section):
     )
 
 
+class EnvironmentSpec(Section):
+    """Strata's locked environment installed on bare nodes (Ansible role `strata_env`)."""
+
+    install: bool = Field(
+        False,
+        description="Install Strata and its lock (CUDA on GPU nodes, JAX on TPU VMs, CPU elsewhere) "
+        "into a virtual environment on every node; Ray and the jobs run from it.",
+    )
+    path: str = Field(
+        "/opt/strata", description="Node directory of the environment (venv/, locks/, wheels/)."
+    )
+    python: str = Field("python3", description="The nodes' Python (3.11 or newer) the venv is made from.")
+    wheelhouse: str | None = Field(
+        None,
+        description="A directory of wheels the nodes can read (shared storage): nodes then install "
+        "from it alone, with no package index (`pip wheel -w DIR -c locks/cpu.txt .` builds one).",
+    )
+
+
 class ClusterSpec(Section):
     """A cluster: where it runs, what it is made of, and how it is scheduled."""
 
@@ -131,6 +150,9 @@ class ClusterSpec(Section):
     network: NetworkSpec = Field(default_factory=NetworkSpec, description="Network.")
     capacity: CapacitySpec = Field(default_factory=CapacitySpec, description="Purchase option.")
     ray: RayPorts = Field(default_factory=RayPorts, description="Ray head settings.")
+    environment: EnvironmentSpec = Field(
+        default_factory=EnvironmentSpec, description="Strata's environment on bare nodes."
+    )
     image: str | None = Field(
         None,
         description="Machine image of the nodes (AMI id on aws, image or family on gcp); "
@@ -217,6 +239,14 @@ class ClusterSpec(Section):
         if self.provider == "kubernetes" and not self.kubernetes.image:
             raise ValueError(
                 "provider 'kubernetes' needs `kubernetes.image` (build images/Dockerfile and push it)"
+            )
+        if self.environment.install and (self.ray.executable or self.provider == "kubernetes"):
+            raise ValueError(
+                "environment.install puts Ray in environment.path/venv: drop `ray.executable`, which "
+                "names an environment the nodes already have"
+                if self.ray.executable
+                else "environment.install is for hosts Ansible configures; on Kubernetes the pods "
+                "run `kubernetes.image`"
             )
         if self.capacity.type == "capacity-block" and self.provider != "aws":
             raise ValueError("capacity type 'capacity-block' is an AWS purchase option")
