@@ -113,7 +113,7 @@ def environment_vars(spec: ClusterSpec, wheel_dir: Path) -> dict[str, Any]:
         "strata_env_install": True,
         "strata_env_dir": env.path,
         "strata_env_python": env.python,
-        "strata_env_wheel": str(build_strata_wheel(source, wheel_dir)),
+        "strata_env_wheel": str(build_strata_wheel(source, wheel_dir.resolve())),
         "strata_env_extras": "[jax]" if kind == "tpu" else "",
         "strata_env_packages": ["jax[tpu]"] if kind == "tpu" else [],
         "strata_env_locks": [str(source / "locks" / name) for name in LOCKS[kind]],

@@ -61,7 +61,7 @@ def test_ray_runs_from_the_environment_installed_on_each_node(
 ) -> None:
     nodes, _, _ = cluster
     for name in ("n1", "n2"):
-        ray = nodes.ssh(name, f"tr '\\0' ' ' < /proc/$(cat /tmp/strata-ray-{name}/ray.pid)/cmdline")
+        ray = nodes.ssh(name, f"tr '\\0' ' ' < /proc/$(cat {RAY_STATE}/ray.pid)/cmdline")
         assert f"{STRATA_ENV}/venv/bin/ray start --block" in ray.stdout, ray.stdout + ray.stderr
         # Strata itself is the installed wheel, not this checkout.
         where = nodes.ssh(name, f"{STRATA_ENV}/venv/bin/python -c 'import strata; print(strata.__file__)'")
