@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import ray
 
+from strata.pipeline.classifier import QualityClassifier
 from strata.pipeline.decontaminate import Decontaminate
 from strata.pipeline.dedup.exact import exact_duplicates
 from strata.pipeline.dedup.near import MINHASH_DROP, empty_report, near_duplicates
@@ -83,12 +84,14 @@ class Stage:
         return status.removeprefix(self.drops) or self.name
 
 
-# Columns a later stage may read whether or not the stage that sets them runs.
+# Columns a later stage may read whether or not the stage that sets them runs (a score stays NaN
+# on rows its stage did not score).
 ROW_DEFAULTS: dict[str, tuple[Any, Any]] = {  # column: (value, dtype)
     "language": ("", object),
     "duplicate_of": ("", object),
     "cluster_size": (1, np.int64),
     "dropped_by": ("", object),
+    "quality_score": (np.nan, np.float64),
 }
 
 
@@ -144,6 +147,12 @@ STAGES: tuple[Stage, ...] = (
     filter_stage(GopherQuality),
     filter_stage(C4Quality),
     filter_stage(FineWebQuality),
+    Stage(
+        name="classifier",
+        section="quality.classifier",
+        drops="dropped_classifier_",
+        per_row=QualityClassifier,
+    ),
     Stage(
         name="decontamination",
         section="decontamination",

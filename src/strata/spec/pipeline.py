@@ -281,6 +281,49 @@ class FineWebSpec(RuleSpec):
     max_newline_word_ratio: float = Field(0.3, description="Max newlines per word (lists).")
 
 
+# The first int32 of every fastText .bin and .ftz file (fastText src/fasttext.h, FASTTEXT_FILEFORMAT_MAGIC_INT32).
+FASTTEXT_MAGIC = 793712314
+
+
+class ClassifierSpec(RuleSpec):
+    """A fastText quality classifier (the DCLM recipe: `strata classifier train`, or a published
+    model such as DCLM's fasttext-oh-eli5). Documents whose probability of `label` is under
+    `threshold` are dropped; every scored document keeps its probability in `quality_score`."""
+
+    enabled: bool = Field(False, description="Run the classifier (needs model).")
+    model: str = Field(
+        "",
+        description="fastText .bin/.ftz model, relative to the repo root; every worker node must be able to read it.",
+    )
+    label: str = Field("__label__hq", description="The label whose probability is the quality score.")
+    threshold: float = Field(
+        0.5, ge=0, le=1, description="Documents whose score is under this are dropped (DCLM used 0.018112)."
+    )
+
+    @field_validator("model")
+    @classmethod
+    def _fasttext_file(cls, model: str) -> str:
+        if not model:
+            return model
+        path = Path(model)
+        if not path.is_file():
+            raise ValueError(
+                f"model file not found: {model} (paths are relative to the repo root; "
+                "train one with `strata classifier train`)"
+            )
+        with path.open("rb") as f:
+            magic = int.from_bytes(f.read(4), "little")
+        if magic != FASTTEXT_MAGIC:
+            raise ValueError(f"{model} is not a fastText model (.bin or .ftz written by fastText)")
+        return model
+
+    @model_validator(mode="after")
+    def _model_when_enabled(self) -> ClassifierSpec:
+        if self.enabled and not self.model:
+            raise ValueError("model: required when the classifier is enabled (a fastText .bin file)")
+        return self
+
+
 class QualitySpec(Section):
     """Quality filters: one field per rule set, named as its filter; they run in the order of
     the pipeline's stage registry (strata/pipeline/registry.py), not in the order of these fields."""
@@ -293,6 +336,9 @@ class QualitySpec(Section):
         default_factory=lambda: C4Spec(enabled=False), description="C4 rules (off by default)."
     )
     fineweb: FineWebSpec = Field(default_factory=FineWebSpec, description="FineWeb rules.")
+    classifier: ClassifierSpec = Field(
+        default_factory=ClassifierSpec, description="fastText quality classifier (off by default)."
+    )
 
 
 class ExactDedupSpec(Section):
