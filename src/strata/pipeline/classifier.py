@@ -6,8 +6,9 @@ model) with DCLM's settings: word unigrams and bigrams (`wordNgrams=2`) and fast
 defaults otherwise (mlfoundations/dclm, baselines/README.md, "Fasttext filtering": "we did
 not deviate from their default values"): lr 0.1, dim 100, context window 5, 5 epochs,
 minCount 1, 2,000,000 hash buckets for the bigrams (which make the model file ~800 MB at
-dim 100; fewer buckets make it smaller at the cost of more bigrams sharing a vector). A document is one line of fastText input: its lines joined by spaces, as
-DCLM's `classify_fasttext_hq_prob` does.
+dim 100; fewer buckets make it smaller at the cost of more bigrams sharing a vector). A
+document is one line of fastText input: its whitespace collapsed to single spaces (DCLM's
+`classify_fasttext_hq_prob` joins its lines with spaces).
 
 `QualityClassifier` is the pipeline stage: it loads a model from a path (one trained here,
 or a published one such as DCLM's), writes each scored document's probability of the

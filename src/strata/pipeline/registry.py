@@ -47,6 +47,7 @@ from strata.pipeline.filters.gopher_quality import GopherQuality
 from strata.pipeline.filters.gopher_repetition import GopherRepetition
 from strata.pipeline.language import IdentifyLanguage
 from strata.pipeline.pii import replace_pii
+from strata.pipeline.toxicity import ToxicityScore
 from strata.pipeline.urls import NO_URL, FilterUrls
 from strata.spec.pipeline import ExactDedupSpec, MinhashSpec, PipelineJob
 
@@ -92,6 +93,7 @@ ROW_DEFAULTS: dict[str, tuple[Any, Any]] = {  # column: (value, dtype)
     "cluster_size": (1, np.int64),
     "dropped_by": ("", object),
     "quality_score": (np.nan, np.float64),
+    "toxicity_score": (np.nan, np.float64),
 }
 
 
@@ -147,6 +149,12 @@ STAGES: tuple[Stage, ...] = (
     filter_stage(GopherQuality),
     filter_stage(C4Quality),
     filter_stage(FineWebQuality),
+    Stage(
+        name="toxicity",
+        section="quality.toxicity",
+        drops="dropped_toxicity_",
+        per_row=ToxicityScore,
+    ),
     Stage(
         name="classifier",
         section="quality.classifier",

@@ -281,7 +281,7 @@ class FineWebSpec(RuleSpec):
     max_newline_word_ratio: float = Field(0.3, description="Max newlines per word (lists).")
 
 
-# The first int32 of every fastText .bin and .ftz file (fastText src/fasttext.h, FASTTEXT_FILEFORMAT_MAGIC_INT32).
+# The first int32 of every fastText .bin and .ftz file (fastText's FASTTEXT_FILEFORMAT_MAGIC_INT32).
 FASTTEXT_MAGIC = 793712314
 
 
@@ -293,11 +293,14 @@ class ClassifierSpec(RuleSpec):
     enabled: bool = Field(False, description="Run the classifier (needs model).")
     model: str = Field(
         "",
-        description="fastText .bin/.ftz model, relative to the repo root; every worker node must be able to read it.",
+        description="fastText .bin/.ftz file, relative to the repo root; every worker node must read it there.",
     )
     label: str = Field("__label__hq", description="The label whose probability is the quality score.")
     threshold: float = Field(
-        0.5, ge=0, le=1, description="Documents whose score is under this are dropped (DCLM used 0.018112)."
+        0.5,
+        ge=0,
+        le=1,
+        description="Documents scoring under this are dropped (DCLM's example config: 0.018112 for its model).",
     )
 
     @field_validator("model")
@@ -324,6 +327,19 @@ class ClassifierSpec(RuleSpec):
         return self
 
 
+class ToxicitySpec(RuleSpec):
+    """Offensive-language score from alt-profanity-check (English; its model ships in the package).
+    A document scores its most offensive sentence; documents at or above `threshold` are dropped."""
+
+    enabled: bool = Field(False, description="Score and drop offensive documents.")
+    threshold: float = Field(
+        0.95,
+        gt=0,
+        le=1,
+        description="Drop a document whose toxicity_score reaches this (precision/recall: docs/benchmarks.md).",
+    )
+
+
 class QualitySpec(Section):
     """Quality filters: one field per rule set, named as its filter; they run in the order of
     the pipeline's stage registry (strata/pipeline/registry.py), not in the order of these fields."""
@@ -336,6 +352,9 @@ class QualitySpec(Section):
         default_factory=lambda: C4Spec(enabled=False), description="C4 rules (off by default)."
     )
     fineweb: FineWebSpec = Field(default_factory=FineWebSpec, description="FineWeb rules.")
+    toxicity: ToxicitySpec = Field(
+        default_factory=ToxicitySpec, description="Offensive-language score (off by default)."
+    )
     classifier: ClassifierSpec = Field(
         default_factory=ClassifierSpec, description="fastText quality classifier (off by default)."
     )
