@@ -18,6 +18,7 @@ job's label to `quality_score` and drops documents under the threshold
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
@@ -132,7 +133,20 @@ def train_classifier(
 
 
 def load_model(path: str) -> Any:
-    """A fastText model from a .bin/.ftz file (fastText's loader prints a harmless warning)."""
+    """A fastText model from a .bin/.ftz file, loaded once per worker process.
+
+    The per-document chain builds its stages anew for every group of input files; a Ray
+    worker process runs many groups, so the model (800 MB at DCLM's settings) is kept for
+    the process's life, keyed by the file's path, size and modification time (a file
+    rewritten in place is loaded again).
+    """
+    stat = Path(path).stat()
+    return _load_model(path, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_model(path: str, size: int, mtime_ns: int) -> Any:
+    del size, mtime_ns  # the cache key only
     return fasttext.load_model(path)
 
 
@@ -147,7 +161,7 @@ def label_scores(model: Any, texts: list[str], label: str) -> np.ndarray:
 
 
 class QualityClassifier:
-    """map_batches stage (one model per worker): score kept rows of the spec's languages, drop low scores.
+    """Per-row stage (one model per worker process): score kept rows of the spec's languages, drop low scores.
 
     Rows it does not score (dropped earlier, or of another language) keep `quality_score`
     NaN. Raises JobError when the model does not know the spec's label.

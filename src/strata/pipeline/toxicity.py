@@ -32,7 +32,8 @@ def sentences(text: str) -> list[str]:
 
 
 class ToxicityScore:
-    """map_batches stage (one model per worker): score kept rows of the spec's languages, drop toxic ones.
+    """Per-row stage: score kept rows of the spec's languages, drop toxic ones (the model is
+    loaded once per process, when profanity_check is first imported).
 
     Rows it does not score (dropped earlier, or of another language) keep `toxicity_score` NaN.
     """
