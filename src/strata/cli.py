@@ -353,6 +353,36 @@ def _add_plan_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.set_defaults(func=_plan)
 
 
+def _add_job_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """submit, run, exec and reproduce: the ways a job runs."""
+    p = sub.add_parser("submit", help="submit a job to a running cluster and stream its logs")
+    p.add_argument("file")
+    p.add_argument("--stack", default="local", help=STACK_HELP)
+    p.set_defaults(func=_submit)
+
+    p = sub.add_parser("run", help="run a job on a private local Ray started and stopped for it")
+    p.add_argument("file")
+    p.set_defaults(func=_run)
+
+    p = sub.add_parser("exec", help="run a job on the Ray this process is in (a submitted job's entrypoint)")
+    job = p.add_mutually_exclusive_group(required=True)
+    job.add_argument("file", nargs="?", help="a job file")
+    job.add_argument("--job-json", metavar="JSON", help="the job inline (what `run` and `submit` pass)")
+    p.add_argument("--stack", default="local", help="the stack it runs on, for its run manifest")
+    p.add_argument(
+        "--instance-type", default="cpu", help="the catalog type of the nodes: run manifest, MFU peak"
+    )
+    p.set_defaults(func=_exec)
+
+    p = sub.add_parser("reproduce", help="run a recorded job again (from its run-manifest.json) and compare")
+    p.add_argument("manifest", help="a run-manifest.json written next to a job's outputs (path or s3://)")
+    p.add_argument(
+        "--out", help="output folder of the rerun, path or s3:// (default: the original's + -reproduced)"
+    )
+    p.add_argument("--stack", help="submit to this running cluster instead of a private local Ray")
+    p.set_defaults(func=_reproduce)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="strata", description="Declarative infrastructure for LLM pre-training."
@@ -390,33 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--floor", type=float, metavar="GB/S", help="bus bandwidth floor (default: the catalog's)")
     p.set_defaults(func=_health)
 
-    p = sub.add_parser("submit", help="submit a job to a running cluster and stream its logs")
-    p.add_argument("file")
-    p.add_argument("--stack", default="local", help=STACK_HELP)
-    p.set_defaults(func=_submit)
-
-    p = sub.add_parser("run", help="run a job on a private local Ray started and stopped for it")
-    p.add_argument("file")
-    p.set_defaults(func=_run)
-
-    p = sub.add_parser("exec", help="run a job on the Ray this process is in (a submitted job's entrypoint)")
-    job = p.add_mutually_exclusive_group(required=True)
-    job.add_argument("file", nargs="?", help="a job file")
-    job.add_argument("--job-json", metavar="JSON", help="the job inline (what `run` and `submit` pass)")
-    p.add_argument("--stack", default="local", help="the stack it runs on, for its run manifest")
-    p.add_argument(
-        "--instance-type", default="cpu", help="the catalog type of the nodes: run manifest, MFU peak"
-    )
-    p.set_defaults(func=_exec)
-
-    p = sub.add_parser("reproduce", help="run a recorded job again (from its run-manifest.json) and compare")
-    p.add_argument("manifest", help="a run-manifest.json written next to a job's outputs (path or s3://)")
-    p.add_argument(
-        "--out", help="output folder of the rerun, path or s3:// (default: the original's + -reproduced)"
-    )
-    p.add_argument("--stack", help="submit to this running cluster instead of a private local Ray")
-    p.set_defaults(func=_reproduce)
-
+    _add_job_parsers(sub)
     _add_plan_parser(sub)
     _add_classifier_parser(sub)
 

@@ -170,8 +170,9 @@ class QualityClassifier:
     def __init__(self, spec: ClassifierSpec) -> None:
         self.spec = spec
         self.languages = frozenset(spec.languages)
-        self.model = load_model(spec.model)
-        known = list(self.model.get_labels())
+        # Built on the driver and shipped to the workers, so the model is not kept here: the
+        # label is checked now, before any work, and each worker process loads it once.
+        known = list(fasttext.load_model(spec.model).get_labels())
         if spec.label not in known:
             raise JobError(
                 f"quality.classifier.label: {spec.label!r} is not a label of {spec.model} (it has {known}); "
@@ -188,7 +189,8 @@ class QualityClassifier:
             for i in np.flatnonzero(kept_mask(batch))
             if not self.languages or not languages[i] or languages[i] in self.languages
         ]
-        scores[rows] = label_scores(self.model, [str(batch["text"][i]) for i in rows], self.spec.label)
+        model = load_model(self.spec.model)
+        scores[rows] = label_scores(model, [str(batch["text"][i]) for i in rows], self.spec.label)
         for i in rows:
             if scores[i] < self.spec.threshold:
                 status[i] = "dropped_classifier_score"
