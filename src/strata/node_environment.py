@@ -117,7 +117,7 @@ def environment_vars(spec: ClusterSpec, wheel_dir: Path) -> dict[str, Any]:
         "strata_env_extras": "[jax]" if kind == "tpu" else "",
         "strata_env_packages": ["jax[tpu]"] if kind == "tpu" else [],
         "strata_env_locks": [str(source / "locks" / name) for name in LOCKS[kind]],
-        "strata_env_pip_args": _pip_args(kind, env.wheelhouse),
+        "strata_env_pip_args": _pip_args(kind, env.wheelhouse) + ([] if env.compile else ["--no-compile"]),
         # Run manifests name the lock the nodes' environment was installed with.
         "ray_env": {"STRATA_LOCK": f"{env.path}/locks/{LOCKS[kind][-1]}"},
     }

@@ -53,7 +53,14 @@ def test_gopher_repetition_drops_are_never_counted_under_gopher_quality(tmp_path
     stats = pipeline_stats(
         job=make_job(tmp_path),
         counts=[
-            {"dropped_by": str(by), "status": status, "language": "en", "documents": 1, "tokens": 0}
+            {
+                "dropped_by": str(by),
+                "status": status,
+                "language": "en",
+                "documents": 1,
+                "tokens": 0,
+                "bytes": 0,
+            }
             for by, status in zip(batch["dropped_by"], statuses, strict=True)
         ],
         manifest=NO_TOKENS,

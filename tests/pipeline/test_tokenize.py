@@ -16,8 +16,8 @@ from tokenizers import Tokenizer, models, pre_tokenizers, processors
 
 from strata.pipeline.documents import normalize_text
 from strata.pipeline.shards import TokenizedDocument, write_shards
-from strata.pipeline.stats import _count_columns, _kept_count_columns
-from strata.pipeline.tokenize import CountTokens, Tokenize, load_tokenizer, train_tokenizer
+from strata.pipeline.stats import _kept_count_columns
+from strata.pipeline.tokenize import Tokenize, load_tokenizer, train_tokenizer
 from strata.spec.tokenizer import END_OF_TEXT, TokenizerSpec
 
 TEXTS = [
@@ -60,10 +60,9 @@ def test_shards_hold_one_end_of_text_per_document_and_decode_to_the_text(tmp_pat
         for a, b in zip([-1, *ends[:-1]], ends, strict=True)
     }
     assert decoded == set(TEXTS)
-    counts = CountTokens(path)(dict(batch))["token_count"]
-    assert list(counts[:3]) == [
-        len(t) - 1 for t in tokens[:3]
-    ]  # the count is the text's, without the id added
+    # The stats' bytes per token read each kept row's UTF-8 bytes; a dropped row has none.
+    text_bytes = Tokenize(path, eot_id=0, dtype="uint16")(dict(batch))["text_bytes"]
+    assert text_bytes.tolist() == [len(t.encode("utf-8")) for t in TEXTS] + [0]
 
 
 @given(text=st.text(max_size=200), cut=st.integers(0, 200))
@@ -87,7 +86,6 @@ def test_ids_above_uint16_stay_whole_and_no_template_bos_is_added(tmp_path: Path
     tokens = Tokenize(path, eot_id=70_001, dtype="int32")(dict(batch))["tokens"]
     assert [t.tolist() for t in tokens] == [[70_000, 70_000, 70_001], [70_000, 70_001]]
     assert tokens[0].dtype == np.dtype("<i4")
-    assert CountTokens(path)(dict(batch))["token_count"].tolist() == [2, 1]
 
 
 def test_a_pickled_stage_still_encodes_special_token_strings_as_text() -> None:
@@ -95,8 +93,6 @@ def test_a_pickled_stage_still_encodes_special_token_strings_as_text() -> None:
     stage = pickle.loads(pickle.dumps(Tokenize(tokenizer_file(), eot_id=0, dtype="uint16")))
     batch = {"status": np.array([""], object), "text": np.array([TEXTS[0]], object)}
     assert 0 not in stage(batch)["tokens"][0][:-1].tolist()
-    counter = pickle.loads(pickle.dumps(CountTokens(tokenizer_file())))
-    assert counter(dict(batch))["token_count"].tolist() == [len(stage(dict(batch))["tokens"][0]) - 1]
 
 
 def test_the_stats_count_a_kept_documents_tokens_from_its_shard_ids_as_they_would_from_its_text() -> None:
@@ -108,9 +104,10 @@ def test_the_stats_count_a_kept_documents_tokens_from_its_shard_ids_as_they_woul
         "language": np.array(["en", "", "de"], object),
         "text": np.array(TEXTS, object),
     }
-    from_text = _count_columns(CountTokens(path)(dict(batch)))
-    from_ids = _kept_count_columns(
-        {**batch, "tokens": Tokenize(path, eot_id=0, dtype="uint16")(dict(batch))["tokens"]}
-    )
-    for column in from_text:
-        assert from_ids[column].tolist() == from_text[column].tolist(), column
+    counts = _kept_count_columns({**batch, **Tokenize(path, eot_id=0, dtype="uint16")(dict(batch))})
+    tokenizer = load_tokenizer(path)
+    assert counts["tokens"].tolist() == [
+        len(tokenizer.encode(t, add_special_tokens=False).ids) for t in TEXTS
+    ]
+    assert counts["bytes"].tolist() == [len(t.encode("utf-8")) for t in TEXTS]
+    assert counts["language"].tolist() == ["en", "unknown", "de"]

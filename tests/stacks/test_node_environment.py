@@ -54,6 +54,8 @@ def test_a_wheelhouse_means_no_index(wheel_dir: Path) -> None:
     spec = _with_environment("stacks/Pulumi.local.yaml", path="/srv/strata", wheelhouse="/shared/wheels")
     found = environment_vars(spec, wheel_dir)
     assert found["strata_env_pip_args"] == ["--no-index", "--find-links", "/shared/wheels"]
+    uncompiled = _with_environment("stacks/Pulumi.local.yaml", wheelhouse="/shared/wheels", compile=False)
+    assert environment_vars(uncompiled, wheel_dir)["strata_env_pip_args"][-1] == "--no-compile"
     assert found["strata_env_dir"] == "/srv/strata"
     assert _ray_executable(spec) == Path("/srv/strata/venv/bin/ray")
 

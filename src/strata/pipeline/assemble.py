@@ -42,7 +42,7 @@ from strata.spec.tokenizer import TokenizerFile
 from strata.storage import Location
 
 logger = logging.getLogger(__name__)
-TOKENIZED_COLUMNS = ["id", "order", "language", "source", "cluster_size", "tokens"]
+TOKENIZED_COLUMNS = ["id", "order", "language", "source", "cluster_size", "tokens", "text_bytes"]
 RECORD_DICTS = ("tokens_by_language", "tokens_by_source")
 
 

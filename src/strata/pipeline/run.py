@@ -28,13 +28,12 @@ import logging
 import time
 from typing import Any
 
-import numpy as np
 import ray
 
 from strata.errors import JobError
 from strata.pipeline.assemble import tokenize, tokenizer_sample, write_balanced_shards
 from strata.pipeline.collect import collect
-from strata.pipeline.documents import KEPT, Batch, rows_where
+from strata.pipeline.documents import KEPT
 from strata.pipeline.exchange import partitions
 from strata.pipeline.groups import document_rows
 from strata.pipeline.read import input_files
@@ -43,13 +42,13 @@ from strata.pipeline.resume import Reports, StageStore
 from strata.pipeline.side_files import write_side_files
 from strata.pipeline.stats import (
     NO_TOKENS,
+    dropped_row_counts,
     kept_row_counts,
     pipeline_stats,
     plot_stats,
-    row_counts,
     sorted_counts,
 )
-from strata.pipeline.tokenize import CountTokens, provide_tokenizer
+from strata.pipeline.tokenize import provide_tokenizer
 from strata.spec.pipeline import PipelineJob
 from strata.storage import Location
 
@@ -114,15 +113,6 @@ def _kept(ds: ray.data.Dataset) -> ray.data.Dataset:
     return kept
 
 
-def _dropped(batch: Batch) -> Batch:
-    return rows_where(batch, batch["status"] != KEPT)
-
-
-def _no_token_counts(batch: Batch) -> Batch:
-    batch["token_count"] = np.zeros(len(batch["status"]), dtype=np.int64)
-    return batch
-
-
 def _input_paths(job: PipelineJob, out: Location) -> list[str]:
     """Collect the job's sources (if any), then list every file to read."""
     sources = list(job.input.paths)
@@ -148,7 +138,7 @@ def run_pipeline(job: PipelineJob) -> dict[str, Any]:
     kept = _kept(ds)
     if kept.count() == 0:
         write_side_files(out, ds)
-        counts = sorted_counts(row_counts(ds.map_batches(_no_token_counts, batch_format="numpy")))
+        counts = sorted_counts(dropped_row_counts(ds))
         stats = _write_stats(
             job=job, out=out, counts=counts, manifest=NO_TOKENS, reports=reports, balance={}, started=started
         )
@@ -163,10 +153,7 @@ def run_pipeline(job: PipelineJob) -> dict[str, Any]:
     )
     reports["minhash_dedup"]["rehydration"] = rehydration
     write_side_files(out, ds)
-    dropped = ds.map_batches(_dropped, batch_format="numpy").map_batches(
-        CountTokens(str(tokenizer_path)), batch_format="numpy"
-    )
-    counts = sorted_counts(row_counts(dropped) + kept_row_counts(tokenized))
+    counts = sorted_counts(dropped_row_counts(ds) + kept_row_counts(tokenized))
     stats = _write_stats(
         job=job, out=out, counts=counts, manifest=manifest, reports=reports, balance=balance, started=started
     )

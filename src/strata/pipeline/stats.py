@@ -1,18 +1,18 @@
 """The pipeline's report: documents and tokens kept after every stage (in all and per
 language), drops by reason, dedup clusters, balancing and tokens written, as JSON and as
-one figure. Tokens are counted with the job's tokenizer on each document's text as the
-stage saw it (extracted text for HTML), for dropped documents too; a kept document's from
-the ids written to the shards (`kept_row_counts`), the same count without a second
-encoding. A drop is counted under the stage its row's `dropped_by` names
-(strata.pipeline.registry), whatever its status says. The counts are summed on the workers
-(`row_counts`, strata.pipeline.aggregate); the driver sees one row per (stage, status,
-language)."""
+one figure. A kept document's tokens are the ids written to the shards (`kept_row_counts`);
+a dropped document's are estimated from the UTF-8 bytes of its text as the stage saw it
+(extracted text for HTML), at the bytes per token of the kept text of its language (of all
+kept text for a language with none kept): tokenizing the dropped text, often several times
+the kept text, took a quarter of a 40 MB run's CPU time (docs/benchmarks.md). A drop is
+counted under the stage its row's `dropped_by` names (strata.pipeline.registry), whatever
+its status says. The counts are summed on the workers (strata.pipeline.aggregate); the
+driver sees one row per (stage, status, language)."""
 
 from __future__ import annotations
 
 import io
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import matplotlib
@@ -23,7 +23,7 @@ import numpy as np
 import ray
 
 from strata.pipeline.aggregate import totals
-from strata.pipeline.documents import KEPT, Batch
+from strata.pipeline.documents import KEPT, Batch, rows_where
 from strata.pipeline.registry import STAGES
 from strata.spec.pipeline import PipelineJob
 from strata.storage import Location
@@ -33,48 +33,72 @@ NO_TOKENS = {"total_tokens": 0, "total_documents": 0, "tokens_by_language": {}, 
 
 
 COUNT_KEYS = ["dropped_by", "status", "language"]
-COUNT_VALUES = ["documents", "tokens"]
+COUNT_VALUES = ["documents", "tokens", "bytes"]
 
 
-def _count_columns(batch: Batch) -> Batch:
-    """map_batches: each row's (dropped_by, status, language) key, one document and its tokens,
-    for `totals` to add up per block on the workers."""
+def _count_columns(batch: Batch, tokens: np.ndarray[Any, Any], text_bytes: np.ndarray[Any, Any]) -> Batch:
+    """Each row's (dropped_by, status, language) key, one document, its tokens and bytes, for
+    `totals` to add up per block on the workers."""
     language = np.array([str(lang) or "unknown" for lang in batch["language"]], dtype=object)
     return {
         "dropped_by": batch["dropped_by"].astype(str).astype(object),
         "status": batch["status"].astype(str).astype(object),
         "language": language,
         "documents": np.ones(len(language), dtype=np.int64),
-        "tokens": batch["token_count"].astype(np.int64),
+        "tokens": tokens.astype(np.int64),
+        "bytes": text_bytes.astype(np.int64),
     }
 
 
-def row_counts(
-    ds: ray.data.Dataset, columns: Callable[[Batch], Batch] = _count_columns
-) -> list[dict[str, Any]]:
-    """Documents and tokens per (dropped_by, status, language) over rows with a `token_count`
-    (or whatever `columns` makes of each batch), in no particular order (`sorted_counts`)."""
-    return totals(ds.map_batches(columns, batch_format="numpy"), COUNT_KEYS, COUNT_VALUES)
+def _dropped_count_columns(batch: Batch) -> Batch:
+    """map_batches: the dropped rows' UTF-8 bytes; tokens 0 until `estimate_dropped_tokens`."""
+    dropped = rows_where(batch, batch["status"] != KEPT)
+    text_bytes = np.array([len(str(t).encode("utf-8")) for t in dropped["text"]], dtype=np.int64)
+    return _count_columns(dropped, np.zeros(len(text_bytes), dtype=np.int64), text_bytes)
+
+
+def dropped_row_counts(ds: ray.data.Dataset) -> list[dict[str, Any]]:
+    """Documents and bytes per (dropped_by, status, language) of the rows not kept, in no
+    particular order (`sorted_counts`)."""
+    return totals(ds.map_batches(_dropped_count_columns, batch_format="numpy"), COUNT_KEYS, COUNT_VALUES)
 
 
 def _kept_count_columns(batch: Batch) -> Batch:
-    """map_batches over tokenized kept rows: `_count_columns`' columns, the tokens counted
-    from the shards' ids (less the end-of-text id each document ends with)."""
+    """map_batches over tokenized kept rows: tokens from the shards' ids (less the end-of-text
+    id each document ends with) and the bytes of their text."""
     n = len(batch["language"])
-    return _count_columns(
-        {
-            "dropped_by": np.full(n, "", dtype=object),
-            "status": np.full(n, KEPT, dtype=object),
-            "language": batch["language"],
-            "token_count": np.array([len(tokens) - 1 for tokens in batch["tokens"]], dtype=np.int64),
-        }
-    )
+    keys = {"dropped_by": np.full(n, "", dtype=object), "status": np.full(n, KEPT, dtype=object)}
+    tokens = np.array([len(tokens) - 1 for tokens in batch["tokens"]], dtype=np.int64)
+    return _count_columns({**keys, "language": batch["language"]}, tokens, batch["text_bytes"])
 
 
 def kept_row_counts(tokenized: ray.data.Dataset) -> list[dict[str, Any]]:
-    """`row_counts`' rows for the kept documents, from the tokens written to the shards, so
-    that the kept text is not tokenized a second time for the stats."""
-    return row_counts(tokenized, _kept_count_columns)
+    """The count rows of the kept documents, from the tokens written to the shards, so that
+    the kept text is not tokenized a second time for the stats."""
+    return totals(tokenized.map_batches(_kept_count_columns, batch_format="numpy"), COUNT_KEYS, COUNT_VALUES)
+
+
+def estimate_dropped_tokens(counts: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """`counts` with each dropped row's tokens estimated from its bytes, and the bytes per
+    token used: per language of the kept text, and `all` (for languages with nothing kept).
+    Without kept tokens nothing is estimated (no tokenizer ran) and the rates are empty."""
+    kept_bytes: Counter[str] = Counter()
+    kept_tokens: Counter[str] = Counter()
+    for c in counts:
+        if c["status"] == KEPT:
+            for key in (str(c["language"]), "all"):
+                kept_bytes[key] += int(c["bytes"])
+                kept_tokens[key] += int(c["tokens"])
+    rates = {key: kept_bytes[key] / kept_tokens[key] for key in sorted(kept_tokens) if kept_tokens[key]}
+    if "all" not in rates:
+        return counts, {}
+    estimated = [
+        c
+        if c["status"] == KEPT
+        else {**c, "tokens": round(int(c["bytes"]) / rates.get(str(c["language"]), rates["all"]))}
+        for c in counts
+    ]
+    return estimated, {key: round(rate, 3) for key, rate in rates.items()}
 
 
 def sorted_counts(counts: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -93,11 +117,13 @@ def pipeline_stats(
 ) -> dict[str, Any]:
     """The JSON report of one run.
 
-    `counts` (see `row_counts`) holds, per `dropped_by` (the registry stage that dropped the
-    rows, "" when kept), `status` and `language`, the number of `documents` and their
-    `tokens`; `reports` maps a stage to the figures it reported; `manifest` is the shard
-    manifest (NO_TOKENS when nothing was written).
+    `counts` (`kept_row_counts` + `dropped_row_counts`) holds, per `dropped_by` (the registry
+    stage that dropped the rows, "" when kept), `status` and `language`, the number of
+    `documents`, their `tokens` (dropped rows' are estimated here) and `bytes`; `reports` maps
+    a stage to the figures it reported; `manifest` is the shard manifest (NO_TOKENS when
+    nothing was written).
     """
+    counts, bytes_per_token = estimate_dropped_tokens(counts)
     position = {stage.name: index for index, stage in enumerate(STAGES)} | {"": len(STAGES)}
     by_reason: Counter[str] = Counter()
     for c in counts:
@@ -134,6 +160,8 @@ def pipeline_stats(
         "stages": stages,
         "balance": balance,
         "tokens": {
+            # Tokens of dropped documents are their bytes over these (kept text per language).
+            "dropped_estimated_at_bytes_per_token": bytes_per_token,
             "total": manifest["total_tokens"],
             "documents_written": manifest["total_documents"],
             "by_language": manifest["tokens_by_language"],

@@ -92,7 +92,8 @@ class Encoder:
 
 
 class Tokenize(Encoder):
-    """map_batches stage: add `tokens` (ids of the shards' `dtype`, `eot_id` appended) to kept rows."""
+    """map_batches stage: add `tokens` (ids of the shards' `dtype`, `eot_id` appended) and
+    `text_bytes` (UTF-8 bytes of the text, for the stats' bytes per token) to kept rows."""
 
     def __init__(self, tokenizer_path: str, *, eot_id: int, dtype: str) -> None:
         super().__init__(tokenizer_path)
@@ -108,19 +109,8 @@ class Tokenize(Encoder):
             ids = [*next(encoded).ids, self.eot] if k else []
             tokens[i] = np.asarray(ids, dtype=self.dtype)
         batch["tokens"] = tokens
-        return batch
-
-
-class CountTokens(Encoder):
-    """map_batches stage: add `token_count` for every row that still has text, kept or dropped,
-    so the stats can say how many tokens survive each stage."""
-
-    def __call__(self, batch: Batch) -> Batch:
-        texts = [str(t) for t in batch["text"]]
-        counts = np.zeros(len(texts), dtype=np.int64)
-        present = [i for i, t in enumerate(texts) if t]
-        encodings = self.tokenizer.encode_batch([texts[i] for i in present], add_special_tokens=False)
-        for i, encoding in zip(present, encodings, strict=True):
-            counts[i] = len(encoding.ids)
-        batch["token_count"] = counts
+        batch["text_bytes"] = np.array(
+            [len(str(t).encode("utf-8")) if k else 0 for t, k in zip(batch["text"], keep, strict=True)],
+            dtype=np.int64,
+        )
         return batch

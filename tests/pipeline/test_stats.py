@@ -1,0 +1,52 @@
+"""The stats' token counts: kept documents' are the shards' ids, dropped documents' are
+estimated from their bytes at the kept text's bytes per token of their language."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from strata.pipeline.stats import NO_TOKENS, estimate_dropped_tokens, pipeline_stats
+from strata.spec.pipeline import PipelineJob
+
+
+def _count(dropped_by: str, status: str, language: str, tokens: int, size: int) -> dict[str, Any]:
+    return {
+        "dropped_by": dropped_by,
+        "status": status,
+        "language": language,
+        "documents": 1,
+        "tokens": tokens,
+        "bytes": size,
+    }
+
+
+COUNTS = [
+    _count("", "", "en", 250, 1000),  # 4 bytes per token
+    _count("", "", "de", 100, 600),  # 6 bytes per token
+    _count("language", "dropped_language_low_score", "en", 0, 400),
+    _count("gopher", "dropped_gopher_too_few_words", "de", 0, 60),
+    _count("gopher", "dropped_gopher_too_few_words", "zh", 0, 96),  # no kept zh: all kept text's rate
+]
+
+
+def test_dropped_tokens_are_bytes_over_the_kept_bytes_per_token_of_their_language() -> None:
+    counts, rates = estimate_dropped_tokens(COUNTS)
+    assert rates == {"all": round(1600 / 350, 3), "de": 6.0, "en": 4.0}
+    assert [c["tokens"] for c in counts] == [250, 100, 100, 10, round(96 / (1600 / 350))]
+
+
+def test_stages_report_the_estimates_and_the_rates(tmp_path: Path) -> None:
+    job = PipelineJob.model_validate(
+        {"kind": "pipeline", "name": "t", "input": {"paths": [str(tmp_path)]}, "output": {"dir": "out"}}
+    )
+    stats = pipeline_stats(job=job, counts=COUNTS, manifest=NO_TOKENS, reports={}, balance={}, seconds=0.0)
+    assert stats["stages"]["read"]["tokens_kept"] == 250 + 100 + 100 + 10 + 21
+    assert stats["stages"]["language"]["tokens_kept"] == 250 + 100 + 10 + 21
+    assert stats["stages"]["gopher"]["tokens_kept_by_language"] == {"de": 100, "en": 250}
+    assert stats["tokens"]["dropped_estimated_at_bytes_per_token"]["en"] == 4.0
+
+
+def test_without_kept_text_nothing_is_estimated() -> None:
+    dropped = [c for c in COUNTS if c["status"]]
+    assert estimate_dropped_tokens(dropped) == (dropped, {})
