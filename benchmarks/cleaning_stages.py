@@ -38,13 +38,7 @@ from strata.pipeline.pii import ReplacePii
 from strata.pipeline.toxicity import ToxicityScore
 from strata.pipeline.urls import FilterUrls
 from strata.spec.cleaning import DecontaminationSpec, PiiSpec, UrlFilterSpec
-from strata.spec.pipeline import (
-    C4Spec,
-    FineWebSpec,
-    GopherQualitySpec,
-    GopherRepetitionSpec,
-    ToxicitySpec,
-)
+from strata.spec.quality import C4Spec, FineWebSpec, GopherQualitySpec, GopherRepetitionSpec, ToxicitySpec
 
 BANNED = [f"banned{i}" for i in range(49)] + ["casino"]
 

@@ -40,7 +40,7 @@ from strata.pipeline.filters.c4 import C4Quality
 from strata.pipeline.filters.fineweb import FineWebQuality
 from strata.pipeline.filters.gopher_quality import GopherQuality
 from strata.pipeline.filters.gopher_repetition import GopherRepetition
-from strata.spec.pipeline import C4Spec, FineWebSpec, GopherQualitySpec, GopherRepetitionSpec
+from strata.spec.quality import C4Spec, FineWebSpec, GopherQualitySpec, GopherRepetitionSpec
 
 DATATROVE_RULES = """
 import json, sys

@@ -28,7 +28,7 @@ import numpy as np
 from strata.pipeline.classifier import QualityClassifier, TrainSettings, train_classifier
 from strata.pipeline.filters.gopher_quality import GopherQuality
 from strata.pipeline.toxicity import ToxicityScore
-from strata.spec.pipeline import ClassifierSpec, GopherQualitySpec, ToxicitySpec
+from strata.spec.quality import ClassifierSpec, GopherQualitySpec, ToxicitySpec
 
 CHANGELOGS = Path("tests/fixtures/classifier/debian_changelogs.jsonl")
 LABELLED = Path("tests/fixtures/toxicity/pypi_summaries_labelled.jsonl")

@@ -15,7 +15,8 @@ from pydantic import ValidationError
 from strata.cli import main
 from strata.errors import JobError
 from strata.pipeline.classifier import QualityClassifier, label_scores, load_model
-from strata.spec.pipeline import ClassifierSpec, PipelineJob
+from strata.spec.pipeline import PipelineJob
+from strata.spec.quality import ClassifierSpec
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "data" / "demo" / "corpus.jsonl"  # Python 3.11 documentation sections (data/demo/SOURCE.md)

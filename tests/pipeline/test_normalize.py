@@ -23,14 +23,8 @@ from strata.pipeline.filters.gopher_quality import GopherQuality
 from strata.pipeline.filters.gopher_repetition import GopherRepetition
 from strata.pipeline.language import IdentifyLanguage
 from strata.pipeline.read import DocumentReader
-from strata.spec.pipeline import (
-    C4Spec,
-    FineWebSpec,
-    GopherQualitySpec,
-    GopherRepetitionSpec,
-    InputSpec,
-    LanguageSpec,
-)
+from strata.spec.pipeline import InputSpec, LanguageSpec
+from strata.spec.quality import C4Spec, FineWebSpec, GopherQualitySpec, GopherRepetitionSpec
 
 WORDS = ["Le", "café", "crème", "était", "très", "bon", "the", "and", "of", "naïve", "Ångström", "東京",
          "e\u0301", "A\u030a", ".", "!", "...", "#", "-", " ", " ", " ", "\n", "\n\n", "\t", "\x00", "\ufeff"]  # fmt: skip

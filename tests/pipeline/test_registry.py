@@ -12,7 +12,8 @@ from strata.pipeline.filters.gopher_repetition import GopherRepetition
 from strata.pipeline.registry import DATASET_STAGES, DOCUMENT_STAGES, STAGES, record_drops
 from strata.pipeline.resume import StageStore
 from strata.pipeline.stats import NO_TOKENS, pipeline_stats
-from strata.spec.pipeline import GopherQualitySpec, GopherRepetitionSpec, PipelineJob, QualitySpec
+from strata.spec.pipeline import PipelineJob
+from strata.spec.quality import GopherQualitySpec, GopherRepetitionSpec, QualitySpec
 
 PROSE = (
     "The river rose through the night and by morning the lower town was under water, "

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from strata.pipeline.toxicity import ToxicityScore, sentences
-from strata.spec.pipeline import ToxicitySpec
+from strata.spec.quality import ToxicitySpec
 
 REPO = Path(__file__).resolve().parents[2]
 LABELLED = REPO / "tests" / "fixtures" / "toxicity" / "pypi_summaries_labelled.jsonl"

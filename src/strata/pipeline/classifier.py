@@ -35,7 +35,7 @@ import numpy as np
 from strata.errors import JobError
 from strata.files import atomic_path
 from strata.pipeline.documents import Batch, kept_mask
-from strata.spec.pipeline import ClassifierSpec
+from strata.spec.quality import ClassifierSpec
 
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from strata.pipeline.documents import Batch, kept_mask
-from strata.spec.pipeline import ToxicitySpec
+from strata.spec.quality import ToxicitySpec
 
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 

@@ -18,7 +18,7 @@ from strata.pipeline.filters.gopher_quality import GopherQuality
 from strata.pipeline.filters.gopher_repetition import GopherRepetition
 from strata.pipeline.filters.text_stats import WordNgrams, duplicates
 from strata.pipeline.filters.word_tokens import word_tokens
-from strata.spec.pipeline import C4Spec, FineWebSpec, GopherQualitySpec, GopherRepetitionSpec
+from strata.spec.quality import C4Spec, FineWebSpec, GopherQualitySpec, GopherRepetitionSpec
 
 DEGENERATE = ["", " ", "\n\n\t \n", "-- ... !!! ??? ---", "#", "…", "😀 🎉 ✨", "word", "one line only."]
 PIECES = ["word", "the", "and", "a", "Hello.", "—", "...", "…", "#", "*", "•", "{", "😀", "東京。", " ", "\n", "\n\n", "\t"]  # fmt: skip

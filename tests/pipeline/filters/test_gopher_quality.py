@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from strata.pipeline.filters.gopher_quality import GopherQuality
-from strata.spec.pipeline import GopherQualitySpec
+from strata.spec.quality import GopherQualitySpec
 
 PROSE = (
     "The quick brown fox jumps over the lazy dog and runs to the river bank. "

@@ -9,7 +9,7 @@ from strata.pipeline.filters.c4 import C4Quality
 from strata.pipeline.filters.fineweb import FineWebQuality
 from strata.pipeline.filters.gopher_repetition import GopherRepetition
 from strata.pipeline.filters.text_stats import WordNgrams
-from strata.spec.pipeline import C4Spec, FineWebSpec, GopherRepetitionSpec
+from strata.spec.quality import C4Spec, FineWebSpec, GopherRepetitionSpec
 
 PROSE = (
     "The committee met on Tuesday to review the budget for the coming year. "

@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from strata.pipeline.documents import Batch, kept_mask
-from strata.spec.pipeline import RuleSpec
+from strata.spec.quality import RuleSpec
 
 
 class Filter(ABC):

@@ -14,7 +14,7 @@ import re
 from strata.pipeline.filters.base import Filter
 from strata.pipeline.filters.text_stats import C4_LINE_END
 from strata.pipeline.filters.word_tokens import sentence_count, word_tokens
-from strata.spec.pipeline import C4Spec
+from strata.spec.quality import C4Spec
 
 CITATION = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]", re.IGNORECASE)
 POLICY = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")

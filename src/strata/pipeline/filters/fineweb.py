@@ -7,7 +7,7 @@ from __future__ import annotations
 from strata.pipeline.filters.base import Filter
 from strata.pipeline.filters.text_stats import duplicates, lines
 from strata.pipeline.filters.word_tokens import ends_sentence, word_tokens
-from strata.spec.pipeline import FineWebSpec
+from strata.spec.quality import FineWebSpec
 
 
 class FineWebQuality(Filter):

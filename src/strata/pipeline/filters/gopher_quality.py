@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from strata.pipeline.filters.base import Filter
 from strata.pipeline.filters.word_tokens import is_symbol, word_tokens
-from strata.spec.pipeline import GopherQualitySpec
+from strata.spec.quality import GopherQualitySpec
 
 STOP_WORDS = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})
 BULLETS = ("•", "-")

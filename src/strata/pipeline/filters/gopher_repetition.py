@@ -10,7 +10,7 @@ from strata.pipeline.filters.text_stats import (
     duplicates,
 )
 from strata.pipeline.filters.word_tokens import word_tokens
-from strata.spec.pipeline import GopherRepetitionSpec
+from strata.spec.quality import GopherRepetitionSpec
 
 
 class GopherRepetition(Filter):
