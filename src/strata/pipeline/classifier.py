@@ -34,7 +34,7 @@ import numpy as np
 
 from strata.errors import JobError
 from strata.files import atomic_path
-from strata.pipeline.documents import Batch, kept_mask
+from strata.pipeline.documents import Batch, score_kept_rows
 from strata.spec.quality import ClassifierSpec
 
 logger = logging.getLogger(__name__)
@@ -194,19 +194,12 @@ class QualityClassifier:
             )
 
     def __call__(self, batch: Batch) -> Batch:
-        status = batch["status"].astype(object)
-        n = len(status)
-        languages = batch["language"] if "language" in batch else np.full(n, "", dtype=object)
-        scores = np.asarray(batch.get("quality_score", np.full(n, np.nan)), dtype=np.float64).copy()
-        rows = [
-            i
-            for i in np.flatnonzero(kept_mask(batch))
-            if not self.languages or not languages[i] or languages[i] in self.languages
-        ]
         model = load_model(self.spec.model)
-        scores[rows] = label_scores(model, [str(batch["text"][i]) for i in rows], self.spec.label)
-        for i in rows:
-            if scores[i] < self.spec.threshold:
-                status[i] = "dropped_classifier_score"
-        batch["status"], batch["quality_score"] = status, scores
-        return batch
+        return score_kept_rows(
+            batch,
+            column="quality_score",
+            languages=self.languages,
+            score=lambda texts: label_scores(model, texts, self.spec.label),
+            drop=lambda scores: scores < self.spec.threshold,
+            reason="dropped_classifier_score",
+        )

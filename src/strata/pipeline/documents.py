@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable, Collection
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,34 @@ C1_UTF8 = re.compile(rb"\xc2[\x80-\x9f]")
 def kept_mask(batch: Batch) -> np.ndarray[Any, Any]:
     """Rows no stage has dropped yet."""
     return np.asarray(batch["status"] == KEPT, dtype=bool)
+
+
+def score_kept_rows(
+    batch: Batch,
+    *,
+    column: str,
+    languages: Collection[str],
+    score: Callable[[list[str]], np.ndarray[Any, Any]],
+    drop: Callable[[np.ndarray[Any, Any]], np.ndarray[Any, Any]],
+    reason: str,
+) -> Batch:
+    """A scoring stage's batch: `score` the texts of the kept rows of `languages` (all rows when
+    empty; rows without a language too) into float64 `column`, and set status `reason` on the
+    scored rows where `drop(scores)` is true. Other rows keep their `column` value (NaN when
+    no stage scored them)."""
+    status = batch["status"].astype(object)
+    n = len(status)
+    row_languages = batch["language"] if "language" in batch else np.full(n, "", dtype=object)
+    scores = np.asarray(batch.get(column, np.full(n, np.nan)), dtype=np.float64).copy()
+    rows = [
+        i
+        for i in np.flatnonzero(kept_mask(batch))
+        if not languages or not row_languages[i] or row_languages[i] in languages
+    ]
+    scores[rows] = score([str(batch["text"][i]) for i in rows])
+    status[np.asarray(rows, dtype=np.int64)[drop(scores[rows])]] = reason
+    batch["status"], batch[column] = status, scores
+    return batch
 
 
 def rows_where(batch: Batch, keep: np.ndarray, drop: tuple[str, ...] = ()) -> Batch:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from strata.pipeline.documents import Batch, kept_mask
+from strata.pipeline.documents import Batch, score_kept_rows
 from strata.spec.quality import ToxicitySpec
 
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -62,18 +62,11 @@ class ToxicityScore:
         return out
 
     def __call__(self, batch: Batch) -> Batch:
-        status = batch["status"].astype(object)
-        n = len(status)
-        languages = batch["language"] if "language" in batch else np.full(n, "", dtype=object)
-        scores = np.asarray(batch.get("toxicity_score", np.full(n, np.nan)), dtype=np.float64).copy()
-        rows = [
-            i
-            for i in np.flatnonzero(kept_mask(batch))
-            if not self.languages or not languages[i] or languages[i] in self.languages
-        ]
-        scores[rows] = self.scores([str(batch["text"][i]) for i in rows])
-        for i in rows:
-            if scores[i] >= self.spec.threshold:
-                status[i] = "dropped_toxicity_score"
-        batch["status"], batch["toxicity_score"] = status, scores
-        return batch
+        return score_kept_rows(
+            batch,
+            column="toxicity_score",
+            languages=self.languages,
+            score=self.scores,
+            drop=lambda scores: scores >= self.spec.threshold,
+            reason="dropped_toxicity_score",
+        )
