@@ -9,7 +9,8 @@ import math
 import pytest
 import yaml
 
-from strata.cli import PLAN_FLAGS, main
+from strata.cli import main
+from strata.plan_command import PLAN_FLAGS
 from strata.scaling.laws import DEFAULT_LAW, LAWS
 from strata.scaling.planner import Budget, PlanInputError, plan
 from strata.spec.catalog import load_catalog
