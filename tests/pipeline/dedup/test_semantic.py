@@ -1,0 +1,118 @@
+"""Semantic dedup (SemDeDup): the within-cluster rule, the model checks, and a pipeline run on
+Ray that drops planted paraphrases MinHash misses, with the packaged all-MiniLM-L6-v2."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from benchmarks.semantic_dedup import jaccard, paraphrase
+from strata.errors import JobError
+from strata.pipeline.dedup import embed, semantic
+from strata.pipeline.run import run_pipeline
+from strata.spec.pipeline import PipelineJob
+
+REPO = Path(__file__).resolve().parents[3]
+DOCS = REPO / "data" / "demo" / "corpus.jsonl"
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_nearest_earlier_in_column_blocks_matches_the_whole_matrix(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(0)
+    vectors = _unit(rng.normal(size=(50, 8)))
+    vectors[30] = _unit(vectors[[4]] + 0.01)[0]  # a near copy of row 4
+    sims = vectors @ vectors.T
+    earlier = np.tril(np.ones_like(sims, dtype=bool), k=-1)  # [j, i]: i < j
+    expected = np.where(earlier, sims, -np.inf)
+    monkeypatch.setattr(semantic, "CHUNK_VALUES", 7 * 50)  # blocks of 7 columns
+    best, best_of = semantic.nearest_earlier(vectors)
+    assert best[0] == -np.inf
+    np.testing.assert_allclose(best[1:], expected.max(axis=1)[1:], rtol=1e-6)
+    np.testing.assert_array_equal(best_of[1:], expected.argmax(axis=1)[1:])
+    assert best_of[30] == 4 and best[30] > 0.99
+
+
+def test_a_duplicate_names_its_most_similar_earlier_document() -> None:
+    base = _unit(np.eye(4, dtype=np.float32)[:3])
+    a, b, c = base
+    rows = {
+        "order": np.array([7, 3, 9, 5]),  # input order: 3, 5, 7, 9
+        "id": np.array(["a2", "a", "b", "a3"], dtype=object),
+        "embedding": np.stack([_unit((a + 0.05 * b)[None])[0], a, c, _unit((a + 0.02 * c)[None])[0]]),
+    }
+    out = semantic.cluster_duplicates(eps=0.05)(rows)
+    # a (order 3) is kept; a3 (5) and a2 (7) are within 0.05 of it; b is not similar to anything.
+    assert out["order"].tolist() == [5, 7]
+    assert out["semantic_duplicate_of"].tolist() == ["a", "a"]
+
+
+def _job(tmp_path: Path, **semantic_section: object) -> dict[str, object]:
+    return {
+        "kind": "pipeline",
+        "name": "semantic",
+        "input": {"paths": [str(tmp_path / "input.jsonl")]},
+        "dedup": {"semantic": {"enabled": True, **semantic_section}},
+        "output": {"dir": str(tmp_path / "out")},
+    }
+
+
+def test_a_model_directory_without_config_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match=r"dedup\.semantic\.model[\s\S]*no config\.json"):
+        PipelineJob.model_validate(_job(tmp_path, model=str(tmp_path)))
+
+
+def test_packaged_weights_that_differ_from_the_published_ones_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(embed, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(embed, "PACKAGED_WEIGHTS_SHA256", "0" * 64)
+    with pytest.raises(JobError, match=r"model\.safetensors has SHA-256 53aa5117"):
+        embed.packaged_model()
+    assert list((tmp_path / "cache").iterdir()) == []  # nothing half-extracted left behind
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("ray_cluster")
+def test_planted_paraphrases_that_minhash_misses_are_dropped(tmp_path: Path) -> None:
+    rows = [json.loads(line) for line in DOCS.read_text(encoding="utf-8").splitlines()]
+    docs = [r for r in rows if r["source"] == "python-docs" and len(r["text"].split()) >= 40][:150]
+    rng = random.Random(0)
+    planted = {}
+    for i, original in enumerate(docs[:24]):
+        text = paraphrase(original["text"], "swapped", rng)
+        assert jaccard(text, original["text"]) < 0.8  # MinHash at 0.8 does not link them
+        planted[f"planted/{i}"] = (original["id"], text)
+    lines = [{"id": r["id"], "text": r["text"]} for r in docs]
+    lines += [{"id": pid, "text": text} for pid, (_, text) in planted.items()]
+    (tmp_path / "input.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    spec = _job(tmp_path, clusters=4)
+    spec["quality"] = {name: {"enabled": False} for name in ("gopher_repetition", "gopher", "c4", "fineweb")}
+    spec["tokenizer"], spec["shards"] = {"vocab_size": 1024}, {"tokens_per_shard": 4096}
+
+    stats = run_pipeline(PipelineJob.model_validate(spec))
+
+    removed = {}
+    for line in (tmp_path / "out" / "duplicates.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        assert record["kind"] == "semantic", record  # MinHash links none of the copies
+        removed[record["id"]] = record["duplicate_of"]
+    found = [pid for pid, (original, _) in planted.items() if removed.get(pid) == original]
+    assert len(found) >= 0.8 * len(planted), (len(found), removed)
+    assert len(removed) - len(found) <= 2, removed  # real sections this similar are rare here
+    report = stats["stages"]["semantic_dedup"]
+    assert report["dropped"] == report["duplicates"] == len(removed)
+    assert report["embedded"] == stats["stages"]["minhash_dedup"]["kept"] == report["kept"] + len(removed)
+    assert (
+        report["clusters"] == 4
+        and report["dimension"] == 384
+        and report["largest_cluster"] < report["embedded"]
+    )
+    print(f"semantic dedup: {len(found)} of {len(planted)} planted copies found, {len(removed)} removed")
