@@ -33,6 +33,7 @@ import ray
 from strata.errors import JobError
 from strata.pipeline.assemble import tokenize, tokenizer_sample, write_balanced_shards
 from strata.pipeline.collect import collect
+from strata.pipeline.dedup.semantic import checked_dimension
 from strata.pipeline.documents import KEPT
 from strata.pipeline.exchange import partitions
 from strata.pipeline.groups import document_rows
@@ -134,6 +135,8 @@ def run_pipeline(job: PipelineJob) -> dict[str, Any]:
     _configure_ray_data()
 
     paths = _input_paths(job, out)
+    if job.dedup.semantic.enabled:
+        checked_dimension(job.dedup.semantic)  # a model that does not load stops the job now
     ds, reports = _document_rows(job, StageStore(out, job, paths), paths)
     kept = _kept(ds)
     if kept.count() == 0:

@@ -81,6 +81,19 @@ def test_packaged_weights_that_differ_from_the_published_ones_are_refused(
 
 @pytest.mark.integration
 @pytest.mark.usefixtures("ray_cluster")
+def test_a_model_that_does_not_load_stops_the_job_before_any_work(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text('{"model_type": "bert"}')  # no weights
+    (tmp_path / "input.jsonl").write_text(json.dumps({"text": "one document"}) + "\n")
+    job = PipelineJob.model_validate(_job(tmp_path, model=str(model)))
+    with pytest.raises(JobError, match=rf"dedup\.semantic\.model: {model} is not a sentence-transformers"):
+        run_pipeline(job)
+    assert not (tmp_path / "out" / "work").exists()  # no stage ran
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("ray_cluster")
 def test_planted_paraphrases_that_minhash_misses_are_dropped(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in DOCS.read_text(encoding="utf-8").splitlines()]
     docs = [r for r in rows if r["source"] == "python-docs" and len(r["text"].split()) >= 40][:150]

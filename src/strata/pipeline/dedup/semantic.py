@@ -60,7 +60,7 @@ def semantic_duplicates(
     if report["embedded"] == 0:
         return ds, report
     report["model"] = spec.model or "all-MiniLM-L6-v2 (packaged)"
-    report["dimension"] = _checked_dimension(spec)
+    report["dimension"] = checked_dimension(spec)
     embedded = (
         kept.select_columns(["order", "id", "text"])
         .map_batches(embed_rows(spec.model, spec.max_tokens), batch_format="numpy")
@@ -94,7 +94,11 @@ def semantic_duplicates(
     return dataset(marked), report
 
 
-def _checked_dimension(spec: SemanticDedupSpec) -> int:
+def checked_dimension(spec: SemanticDedupSpec) -> int:
+    """The model's embedding size, loading it here (the runner calls this before any work).
+
+    Raises JobError naming `dedup.semantic.model` when the model is missing or does not load.
+    """
     directory = model_directory(spec.model)
     try:
         return dimension(directory, spec.max_tokens)
