@@ -5,10 +5,13 @@ Python documentation is not, and the score is kept with each document."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from strata.pipeline.toxicity import ToxicityScore, sentences
 from strata.spec.quality import ToxicitySpec
@@ -56,3 +59,23 @@ def test_stage_drops_offensive_documents_and_keeps_the_score(stage: ToxicityScor
 
 def test_sentences_cut_lines_and_sentence_ends() -> None:
     assert sentences("One. Two!  Three?\n\nfour\n  \n") == ["One.", "Two!", "Three?", "four"]
+
+
+ONE_REGEX = re.compile(r"(?<=[.!?])\s+|\n+")  # the definition `sentences` computes faster
+
+
+@given(st.text(alphabet=st.sampled_from("ab .!?\n\t\u2028\u3000x"), max_size=60))
+def test_sentences_are_the_one_regex_split(text: str) -> None:
+    assert sentences(text) == [s for s in (p.strip() for p in ONE_REGEX.split(text)) if s]
+
+
+def test_batched_tfidf_is_the_vectorizers_matrix(stage: ToxicityScore) -> None:
+    rows = [json.loads(line)["text"] for line in DOCS.read_text(encoding="utf-8").splitlines()[:300]]
+    labelled = [json.loads(line)["text"] for line in LABELLED.read_text(encoding="utf-8").splitlines()]
+    flat = [s for t in rows + labelled for s in sentences(t)] + ["ÉCOLE Straße x_y a b", "--", "İstanbul"]
+    assert stage.batched
+    batched, reference = stage.tfidf(flat), stage.vectorizer.transform(flat)
+    assert batched.shape == reference.shape and abs(batched - reference).max() < 1e-12
+    # A sentence that holds the separator word goes through the vectorizer itself.
+    odd = [*flat[:5], "a stratasentenceseparator here"]
+    assert abs(stage.tfidf(odd) - stage.vectorizer.transform(odd)).max() == 0
