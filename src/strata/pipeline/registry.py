@@ -52,10 +52,12 @@ from strata.pipeline.language import IdentifyLanguage
 from strata.pipeline.pii import replace_pii
 from strata.pipeline.toxicity import ToxicityScore
 from strata.pipeline.urls import NO_URL, FilterUrls
+from strata.spec.cleaning import PiiSpec
 from strata.spec.pipeline import ExactDedupSpec, MinhashSpec, PipelineJob, SemanticDedupSpec
+from strata.storage import Location
 
-# (Dataset, the stage's job section) → (Dataset, the stage's report for stats/pipeline.json)
-Apply = Callable[[ray.data.Dataset, Any], tuple[ray.data.Dataset, dict[str, Any]]]
+# (Dataset, the stage's job section, output.dir) → (Dataset, the stage's report for stats/pipeline.json)
+Apply = Callable[[ray.data.Dataset, Any, Location], tuple[ray.data.Dataset, dict[str, Any]]]
 RowStage = Callable[[Batch], Batch]
 
 
@@ -118,16 +120,24 @@ def record_drops(stage: str) -> Callable[[Batch], Batch]:
     return record
 
 
-def _exact(ds: ray.data.Dataset, spec: ExactDedupSpec) -> tuple[ray.data.Dataset, dict[str, Any]]:
+def _exact(
+    ds: ray.data.Dataset, spec: ExactDedupSpec, out: Location
+) -> tuple[ray.data.Dataset, dict[str, Any]]:
     return exact_duplicates(ds, partitions()), {}
 
 
-def _near(ds: ray.data.Dataset, spec: MinhashSpec) -> tuple[ray.data.Dataset, dict[str, Any]]:
+def _near(ds: ray.data.Dataset, spec: MinhashSpec, out: Location) -> tuple[ray.data.Dataset, dict[str, Any]]:
     return near_duplicates(ds, spec, partitions())
 
 
-def _semantic(ds: ray.data.Dataset, spec: SemanticDedupSpec) -> tuple[ray.data.Dataset, dict[str, Any]]:
-    return semantic_duplicates(ds, spec, partitions())
+def _semantic(
+    ds: ray.data.Dataset, spec: SemanticDedupSpec, out: Location
+) -> tuple[ray.data.Dataset, dict[str, Any]]:
+    return semantic_duplicates(ds, spec, partitions(), out / "semantic" / "centroids.npy")
+
+
+def _pii(ds: ray.data.Dataset, spec: PiiSpec, out: Location) -> tuple[ray.data.Dataset, dict[str, Any]]:
+    return replace_pii(ds, spec)
 
 
 def filter_stage(rules: type[Filter]) -> Stage:
@@ -196,9 +206,7 @@ STAGES: tuple[Stage, ...] = (
         apply=_semantic,
         report_when_off=empty_semantic_report(),
     ),
-    Stage(
-        name="pii", section="pii", drops="dropped_pii_", apply=replace_pii, report_when_off={"replaced": {}}
-    ),
+    Stage(name="pii", section="pii", drops="dropped_pii_", apply=_pii, report_when_off={"replaced": {}}),
 )
 
 

@@ -79,15 +79,19 @@ def _latest_checkpoint(store: StageStore) -> tuple[int, ray.data.Dataset, Report
     return None
 
 
-def _apply(stage: Stage, job: PipelineJob, ds: ray.data.Dataset) -> tuple[ray.data.Dataset, dict[str, Any]]:
+def _apply(
+    stage: Stage, job: PipelineJob, ds: ray.data.Dataset, out: Location
+) -> tuple[ray.data.Dataset, dict[str, Any]]:
     if not stage.enabled(job):
         return ds, dict(stage.report_when_off)
     assert stage.apply is not None, stage.name  # the registry's layout: DATASET_STAGES apply
-    ds, report = stage.apply(ds, stage.spec(job))
+    ds, report = stage.apply(ds, stage.spec(job), out)
     return ds.map_batches(record_drops(stage.name), batch_format="numpy"), report
 
 
-def _document_rows(job: PipelineJob, store: StageStore, paths: list[str]) -> tuple[ray.data.Dataset, Reports]:
+def _document_rows(
+    job: PipelineJob, out: Location, store: StageStore, paths: list[str]
+) -> tuple[ray.data.Dataset, Reports]:
     """Every document after the registry's stages (kept or with the reason it was dropped), and
     the stages' reports. Starts after the last checkpoint an earlier run finished (else with
     the per-document stages, group by group: strata.pipeline.groups); stops early, before any
@@ -101,7 +105,7 @@ def _document_rows(job: PipelineJob, store: StageStore, paths: list[str]) -> tup
     else:
         start, ds, reports = latest
     for stage in STAGES[start:]:
-        ds, reports[stage.name] = _apply(stage, job, ds)
+        ds, reports[stage.name] = _apply(stage, job, ds, out)
         if stage.checkpoint:
             ds, reports = store.save(stage.checkpoint, ds, reports)
             store.drop_groups()
@@ -137,7 +141,7 @@ def run_pipeline(job: PipelineJob) -> dict[str, Any]:
     paths = _input_paths(job, out)
     if job.dedup.semantic.enabled:
         checked_dimension(job.dedup.semantic)  # a model that does not load stops the job now
-    ds, reports = _document_rows(job, StageStore(out, job, paths), paths)
+    ds, reports = _document_rows(job, out, StageStore(out, job, paths), paths)
     kept = _kept(ds)
     if kept.count() == 0:
         write_side_files(out, ds)

@@ -280,6 +280,13 @@ class SemanticDedupSpec(Section):
     )
     iterations: int = Field(20, ge=1, description="k-means iterations.")
     seed: int = Field(1, description="Sample and k-means seed.")
+    centroids: str = Field(
+        "",
+        description=(
+            "Reuse the k-means centroids an earlier run wrote (its output.dir/semantic/centroids.npy) "
+            "instead of training: the same clusters across runs. Must match the model's dimension."
+        ),
+    )
 
     @field_validator("model")
     @classmethod
@@ -290,6 +297,15 @@ class SemanticDedupSpec(Section):
                 "or Hugging Face model directory, or leave model empty for the packaged all-MiniLM-L6-v2"
             )
         return model
+
+    @field_validator("centroids")
+    @classmethod
+    def _centroids_file(cls, centroids: str) -> str:
+        if centroids and not centroids.startswith(URI_SCHEMES) and not Path(centroids).is_file():
+            raise ValueError(
+                f"centroids file not found: {centroids} (an earlier run's semantic/centroids.npy)"
+            )
+        return centroids
 
 
 class DedupSpec(Section):

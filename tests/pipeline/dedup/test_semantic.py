@@ -94,6 +94,23 @@ def test_a_model_that_does_not_load_stops_the_job_before_any_work(tmp_path: Path
 
 @pytest.mark.integration
 @pytest.mark.usefixtures("ray_cluster")
+def test_saved_centroids_of_another_dimension_stop_the_job_before_any_work(tmp_path: Path) -> None:
+    saved = tmp_path / "centroids.npy"
+    np.save(saved, np.ones((4, 8), dtype=np.float32))
+    (tmp_path / "input.jsonl").write_text(json.dumps({"text": "one document"}) + "\n")
+    job = PipelineJob.model_validate(_job(tmp_path, centroids=str(saved)))
+    with pytest.raises(
+        JobError, match=r"dedup\.semantic\.centroids: .* 4 centroids of 8 dimensions, but .* embeds 384"
+    ):
+        run_pipeline(job)
+    assert not (tmp_path / "out" / "work").exists()
+    np.save(saved, np.array(["not", "floats"]))
+    with pytest.raises(JobError, match=r"dedup\.semantic\.centroids: .* not centroids"):
+        run_pipeline(job)
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("ray_cluster")
 def test_planted_paraphrases_that_minhash_misses_are_dropped(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in DOCS.read_text(encoding="utf-8").splitlines()]
     docs = [r for r in rows if r["source"] == "python-docs" and len(r["text"].split()) >= 40][:150]
@@ -112,8 +129,9 @@ def test_planted_paraphrases_that_minhash_misses_are_dropped(tmp_path: Path) -> 
 
     stats = run_pipeline(PipelineJob.model_validate(spec))
 
+    duplicates = (tmp_path / "out" / "duplicates.jsonl").read_text()
     removed = {}
-    for line in (tmp_path / "out" / "duplicates.jsonl").read_text().splitlines():
+    for line in duplicates.splitlines():
         record = json.loads(line)
         assert record["kind"] == "semantic", record  # MinHash links none of the copies
         removed[record["id"]] = record["duplicate_of"]
@@ -129,3 +147,12 @@ def test_planted_paraphrases_that_minhash_misses_are_dropped(tmp_path: Path) -> 
         and report["largest_cluster"] < report["embedded"]
     )
     print(f"semantic dedup: {len(found)} of {len(planted)} planted copies found, {len(removed)} removed")
+
+    # Another run reuses the saved centroids (no sample, no training) and finds the same duplicates.
+    centroids = tmp_path / "out" / "semantic" / "centroids.npy"
+    assert np.load(centroids).shape == (4, 384)
+    spec["dedup"] = {"semantic": {"enabled": True, "centroids": str(centroids)}}
+    spec["output"] = {"dir": str(tmp_path / "again")}
+    again = run_pipeline(PipelineJob.model_validate(spec))["stages"]["semantic_dedup"]
+    assert again["sampled"] == 0 and again["clusters"] == 4
+    assert (tmp_path / "again" / "duplicates.jsonl").read_text() == duplicates

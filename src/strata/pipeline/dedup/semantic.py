@@ -5,7 +5,9 @@ learning at web-scale through semantic deduplication", 2023, arXiv:2303.09540).
    the (order, id, embedding) rows stay in Ray's object store, spread over the nodes.
 2. Cluster: one Ray task trains spherical k-means (faiss) on a seeded sample of at most
    about `sample_documents` embeddings, chosen by a hash of each row's input position (the
-   same rows for any block layout); every row is assigned its nearest centroid.
+   same rows for any block layout), unless the job reuses an earlier run's centroids
+   (`centroids`); the centroids are written to `semantic/centroids.npy` under the output
+   directory; every row is assigned its nearest centroid.
 3. Within each cluster (rows of one cluster meet in one task: strata.pipeline.exchange),
    in input order, a document is a duplicate when its cosine similarity to any earlier
    document of the cluster reaches 1 - eps, the paper's rule (the maximum of the upper
@@ -21,6 +23,7 @@ A cluster holds its rows in one task: about documents / clusters embeddings (1.5
 
 from __future__ import annotations
 
+import io
 import logging
 from typing import Any
 
@@ -35,6 +38,7 @@ from strata.pipeline.dedup.embed import dimension, embed_rows, model_directory
 from strata.pipeline.documents import KEPT, Batch
 from strata.pipeline.exchange import FIBONACCI, dataset, left_join, map_groups
 from strata.spec.pipeline import SemanticDedupSpec
+from strata.storage import Location
 
 logger = logging.getLogger(__name__)
 
@@ -48,11 +52,14 @@ def empty_report() -> dict[str, Any]:
 
 
 def semantic_duplicates(
-    ds: ray.data.Dataset, spec: SemanticDedupSpec, partitions: int
+    ds: ray.data.Dataset, spec: SemanticDedupSpec, partitions: int, centroids_out: Location
 ) -> tuple[ray.data.Dataset, dict[str, Any]]:
-    """Mark semantic duplicates among the kept rows; return the rows and the report.
+    """Mark semantic duplicates among the kept rows; return the rows and the report. The
+    centroids (trained, or `spec.centroids`) are written to `centroids_out` (.npy, float32,
+    shape (clusters, dimension)) for a later run to reuse.
 
-    Raises JobError when the model cannot be loaded (before any document is embedded).
+    Raises JobError when the model cannot be loaded or the centroids do not fit it (before
+    any document is embedded).
     """
     report = empty_report()
     kept = ds.filter(lambda r: r["status"] == KEPT)
@@ -66,13 +73,19 @@ def semantic_duplicates(
         .map_batches(embed_rows(spec.model, spec.max_tokens), batch_format="numpy")
         .materialize()
     )
-    fraction = min(1.0, spec.sample_documents / report["embedded"])
-    sample = embedded.map_batches(_sampled(fraction, spec.seed), batch_format="numpy").materialize()
-    report["sampled"] = sample.count()
-    centroids = ray.get(
-        _train_centroids.remote(spec.clusters, spec.iterations, spec.seed, *sample.to_arrow_refs())
-    )
-    report["clusters"] = len(centroids)
+    if spec.centroids:
+        centroids = load_centroids(spec.centroids)
+    else:
+        fraction = min(1.0, spec.sample_documents / report["embedded"])
+        sample = embedded.map_batches(_sampled(fraction, spec.seed), batch_format="numpy").materialize()
+        report["sampled"] = sample.count()
+        centroids = ray.get(
+            _train_centroids.remote(spec.clusters, spec.iterations, spec.seed, *sample.to_arrow_refs())
+        )
+    buffer = io.BytesIO()
+    np.save(buffer, centroids)
+    centroids_out.write_bytes(buffer.getvalue())
+    report["clusters"], report["centroids"] = len(centroids), str(centroids_out)
     assigned = embedded.map_batches(_nearest_centroid(centroids), batch_format="numpy").materialize()
     sizes = totals(assigned, ["cluster"], ["one"])
     report["largest_cluster"] = max(row["one"] for row in sizes)
@@ -101,12 +114,38 @@ def checked_dimension(spec: SemanticDedupSpec) -> int:
     """
     directory = model_directory(spec.model)
     try:
-        return dimension(directory, spec.max_tokens)
+        size = dimension(directory, spec.max_tokens)
     except (OSError, ValueError, KeyError) as exc:
         raise JobError(
             f"dedup.semantic.model: {directory} is not a sentence-transformers or Hugging Face "
             f"model this version loads ({exc}); give another directory, or leave model empty"
         ) from exc
+    if spec.centroids:
+        shape = load_centroids(spec.centroids).shape
+        if shape[1] != size:
+            raise JobError(
+                f"dedup.semantic.centroids: {spec.centroids} holds {shape[0]} centroids of {shape[1]} "
+                f"dimensions, but {directory} embeds {size}: reuse the centroids of a run with this "
+                "model, or leave centroids empty to train new ones"
+            )
+    return size
+
+
+def load_centroids(path: str) -> np.ndarray[Any, Any]:
+    """Saved centroids: float32, shape (clusters, dimension).
+
+    Raises JobError naming `dedup.semantic.centroids` when the file is not such an array.
+    """
+    try:
+        centroids = np.load(io.BytesIO(Location(path).read_bytes()), allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise JobError(f"dedup.semantic.centroids: {path} is not a .npy array ({exc})") from exc
+    if centroids.ndim != 2 or not len(centroids) or centroids.dtype.kind != "f":
+        raise JobError(
+            f"dedup.semantic.centroids: {path} holds a {centroids.dtype} array of shape {centroids.shape}, "
+            "not centroids (clusters x dimension floats, as a run writes to semantic/centroids.npy)"
+        )
+    return np.asarray(centroids, dtype=np.float32)
 
 
 def _sampled(fraction: float, seed: int) -> Any:
