@@ -180,11 +180,11 @@ def plot_stats(stats: dict[str, Any], path: Location) -> None:
     kept = [stats["documents"]["total"], *(s["kept"] for s in stats["stages"].values())]
     docs.bar(names, kept, color="tab:blue")
     docs.set_title("documents kept after each stage")
-    docs.tick_params(axis="x", labelrotation=60)
+    plt.setp(docs.get_xticklabels(), rotation=60, ha="right", rotation_mode="anchor")
     stage_names = list(stats["stages"])
     stage_tokens.bar(stage_names, [s["tokens_kept"] for s in stats["stages"].values()], color="tab:purple")
     stage_tokens.set_title("tokens kept after each stage")
-    stage_tokens.tick_params(axis="x", labelrotation=60)
+    plt.setp(stage_tokens.get_xticklabels(), rotation=60, ha="right", rotation_mode="anchor")
     by_language = stats["tokens"]["by_language"]
     tokens.bar(list(by_language), list(by_language.values()), color="tab:green")
     tokens.set_title("tokens written per language")
@@ -193,7 +193,8 @@ def plot_stats(stats: dict[str, Any], path: Location) -> None:
     clusters.set_title("near-duplicate clusters by size")
     clusters.set_xlabel("documents in cluster")
     fig.suptitle(f"pipeline {stats['job']}")
-    fig.tight_layout()
+    # Fixed margins for the rotated stage names: tight_layout measured every label (0.4 s a run).
+    fig.subplots_adjust(left=0.04, right=0.99, bottom=0.34, top=0.86, wspace=0.22)
     png = io.BytesIO()
     fig.savefig(png, format="png", dpi=90)
     plt.close(fig)

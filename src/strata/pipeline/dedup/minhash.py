@@ -25,7 +25,6 @@ import zlib
 from typing import Any
 
 import numpy as np
-from datasketch import MinHash
 
 from strata.pipeline.documents import Batch, kept_mask
 from strata.spec.pipeline import MinhashSpec
@@ -71,6 +70,10 @@ class Signer:
     """MinHash signatures for many texts at once."""
 
     def __init__(self, *, num_perm: int, ngram: int, seed: int) -> None:
+        # Imported here: datasketch imports scipy.integrate (0.35 s), which every Ray worker that
+        # runs the per-document chain would pay without signing anything.
+        from datasketch import MinHash
+
         self.ngram = ngram
         a, b = MinHash(num_perm=num_perm, seed=seed, scheme=SCHEME).permutations
         self.a = np.asarray(a, dtype=U32)
