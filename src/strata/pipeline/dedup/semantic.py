@@ -79,6 +79,11 @@ def semantic_duplicates(
         fraction = min(1.0, spec.sample_documents / report["embedded"])
         sample = embedded.map_batches(_sampled(fraction, spec.seed), batch_format="numpy").materialize()
         report["sampled"] = sample.count()
+        if not report["sampled"]:
+            raise JobError(
+                f"dedup.semantic.sample_documents: the seeded sample of {spec.sample_documents} of "
+                f"{report['embedded']} documents drew none; raise sample_documents"
+            )
         centroids = ray.get(
             _train_centroids.remote(spec.clusters, spec.iterations, spec.seed, *sample.to_arrow_refs())
         )
@@ -92,7 +97,7 @@ def semantic_duplicates(
     marks = map_groups(
         assigned.drop_columns(["one"]).to_arrow_refs(), "cluster", cluster_duplicates(spec.eps), partitions
     )
-    report["duplicates"] = sum(dataset([block]).count() for block in marks)
+    report["duplicates"] = dataset(marks).count() if marks else 0
     logger.info(
         "semantic dedup: %d documents in %d clusters (largest %d), %d duplicates at similarity >= %.3f",
         report["embedded"],
