@@ -27,7 +27,7 @@ import numpy as np
 from datasketch import MinHash
 
 from strata.pipeline.dedup.minhash import MinhashSignatures, Signer, shingles
-from strata.spec.pipeline import MinhashSpec
+from strata.spec.dedup import MinhashSpec
 
 NUM_PERM = 112
 DATATROVE = """

@@ -44,7 +44,7 @@ import numpy as np
 
 from strata.pipeline.dedup.clusters import BandRows, bucket_edges
 from strata.pipeline.dedup.minhash import WORD, MinhashSignatures, shingles
-from strata.spec.pipeline import MinhashSpec
+from strata.spec.dedup import MinhashSpec
 
 EDIT_RATES = [0.005, 0.01, 0.02, 0.04, 0.08, 0.15]
 MAN = Path("/usr/share/man")

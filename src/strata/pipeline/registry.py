@@ -53,7 +53,8 @@ from strata.pipeline.pii import replace_pii
 from strata.pipeline.toxicity import ToxicityScore
 from strata.pipeline.urls import NO_URL, FilterUrls
 from strata.spec.cleaning import PiiSpec
-from strata.spec.pipeline import ExactDedupSpec, MinhashSpec, PipelineJob, SemanticDedupSpec
+from strata.spec.dedup import ExactDedupSpec, MinhashSpec, SemanticDedupSpec
+from strata.spec.pipeline import PipelineJob
 from strata.storage import Location
 
 # (Dataset, the stage's job section, output.dir) → (Dataset, the stage's report for stats/pipeline.json)

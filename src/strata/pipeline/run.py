@@ -138,9 +138,9 @@ def run_pipeline(job: PipelineJob) -> dict[str, Any]:
     out.check_writable()
     _configure_ray_data()
 
-    paths = _input_paths(job, out)
     if job.dedup.semantic.enabled:
         checked_dimension(job.dedup.semantic)  # a model that does not load stops the job now
+    paths = _input_paths(job, out)
     ds, reports = _document_rows(job, out, StageStore(out, job, paths), paths)
     kept = _kept(ds)
     if kept.count() == 0:

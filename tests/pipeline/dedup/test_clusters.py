@@ -22,7 +22,7 @@ from strata.pipeline.dedup.clusters import (
 )
 from strata.pipeline.dedup.minhash import MinhashSignatures, shingle_array, shingles
 from strata.pipeline.exchange import map_groups
-from strata.spec.pipeline import MinhashSpec
+from strata.spec.dedup import MinhashSpec
 
 CORPUS = Path("data/demo/corpus.jsonl")
 PLANTED = Path("data/demo/planted.jsonl")

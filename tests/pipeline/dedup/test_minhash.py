@@ -21,7 +21,7 @@ from strata.pipeline.dedup.minhash import (
     shingle_array,
     shingles,
 )
-from strata.spec.pipeline import MinhashSpec
+from strata.spec.dedup import MinhashSpec
 
 CORPUS = Path("data/demo/corpus.jsonl")
 

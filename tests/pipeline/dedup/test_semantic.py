@@ -15,9 +15,17 @@ from benchmarks.semantic_dedup import jaccard, paraphrase
 from strata.errors import JobError
 from strata.pipeline.dedup import embed, semantic
 from strata.pipeline.run import run_pipeline
+from strata.spec.dedup import SemanticDedupSpec
 from strata.spec.pipeline import PipelineJob
 
 REPO = Path(__file__).resolve().parents[3]
+# Unrelated Thai sentences: all-MiniLM-L6-v2 reads Thai script as unknown tokens, so it would
+# find them near-identical; the stage's default languages ([en]) leave them alone.
+THAI = [
+    "สวัสดีครับ วันนี้อากาศดีมาก เราจะไปเที่ยวทะเลกัน",
+    "ฉันชอบกินข้าวผัดกับไข่ดาวทุกเช้าก่อนไปทำงาน",
+    "รถไฟขบวนนี้จะออกจากสถานีกรุงเทพตอนสามโมงเย็น",
+]
 DOCS = REPO / "data" / "demo" / "corpus.jsonl"
 
 
@@ -122,6 +130,7 @@ def test_planted_paraphrases_that_minhash_misses_are_dropped(tmp_path: Path) -> 
         planted[f"planted/{i}"] = (original["id"], text)
     lines = [{"id": r["id"], "text": r["text"]} for r in docs]
     lines += [{"id": pid, "text": text} for pid, (_, text) in planted.items()]
+    lines += [{"id": f"th/{i}", "text": text} for i, text in enumerate(THAI)]  # not embedded: [en]
     (tmp_path / "input.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     spec = _job(tmp_path, clusters=4)
     spec["quality"] = {name: {"enabled": False} for name in ("gopher_repetition", "gopher", "c4", "fineweb")}
@@ -140,7 +149,12 @@ def test_planted_paraphrases_that_minhash_misses_are_dropped(tmp_path: Path) -> 
     assert len(removed) - len(found) <= 2, removed  # real sections this similar are rare here
     report = stats["stages"]["semantic_dedup"]
     assert report["dropped"] == report["duplicates"] == len(removed)
-    assert report["embedded"] == stats["stages"]["minhash_dedup"]["kept"] == report["kept"] + len(removed)
+    assert report["other_languages"] == len(THAI) and not any(r.startswith("th/") for r in removed)
+    assert (
+        report["embedded"] + len(THAI)
+        == stats["stages"]["minhash_dedup"]["kept"]
+        == report["kept"] + len(removed)
+    )
     assert (
         report["clusters"] == 4
         and report["dimension"] == 384
@@ -156,3 +170,37 @@ def test_planted_paraphrases_that_minhash_misses_are_dropped(tmp_path: Path) -> 
     again = run_pipeline(PipelineJob.model_validate(spec))["stages"]["semantic_dedup"]
     assert again["sampled"] == 0 and again["clusters"] == 4
     assert (tmp_path / "again" / "duplicates.jsonl").read_text() == duplicates
+
+
+def test_settings_the_stage_cannot_run_are_refused_by_validation(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match=r"dedup\.semantic\.seed"):
+        PipelineJob.model_validate(_job(tmp_path, seed=2**31))  # faiss takes 32-bit seeds
+    (tmp_path / "text.npy").write_text("not an array")
+    with pytest.raises(
+        ValidationError, match=r"dedup\.semantic\.centroids[\s\S]*not a \.npy array of numbers"
+    ):
+        PipelineJob.model_validate(_job(tmp_path, centroids=str(tmp_path / "text.npy")))
+    np.save(tmp_path / "flat.npy", np.ones(384, dtype=np.float32))
+    with pytest.raises(ValidationError, match=r"shape \(384,\), not centroids"):
+        PipelineJob.model_validate(_job(tmp_path, centroids=str(tmp_path / "flat.npy")))
+
+
+def test_centroids_with_empty_or_nan_rows_are_refused(tmp_path: Path) -> None:
+    centroids = _unit(np.ones((3, 384), dtype=np.float32))
+    centroids[1] = np.nan
+    np.save(tmp_path / "nan.npy", centroids)
+    with pytest.raises(JobError, match="zero, NaN or infinite"):
+        semantic.load_centroids(str(tmp_path / "nan.npy"))
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("ray_cluster")
+def test_a_small_sample_is_drawn_again_until_it_holds_a_row_per_cluster() -> None:
+    import ray
+
+    rows = [{"order": i, "id": str(i), "embedding": np.ones(4, np.float32)} for i in range(165)]
+    embedded = ray.data.from_items(rows).materialize()
+    for seed in (1, 2, 3):  # sample_documents 1 of 165: seed 2 draws no row at the first try
+        spec = SemanticDedupSpec(sample_documents=1, clusters=4, seed=seed)
+        _, drawn = semantic._sample(embedded, 165, spec)
+        assert 4 <= drawn < 165

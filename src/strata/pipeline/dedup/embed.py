@@ -91,7 +91,9 @@ def load_model(directory: str, max_tokens: int) -> Any:
     """A sentence-transformers model on the CPU, inputs cut to `max_tokens` word pieces; once
     per worker process."""
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
 
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # a bar per worker
     model = SentenceTransformer(directory, device="cpu", local_files_only=True)
     model.max_seq_length = max_tokens
     return model

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from strata.pipeline.documents import Batch, kept_mask
-from strata.spec.pipeline import MinhashSpec
+from strata.spec.dedup import MinhashSpec
 
 WORD = re.compile(r"\w+", re.UNICODE)
 SCHEME = "affine32"

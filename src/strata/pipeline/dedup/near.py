@@ -21,7 +21,7 @@ from strata.pipeline.dedup.clusters import BandRows, bucket_edges, connected_com
 from strata.pipeline.dedup.minhash import MinhashSignatures, count_without_shingles
 from strata.pipeline.documents import KEPT, rows_where
 from strata.pipeline.exchange import dataset, left_join, map_groups
-from strata.spec.pipeline import MinhashSpec
+from strata.spec.dedup import MinhashSpec
 
 MINHASH_DROP = "dropped_minhash_duplicate"
 

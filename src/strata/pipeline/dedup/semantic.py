@@ -1,7 +1,8 @@
 """Semantic dedup as one Dataset stage: SemDeDup (Abbas et al., "SemDeDup: Data-efficient
 learning at web-scale through semantic deduplication", 2023, arXiv:2303.09540).
 
-1. Embed: each kept row's text → a unit vector (strata.pipeline.dedup.embed), in Ray tasks;
+1. Embed: each kept row of the spec's languages (or without a language) → a unit vector of
+   its text (strata.pipeline.dedup.embed), in Ray tasks; rows of other languages pass;
    the (order, id, embedding) rows stay in Ray's object store, spread over the nodes.
 2. Cluster: one Ray task trains spherical k-means (faiss) on a seeded sample of at most
    about `sample_documents` embeddings, chosen by a hash of each row's input position (the
@@ -37,7 +38,7 @@ from strata.pipeline.aggregate import totals
 from strata.pipeline.dedup.embed import dimension, embed_rows, model_directory
 from strata.pipeline.documents import KEPT, Batch
 from strata.pipeline.exchange import FIBONACCI, dataset, left_join, map_groups
-from strata.spec.pipeline import SemanticDedupSpec
+from strata.spec.dedup import SemanticDedupSpec
 from strata.storage import Location
 
 logger = logging.getLogger(__name__)
@@ -48,7 +49,14 @@ CHUNK_VALUES = 1 << 24  # similarity values computed at once in a cluster (64 Mi
 
 def empty_report() -> dict[str, Any]:
     """The report of a run that embedded nothing (semantic dedup off, or no document left)."""
-    return {"embedded": 0, "sampled": 0, "clusters": 0, "largest_cluster": 0, "duplicates": 0}
+    return {
+        "embedded": 0,
+        "other_languages": 0,
+        "sampled": 0,
+        "clusters": 0,
+        "largest_cluster": 0,
+        "duplicates": 0,
+    }
 
 
 def semantic_duplicates(
@@ -62,8 +70,15 @@ def semantic_duplicates(
     any document is embedded).
     """
     report = empty_report()
+    languages = frozenset(spec.languages)
     kept = ds.filter(lambda r: r["status"] == KEPT)
-    report["embedded"] = kept.count()
+    if languages:  # rows without a language (language ID off) are embedded
+        before = kept.count()
+        kept = kept.filter(lambda r: not r["language"] or r["language"] in languages)
+        report["embedded"] = kept.count()
+        report["other_languages"] = before - report["embedded"]
+    else:
+        report["embedded"] = kept.count()
     if report["embedded"] == 0:
         return ds, report
     report["model"] = spec.model or "all-MiniLM-L6-v2 (packaged)"
@@ -75,15 +90,10 @@ def semantic_duplicates(
     )
     if spec.centroids:
         centroids = load_centroids(spec.centroids)
+        report["centroids_from"] = spec.centroids
+        logger.info("semantic dedup: %d clusters from %s (clusters: ignored)", len(centroids), spec.centroids)
     else:
-        fraction = min(1.0, spec.sample_documents / report["embedded"])
-        sample = embedded.map_batches(_sampled(fraction, spec.seed), batch_format="numpy").materialize()
-        report["sampled"] = sample.count()
-        if not report["sampled"]:
-            raise JobError(
-                f"dedup.semantic.sample_documents: the seeded sample of {spec.sample_documents} of "
-                f"{report['embedded']} documents drew none; raise sample_documents"
-            )
+        sample, report["sampled"] = _sample(embedded, report["embedded"], spec)
         centroids = ray.get(
             _train_centroids.remote(spec.clusters, spec.iterations, spec.seed, *sample.to_arrow_refs())
         )
@@ -144,13 +154,33 @@ def load_centroids(path: str) -> np.ndarray[Any, Any]:
     try:
         centroids = np.load(io.BytesIO(Location(path).read_bytes()), allow_pickle=False)
     except (OSError, ValueError) as exc:
-        raise JobError(f"dedup.semantic.centroids: {path} is not a .npy array ({exc})") from exc
+        raise JobError(
+            f"dedup.semantic.centroids: {path} is not a .npy array of numbers ({type(exc).__name__})"
+        ) from exc
     if centroids.ndim != 2 or not len(centroids) or centroids.dtype.kind != "f":
         raise JobError(
             f"dedup.semantic.centroids: {path} holds a {centroids.dtype} array of shape {centroids.shape}, "
             "not centroids (clusters x dimension floats, as a run writes to semantic/centroids.npy)"
         )
+    norms = np.linalg.norm(centroids, axis=1)
+    if not np.all(np.isfinite(norms) & (norms > 0)):
+        raise JobError(
+            f"dedup.semantic.centroids: {path} has rows that are zero, NaN or infinite: not the unit "
+            "centroids a run writes; leave centroids empty to train new ones"
+        )
     return np.asarray(centroids, dtype=np.float32)
+
+
+def _sample(embedded: ray.data.Dataset, count: int, spec: SemanticDedupSpec) -> tuple[ray.data.Dataset, int]:
+    """The k-means sample: about `sample_documents` of the `count` rows, by hash; drawn again at
+    4x the fraction while it holds fewer rows than clusters (a small sample can draw none)."""
+    fraction = min(1.0, spec.sample_documents / count)
+    while True:
+        sample = embedded.map_batches(_sampled(fraction, spec.seed), batch_format="numpy").materialize()
+        drawn = sample.count()
+        if drawn >= min(spec.clusters, count) or fraction == 1.0:
+            return sample, drawn
+        fraction = min(1.0, 4 * fraction)
 
 
 def _sampled(fraction: float, seed: int) -> Any:
