@@ -106,7 +106,9 @@ def _document_rows(
         start, ds, reports = latest
     for stage in STAGES[start:]:
         ds, reports[stage.name] = _apply(stage, job, ds, out)
-        if stage.checkpoint:
+        # A switched-off stage changed no row: what it would write is on disk already (the
+        # groups' parts or the previous checkpoint), and a rerun starts from that.
+        if stage.checkpoint and stage.enabled(job):
             ds, reports = store.save(stage.checkpoint, ds, reports)
             store.drop_groups()
             logger.info("checkpoint %s: %d documents written", stage.checkpoint, ds.count())
