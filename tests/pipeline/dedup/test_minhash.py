@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from datasketch import MinHash
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -18,6 +19,7 @@ from strata.pipeline.dedup.minhash import (
     Signer,
     count_without_shingles,
     ngram_hash,
+    permutations,
     shingle_array,
     shingles,
 )
@@ -43,6 +45,14 @@ def test_signatures_equal_datasketch_with_the_same_shingle_hash() -> None:
     assert ours.shape == (len(texts), 64)
     for row, sketch in zip(ours, reference, strict=True):
         assert (row == sketch.hashvalues).all()
+
+
+@pytest.mark.parametrize(("num_perm", "seed"), [(1, 0), (112, 1), (128, 42), (256, 2**31 - 1)])
+def test_permutations_are_datasketchs(num_perm: int, seed: int) -> None:
+    a, b = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
+    ours = permutations(num_perm, seed)
+    assert ours[0].dtype == ours[1].dtype == np.uint32
+    assert (ours[0] == a).all() and (ours[1] == b).all() and (ours[0] % 2 == 1).all()
 
 
 def test_signature_does_not_depend_on_batching() -> None:

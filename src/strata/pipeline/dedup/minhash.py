@@ -3,7 +3,8 @@
 A signature is datasketch's `MinHash(scheme="affine32", hashfunc=ngram_hash)`: every
 shingle's 32-bit hash is pre-mixed with the MurmurHash3 finalizer and sent through
 `num_perm` affine permutations `a·h + b mod 2^32` whose parameters datasketch draws from
-the seed; the signature is the minimum per permutation. Strata computes the same
+the seed (`permutations` makes the same draws, so the pipeline never imports datasketch,
+whose import of scipy.integrate costs 0.5 s); the signature is the minimum per permutation. Strata computes the same
 values for a whole batch of documents in a few numpy operations instead of one
 MinHash object per document: the shingle hash is an FNV-style fold of per-word CRC-32s,
 so the n-grams of a document are hashed with n vector operations
@@ -30,7 +31,6 @@ from strata.pipeline.documents import Batch, kept_mask
 from strata.spec.dedup import MinhashSpec
 
 WORD = re.compile(r"\w+", re.UNICODE)
-SCHEME = "affine32"
 FNV_BASIS = np.uint32(0x811C9DC5)
 FNV_PRIME = np.uint32(0x01000193)
 # Shingles hashed together per permutation: a 256 KB vector stays in cache.
@@ -66,18 +66,22 @@ def _fmix32(h: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     return np.asarray(h ^ (h >> U32(16)), dtype=U32)
 
 
+def permutations(num_perm: int, seed: int) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """datasketch's affine32 permutation parameters (datasketch 2.x, `MinHash._init_permutations`):
+    odd multipliers `a` and offsets `b`, uint32, shapes (num_perm,), drawn in that order from
+    numpy's RandomState(seed) (tested equal to datasketch's)."""
+    draws = np.random.RandomState(seed)
+    a = draws.randint(0, 1 << 31, num_perm, dtype=U32) * U32(2) + U32(1)
+    b = draws.randint(0, 1 << 32, num_perm, dtype=U32)
+    return a, b
+
+
 class Signer:
     """MinHash signatures for many texts at once."""
 
     def __init__(self, *, num_perm: int, ngram: int, seed: int) -> None:
-        # Imported here: datasketch imports scipy.integrate (0.35 s), which every Ray worker that
-        # runs the per-document chain would pay without signing anything.
-        from datasketch import MinHash
-
         self.ngram = ngram
-        a, b = MinHash(num_perm=num_perm, seed=seed, scheme=SCHEME).permutations
-        self.a = np.asarray(a, dtype=U32)
-        self.b = np.asarray(b, dtype=U32)
+        self.a, self.b = permutations(num_perm, seed)
         self.num_perm = num_perm
         self._words: dict[str, int] = {}
 
