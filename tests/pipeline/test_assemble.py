@@ -144,9 +144,17 @@ def test_tokenizer_sample_is_bounded_and_seeded() -> None:
 
 GATHERING = {"take_all", "take", "to_pandas", "iter_rows", "iter_batches", "take_batch", "ray.get"}
 # Functions allowed to bring values to the driver: each gathers an aggregate (row counts, a
-# report per input group, a record per shard) or a bounded sample (the tokenizer's, a sort's
-# sampled keys).
-ALLOWED = {"totals", "tokenizer_sample", "write_balanced_shards", "document_rows", "_non_empty", "sort_by"}
+# report per input group, a record per shard, k-means centroids) or a bounded sample (the
+# tokenizer's, a sort's sampled keys).
+ALLOWED = {
+    "totals",
+    "tokenizer_sample",
+    "write_balanced_shards",
+    "document_rows",
+    "_non_empty",
+    "sort_by",
+    "trained_centroids",
+}
 
 
 @pytest.mark.parametrize(
@@ -158,6 +166,8 @@ ALLOWED = {"totals", "tokenizer_sample", "write_balanced_shards", "document_rows
         "dedup/exact.py",
         "dedup/near.py",
         "dedup/clusters.py",
+        "dedup/semantic.py",
+        "dedup/embed.py",
         "assemble.py",
         "stats.py",
         "side_files.py",

@@ -94,9 +94,7 @@ def semantic_duplicates(
         logger.info("semantic dedup: %d clusters from %s (clusters: ignored)", len(centroids), spec.centroids)
     else:
         sample, report["sampled"] = _sample(embedded, report["embedded"], spec)
-        centroids = ray.get(
-            _train_centroids.remote(spec.clusters, spec.iterations, spec.seed, *sample.to_arrow_refs())
-        )
+        centroids = trained_centroids(sample, spec)
     buffer = io.BytesIO()
     np.save(buffer, centroids)
     centroids_out.write_bytes(buffer.getvalue())
@@ -207,6 +205,14 @@ def train_centroids(
     kmeans = faiss.Kmeans(vectors.shape[1], k, niter=iterations, seed=seed, spherical=True, verbose=False)
     kmeans.train(np.ascontiguousarray(vectors, dtype=np.float32))
     return np.asarray(kmeans.centroids, dtype=np.float32)
+
+
+def trained_centroids(sample: ray.data.Dataset, spec: SemanticDedupSpec) -> np.ndarray[Any, Any]:
+    """The centroids of k-means on the sample, trained in one Ray task; only they (clusters x
+    dimension floats) come back to the driver."""
+    return ray.get(  # type: ignore[no-any-return]
+        _train_centroids.remote(spec.clusters, spec.iterations, spec.seed, *sample.to_arrow_refs())
+    )
 
 
 @ray.remote
