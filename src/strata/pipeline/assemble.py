@@ -33,7 +33,7 @@ from strata.pipeline.balance import (
     rehydrated_copies,
     sampling_rates,
 )
-from strata.pipeline.documents import Batch
+from strata.pipeline.documents import Batch, utf8_bytes
 from strata.pipeline.exchange import dataset, map_groups, partitions
 from strata.pipeline.tokenize import Tokenize
 from strata.shards import TokenizedDocument, token_dtype, write_manifest, write_shard
@@ -66,7 +66,7 @@ def tokenizer_sample(kept: ray.data.Dataset, sample_bytes: int, seed: int) -> It
 
 
 def _text_bytes(batch: Batch) -> Batch:
-    return {"text_bytes": np.array([len(str(t).encode("utf-8")) for t in batch["text"]], dtype=np.int64)}
+    return {"text_bytes": utf8_bytes(batch["text"])}
 
 
 def tokenize(kept: ray.data.Dataset, tokenizer_path: Location, tokenizer: TokenizerFile) -> ray.data.Dataset:

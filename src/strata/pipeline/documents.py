@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,11 @@ C1_UTF8 = re.compile(rb"\xc2[\x80-\x9f]")
 def kept_mask(batch: Batch) -> np.ndarray[Any, Any]:
     """Rows no stage has dropped yet."""
     return np.asarray(batch["status"] == KEPT, dtype=bool)
+
+
+def utf8_bytes(texts: Iterable[Any]) -> np.ndarray[Any, Any]:
+    """The UTF-8 length in bytes of each text: int64, one per text."""
+    return np.array([len(str(t).encode("utf-8")) for t in texts], dtype=np.int64)
 
 
 def score_kept_rows(

@@ -23,7 +23,7 @@ import numpy as np
 import ray
 
 from strata.pipeline.aggregate import totals
-from strata.pipeline.documents import KEPT, Batch, rows_where
+from strata.pipeline.documents import KEPT, Batch, rows_where, utf8_bytes
 from strata.pipeline.registry import STAGES
 from strata.spec.pipeline import PipelineJob
 from strata.storage import Location
@@ -53,7 +53,7 @@ def _count_columns(batch: Batch, tokens: np.ndarray[Any, Any], text_bytes: np.nd
 def _dropped_count_columns(batch: Batch) -> Batch:
     """map_batches: the dropped rows' UTF-8 bytes; tokens 0 until `estimate_dropped_tokens`."""
     dropped = rows_where(batch, batch["status"] != KEPT)
-    text_bytes = np.array([len(str(t).encode("utf-8")) for t in dropped["text"]], dtype=np.int64)
+    text_bytes = utf8_bytes(dropped["text"])
     return _count_columns(dropped, np.zeros(len(text_bytes), dtype=np.int64), text_bytes)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from strata.pipeline.documents import Batch, kept_mask
+from strata.pipeline.documents import Batch, kept_mask, utf8_bytes
 from strata.shards import numpy_dtype
 from strata.spec.tokenizer import END_OF_TEXT, TokenizerFile, TokenizerSpec, describe_tokenizer
 from strata.storage import Location
@@ -109,8 +109,7 @@ class Tokenize(Encoder):
             ids = [*next(encoded).ids, self.eot] if k else []
             tokens[i] = np.asarray(ids, dtype=self.dtype)
         batch["tokens"] = tokens
-        batch["text_bytes"] = np.array(
-            [len(str(t).encode("utf-8")) if k else 0 for t, k in zip(batch["text"], keep, strict=True)],
-            dtype=np.int64,
-        )
+        text_bytes = np.zeros(len(keep), dtype=np.int64)
+        text_bytes[keep] = utf8_bytes(texts)
+        batch["text_bytes"] = text_bytes
         return batch
