@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -126,12 +127,19 @@ class SemanticDedupSpec(Section):
             array = np.load(centroids, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise ValueError(f"{centroids} is not a .npy array of numbers ({type(exc).__name__})") from None
-        if array.ndim != 2 or not len(array) or array.dtype.kind != "f":
-            raise ValueError(
-                f"{centroids} holds a {array.dtype} array of shape {array.shape}, not centroids "
-                "(clusters x dimension floats, as a run writes to semantic/centroids.npy)"
-            )
+        if problem := centroids_shape_problem(array):
+            raise ValueError(f"{centroids} {problem}")
         return centroids
+
+
+def centroids_shape_problem(array: np.ndarray[Any, Any]) -> str:
+    """Why `array` is not saved centroids (clusters x dimension floats), or "" when it is."""
+    if array.ndim == 2 and len(array) and array.dtype.kind == "f":
+        return ""
+    return (
+        f"holds a {array.dtype} array of shape {array.shape}, not centroids "
+        "(clusters x dimension floats, as a run writes to semantic/centroids.npy)"
+    )
 
 
 class DedupSpec(Section):

@@ -38,7 +38,7 @@ from strata.pipeline.aggregate import totals
 from strata.pipeline.dedup.embed import dimension, embed_rows, model_directory
 from strata.pipeline.documents import KEPT, Batch
 from strata.pipeline.exchange import FIBONACCI, dataset, left_join, map_groups
-from strata.spec.dedup import SemanticDedupSpec
+from strata.spec.dedup import SemanticDedupSpec, centroids_shape_problem
 from strata.storage import Location
 
 logger = logging.getLogger(__name__)
@@ -155,11 +155,8 @@ def load_centroids(path: str) -> np.ndarray[Any, Any]:
         raise JobError(
             f"dedup.semantic.centroids: {path} is not a .npy array of numbers ({type(exc).__name__})"
         ) from exc
-    if centroids.ndim != 2 or not len(centroids) or centroids.dtype.kind != "f":
-        raise JobError(
-            f"dedup.semantic.centroids: {path} holds a {centroids.dtype} array of shape {centroids.shape}, "
-            "not centroids (clusters x dimension floats, as a run writes to semantic/centroids.npy)"
-        )
+    if problem := centroids_shape_problem(centroids):
+        raise JobError(f"dedup.semantic.centroids: {path} {problem}")
     norms = np.linalg.norm(centroids, axis=1)
     if not np.all(np.isfinite(norms) & (norms > 0)):
         raise JobError(
