@@ -6,10 +6,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
 from strata.pipeline.filters.gopher_quality import GopherQuality
 from strata.pipeline.filters.gopher_repetition import GopherRepetition
-from strata.pipeline.registry import DATASET_STAGES, DOCUMENT_STAGES, STAGES, record_drops
+from strata.pipeline.registry import (
+    DATASET_STAGES,
+    DOCUMENT_STAGES,
+    STAGES,
+    record_drops,
+    record_drops_in_table,
+)
 from strata.pipeline.resume import StageStore
 from strata.pipeline.stats import NO_TOKENS, pipeline_stats
 from strata.spec.pipeline import PipelineJob
@@ -139,3 +146,18 @@ def test_group_fingerprints_cover_the_per_row_stages_and_the_group_files_only(tm
     (tmp_path / "b.jsonl").write_text('{"text": "changed"}\n')
     changed = fingerprints()
     assert changed[0] == base[0] and changed[1] != base[1]
+
+
+def test_drops_are_recorded_alike_in_numpy_batches_and_arrow_tables() -> None:
+    status = ["", "dropped_minhash_duplicate", "dropped_c4_curly_bracket", ""]
+    dropped_by = ["", "", "c4", ""]
+    batch = {"status": np.array(status, object), "dropped_by": np.array(dropped_by, object)}
+    table = pa.table({"status": status, "dropped_by": dropped_by, "text": ["a", "b", "c", "d"]})
+    recorded = record_drops_in_table("minhash_dedup")(table)
+    expected = ["", "minhash_dedup", "c4", ""]
+    assert (
+        recorded["dropped_by"].to_pylist()
+        == expected
+        == list(record_drops("minhash_dedup")(batch)["dropped_by"])
+    )
+    assert recorded.column_names == table.column_names and recorded["text"] == table["text"]

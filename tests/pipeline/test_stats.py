@@ -6,7 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from strata.pipeline.stats import NO_TOKENS, estimate_dropped_tokens, pipeline_stats
+import pyarrow as pa
+
+from strata.pipeline.stats import (
+    NO_TOKENS,
+    UNKNOWN_LANGUAGE,
+    _dropped_count_columns,
+    estimate_dropped_tokens,
+    pipeline_stats,
+)
 from strata.spec.pipeline import PipelineJob
 
 
@@ -50,3 +58,20 @@ def test_stages_report_the_estimates_and_the_rates(tmp_path: Path) -> None:
 def test_without_kept_text_nothing_is_estimated() -> None:
     dropped = [c for c in COUNTS if c["status"]]
     assert estimate_dropped_tokens(dropped) == (dropped, {})
+
+
+def test_dropped_rows_are_counted_in_utf8_bytes_and_kept_rows_are_left_out() -> None:
+    table = pa.table(
+        {
+            "dropped_by": ["", "gopher", "language", "language"],
+            "status": ["", "dropped_gopher_stop_words", "dropped_language", "dropped_language"],
+            "language": ["en", "en", "", None],
+            "text": ["kept text", "déjà vu", "日本語", ""],
+        }
+    )
+    counts = _dropped_count_columns(table).to_pylist()
+    assert counts == [
+        _count("gopher", "dropped_gopher_stop_words", "en", 0, len("déjà vu".encode())),
+        _count("language", "dropped_language", UNKNOWN_LANGUAGE, 0, 9),
+        _count("language", "dropped_language", UNKNOWN_LANGUAGE, 0, 0),
+    ]

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import ray
 
 from strata.pipeline.classifier import QualityClassifier
@@ -109,14 +110,33 @@ def with_defaults(batch: Batch) -> Batch:
     return {**batch, **{c: np.full(n, v, dtype) for c, (v, dtype) in ROW_DEFAULTS.items()}}
 
 
+def _recorded(
+    status: np.ndarray[Any, Any], dropped_by: np.ndarray[Any, Any], stage: str
+) -> np.ndarray[Any, Any]:
+    """`dropped_by` with `stage` named on every row dropped since the last stage."""
+    recorded = dropped_by.astype(object)
+    recorded[(status != KEPT) & (recorded == "")] = stage
+    return recorded
+
+
 def record_drops(stage: str) -> Callable[[Batch], Batch]:
-    """map_batches: name `stage` in `dropped_by` of every row dropped since the last stage."""
+    """A numpy batch function: name `stage` in `dropped_by` of every row dropped since the last stage."""
 
     def record(batch: Batch) -> Batch:
-        dropped_by = batch["dropped_by"].astype(object)
-        dropped_by[(batch["status"] != KEPT) & (dropped_by == "")] = stage
-        batch["dropped_by"] = dropped_by
+        batch["dropped_by"] = _recorded(batch["status"], batch["dropped_by"], stage)
         return batch
+
+    return record
+
+
+def record_drops_in_table(stage: str) -> Callable[[pa.Table], pa.Table]:
+    """`record_drops` for map_batches(batch_format="pyarrow"): the other columns (text
+    included) stay in Arrow, unconverted."""
+
+    def record(table: pa.Table) -> pa.Table:
+        status, dropped_by = (table[c].to_numpy(zero_copy_only=False) for c in ("status", "dropped_by"))
+        recorded = pa.array(_recorded(status, dropped_by, stage), type=pa.string())
+        return table.set_column(table.schema.get_field_index("dropped_by"), "dropped_by", recorded)
 
     return record
 

@@ -34,11 +34,11 @@ from strata.errors import JobError
 from strata.pipeline.assemble import tokenize, tokenizer_sample, write_balanced_shards
 from strata.pipeline.collect import collect
 from strata.pipeline.dedup.semantic import checked_dimension
-from strata.pipeline.documents import KEPT
+from strata.pipeline.documents import kept_rows
 from strata.pipeline.exchange import partitions
 from strata.pipeline.groups import document_rows
 from strata.pipeline.read import input_files
-from strata.pipeline.registry import DOCUMENT_STAGES, STAGES, Stage, record_drops
+from strata.pipeline.registry import DOCUMENT_STAGES, STAGES, Stage, record_drops_in_table
 from strata.pipeline.resume import Reports, StageStore
 from strata.pipeline.side_files import write_side_files
 from strata.pipeline.stats import (
@@ -46,9 +46,9 @@ from strata.pipeline.stats import (
     dropped_row_counts,
     kept_row_counts,
     pipeline_stats,
-    plot_stats,
     sorted_counts,
 )
+from strata.pipeline.stats_plot import plot_stats
 from strata.pipeline.tokenize import provide_tokenizer
 from strata.spec.pipeline import PipelineJob
 from strata.storage import Location
@@ -86,7 +86,7 @@ def _apply(
         return ds, dict(stage.report_when_off)
     assert stage.apply is not None, stage.name  # the registry's layout: DATASET_STAGES apply
     ds, report = stage.apply(ds, stage.spec(job), out)
-    return ds.map_batches(record_drops(stage.name), batch_format="numpy"), report
+    return ds.map_batches(record_drops_in_table(stage.name), batch_format="pyarrow"), report
 
 
 def _document_rows(
@@ -115,11 +115,6 @@ def _document_rows(
     return ds, reports
 
 
-def _kept(ds: ray.data.Dataset) -> ray.data.Dataset:
-    kept: ray.data.Dataset = ds.filter(lambda r: r["status"] == KEPT).materialize()
-    return kept
-
-
 def _input_paths(job: PipelineJob, out: Location) -> list[str]:
     """Collect the job's sources (if any), then list every file to read."""
     sources = list(job.input.paths)
@@ -144,7 +139,7 @@ def run_pipeline(job: PipelineJob) -> dict[str, Any]:
         checked_dimension(job.dedup.semantic)  # a model that does not load stops the job now
     paths = _input_paths(job, out)
     ds, reports = _document_rows(job, out, StageStore(out, job, paths), paths)
-    kept = _kept(ds)
+    kept = kept_rows(ds).materialize()
     if kept.count() == 0:
         write_side_files(out, ds)
         counts = sorted_counts(dropped_row_counts(ds))

@@ -11,22 +11,18 @@ driver sees one row per (stage, status, language)."""
 
 from __future__ import annotations
 
-import io
 from collections import Counter
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import ray
 
 from strata.pipeline.aggregate import totals
-from strata.pipeline.documents import KEPT, Batch, rows_where, utf8_bytes
+from strata.pipeline.documents import KEPT, Batch
 from strata.pipeline.registry import STAGES
 from strata.spec.pipeline import PipelineJob
-from strata.storage import Location
 
 NO_TOKENS = {"total_tokens": 0, "total_documents": 0, "tokens_by_language": {}, "tokens_by_source": {},
              "shards": [], "vocab_size": 0}  # fmt: skip
@@ -34,12 +30,13 @@ NO_TOKENS = {"total_tokens": 0, "total_documents": 0, "tokens_by_language": {}, 
 
 COUNT_KEYS = ["dropped_by", "status", "language"]
 COUNT_VALUES = ["documents", "tokens", "bytes"]
+UNKNOWN_LANGUAGE = "unknown"  # the count rows' language of a document without one
 
 
 def _count_columns(batch: Batch, tokens: np.ndarray[Any, Any], text_bytes: np.ndarray[Any, Any]) -> Batch:
     """Each row's (dropped_by, status, language) key, one document, its tokens and bytes, for
     `totals` to add up per block on the workers."""
-    language = np.array([str(lang) or "unknown" for lang in batch["language"]], dtype=object)
+    language = np.array([str(lang) or UNKNOWN_LANGUAGE for lang in batch["language"]], dtype=object)
     return {
         "dropped_by": batch["dropped_by"].astype(str).astype(object),
         "status": batch["status"].astype(str).astype(object),
@@ -50,17 +47,31 @@ def _count_columns(batch: Batch, tokens: np.ndarray[Any, Any], text_bytes: np.nd
     }
 
 
-def _dropped_count_columns(batch: Batch) -> Batch:
-    """map_batches: the dropped rows' UTF-8 bytes; tokens 0 until `estimate_dropped_tokens`."""
-    dropped = rows_where(batch, batch["status"] != KEPT)
-    text_bytes = utf8_bytes(dropped["text"])
-    return _count_columns(dropped, np.zeros(len(text_bytes), dtype=np.int64), text_bytes)
+def _dropped_count_columns(table: pa.Table) -> pa.Table:
+    """map_batches over Arrow tables: `_count_columns` of the dropped rows, their UTF-8 bytes
+    read from Arrow's string offsets (no text is converted); tokens 0 until
+    `estimate_dropped_tokens`."""
+    dropped = table.filter(pc.not_equal(table["status"], KEPT))
+    language = pc.fill_null(dropped["language"], "")
+    return pa.table(
+        {
+            "dropped_by": dropped["dropped_by"],
+            "status": dropped["status"],
+            "language": pc.if_else(pc.equal(language, ""), UNKNOWN_LANGUAGE, language),
+            "documents": pa.array(np.ones(dropped.num_rows, dtype=np.int64)),
+            "tokens": pa.array(np.zeros(dropped.num_rows, dtype=np.int64)),
+            "bytes": pc.binary_length(dropped["text"]).cast(pa.int64()),
+        }
+    )
 
 
 def dropped_row_counts(ds: ray.data.Dataset) -> list[dict[str, Any]]:
     """Documents and bytes per (dropped_by, status, language) of the rows not kept, in no
     particular order (`sorted_counts`)."""
-    return totals(ds.map_batches(_dropped_count_columns, batch_format="numpy"), COUNT_KEYS, COUNT_VALUES)
+    columns = ds.select_columns(["dropped_by", "status", "language", "text"])
+    return totals(
+        columns.map_batches(_dropped_count_columns, batch_format="pyarrow"), COUNT_KEYS, COUNT_VALUES
+    )
 
 
 def _kept_count_columns(batch: Batch) -> Batch:
@@ -136,8 +147,8 @@ def pipeline_stats(
         for c in counts:
             at = position[str(c["dropped_by"])]
             if at > index:
-                per_language[str(c["language"]) or "unknown"] += int(c["documents"])
-                tokens_per_language[str(c["language"]) or "unknown"] += int(c["tokens"])
+                per_language[str(c["language"]) or UNKNOWN_LANGUAGE] += int(c["documents"])
+                tokens_per_language[str(c["language"]) or UNKNOWN_LANGUAGE] += int(c["tokens"])
             elif at == index:
                 reasons[str(c["status"])] += int(c["documents"])
         stages[stage.name] = {
@@ -171,31 +182,3 @@ def pipeline_stats(
         },
         "seconds": round(seconds, 2),
     }
-
-
-def plot_stats(stats: dict[str, Any], path: Location) -> None:
-    """Documents and tokens kept per stage, tokens written per language, dedup cluster sizes."""
-    fig, (docs, stage_tokens, tokens, clusters) = plt.subplots(1, 4, figsize=(20, 4.5))
-    names = ["input", *stats["stages"]]
-    kept = [stats["documents"]["total"], *(s["kept"] for s in stats["stages"].values())]
-    docs.bar(names, kept, color="tab:blue")
-    docs.set_title("documents kept after each stage")
-    plt.setp(docs.get_xticklabels(), rotation=60, ha="right", rotation_mode="anchor")
-    stage_names = list(stats["stages"])
-    stage_tokens.bar(stage_names, [s["tokens_kept"] for s in stats["stages"].values()], color="tab:purple")
-    stage_tokens.set_title("tokens kept after each stage")
-    plt.setp(stage_tokens.get_xticklabels(), rotation=60, ha="right", rotation_mode="anchor")
-    by_language = stats["tokens"]["by_language"]
-    tokens.bar(list(by_language), list(by_language.values()), color="tab:green")
-    tokens.set_title("tokens written per language")
-    histogram = stats["stages"]["minhash_dedup"].get("cluster_size_histogram", {})  # none if none read
-    clusters.bar([str(k) for k in histogram], list(histogram.values()), color="tab:red")
-    clusters.set_title("near-duplicate clusters by size")
-    clusters.set_xlabel("documents in cluster")
-    fig.suptitle(f"pipeline {stats['job']}")
-    # Fixed margins for the rotated stage names: tight_layout measured every label (0.4 s a run).
-    fig.subplots_adjust(left=0.04, right=0.99, bottom=0.34, top=0.86, wspace=0.22)
-    png = io.BytesIO()
-    fig.savefig(png, format="png", dpi=90)
-    plt.close(fig)
-    path.write_bytes(png.getvalue())

@@ -8,6 +8,7 @@ import random
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import ray
 
@@ -21,7 +22,9 @@ from strata.pipeline.dedup.clusters import (
     small_star,
 )
 from strata.pipeline.dedup.minhash import MinhashSignatures, shingle_array, shingles
+from strata.pipeline.dedup.near import MINHASH_DROP, empty_report, near_duplicates
 from strata.pipeline.exchange import map_groups
+from strata.pipeline.registry import with_defaults
 from strata.spec.dedup import MinhashSpec
 
 CORPUS = Path("data/demo/corpus.jsonl")
@@ -162,3 +165,39 @@ def test_planted_near_duplicates_are_clustered_across_workers() -> None:
     # The kept document is always the earliest of its cluster.
     order = {i: n for n, i in enumerate(ids)}
     assert all(order[k] < order[d] for d, k in removed.items())
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("ray_cluster")
+def test_near_duplicates_marks_later_copies_and_counts_wordless_documents() -> None:
+    original = " ".join(f"word{i}" for i in range(60))
+    texts = [
+        original,
+        "🎉🎉 🥳",  # no word: left to exact dedup, counted
+        original + " more",  # Jaccard of its 5-grams with the first: 56/57
+        "-- !!! ???",
+        "a wholly different document about something else entirely, with words of its own",
+        original,  # dropped earlier (status set): neither compared nor counted
+    ]
+    status = ["", "", "", "", "", "dropped_c4_curly_bracket"]
+    batch = with_defaults({"id": np.array([f"d{i}" for i in range(6)], object), "order": np.arange(6),
+                           "text": np.array(texts, object), "status": np.array(status, object)})  # fmt: skip
+    ds = ray.data.from_pandas(pd.DataFrame(batch)).repartition(3)
+    marked, report = near_duplicates(ds, MinhashSpec(), partitions=2)
+    rows = marked.to_pandas().set_index("id")
+    assert report["minhash_skipped_no_shingles"] == 2
+    assert report["edges"] >= 1 and report["cluster_size_histogram"] == {2: 1}  # an edge per shared bucket
+    assert rows.loc["d2", "status"] == MINHASH_DROP and rows.loc["d2", "duplicate_of"] == "d0"
+    assert rows.loc["d5", "status"] == "dropped_c4_curly_bracket"
+    assert list(rows.loc[["d0", "d1", "d3", "d4"], "status"]) == ["", "", "", ""]
+    assert list(rows.loc[["d0", "d2", "d4"], "cluster_size"]) == [2, 1, 1]
+    assert len(rows) == 6
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("ray_cluster")
+def test_near_duplicates_of_nothing_kept_compares_nothing() -> None:
+    batch = with_defaults({"id": np.array(["d0"], object), "order": np.arange(1),
+                           "text": np.array(["some words here"], object), "status": np.array(["dropped_x"], object)})  # fmt: skip
+    marked, report = near_duplicates(ray.data.from_pandas(pd.DataFrame(batch)), MinhashSpec(), partitions=2)
+    assert report == empty_report() and marked.count() == 1

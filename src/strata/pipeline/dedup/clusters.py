@@ -69,7 +69,8 @@ class BandRows:
 
     def __call__(self, batch: Batch) -> Batch:
         signed = np.flatnonzero([len(s) for s in batch["shingles"]])
-        signatures = np.asarray(np.stack(list(batch["signature"])), dtype=np.uint32)[signed]
+        width = self.bands * self.rows  # an empty batch has no signature to stack
+        signatures = np.asarray(list(batch["signature"]), dtype=np.uint32).reshape(-1, width)[signed]
         shingle_bytes = np.asarray(batch["shingles"], dtype=object)[signed]
         keys = band_keys(signatures, self.bands, self.rows)
         return {

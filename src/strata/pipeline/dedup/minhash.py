@@ -159,10 +159,3 @@ class MinhashSignatures:
 def shingle_array(data: bytes) -> np.ndarray[Any, Any]:
     """The uint32 shingle hashes of one `shingles` value."""
     return np.frombuffer(data, dtype="<u4").astype(U32)
-
-
-def count_without_shingles(batch: Batch) -> Batch:
-    """map_batches stage: `no_shingles` 1 for each kept text without a word (left to exact dedup)."""
-    keep = kept_mask(batch)
-    counts = [int(k and WORD.search(str(t)) is None) for t, k in zip(batch["text"], keep, strict=True)]
-    return {"no_shingles": np.array(counts, np.int64)}

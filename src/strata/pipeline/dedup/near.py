@@ -18,8 +18,8 @@ import ray
 
 from strata.pipeline.aggregate import sums, totals
 from strata.pipeline.dedup.clusters import BandRows, bucket_edges, connected_components
-from strata.pipeline.dedup.minhash import MinhashSignatures, count_without_shingles
-from strata.pipeline.documents import KEPT, rows_where
+from strata.pipeline.dedup.minhash import MinhashSignatures
+from strata.pipeline.documents import KEPT, kept_rows, rows_where
 from strata.pipeline.exchange import dataset, left_join, map_groups
 from strata.spec.dedup import MinhashSpec
 
@@ -36,18 +36,17 @@ def near_duplicates(
 ) -> tuple[ray.data.Dataset, dict[str, Any]]:
     """Mark near duplicates; return the rows and the report (candidate pairs, edges, cluster sizes)."""
     report = empty_report()
-    kept = ds.filter(lambda r: r["status"] == KEPT)
-    if kept.count() == 0:  # a pass over `ds`, which the runner has materialized
-        return ds, report
+    kept = kept_rows(ds)
     signed = (
         kept.select_columns(["id", "order", "text", "status"])
         .map_batches(MinhashSignatures(spec), batch_format="numpy")
         .map_batches(BandRows(spec.bands, spec.rows), batch_format="numpy")
+        .materialize()
     )
+    # Documents without a word have no band row; every other has one per band.
+    report["minhash_skipped_no_shingles"] = kept.count() - signed.count() // spec.bands
     buckets = map_groups(signed.to_arrow_refs(), "bucket", bucket_edges(spec.threshold), partitions)
-    wordless = kept.map_batches(count_without_shingles, batch_format="numpy")
-    report["minhash_skipped_no_shingles"] = sums(wordless, ["no_shingles"])["no_shingles"]
-    if not buckets:  # no document with a word
+    if not buckets:  # no kept document with a word
         return ds, report
     verified = dataset(buckets)
     report["candidate_pairs"] = sums(verified, ["compared"])["compared"]
@@ -57,19 +56,13 @@ def near_duplicates(
         return ds, report
     stars = connected_components(edges.to_arrow_refs(), partitions)
     clusters = map_groups(stars, "parent", _cluster_rows, partitions)
-    histogram = totals(dataset(clusters), ["cluster_size"], ["roots"])
+    histogram = totals(dataset(clusters), ["members"], ["roots"])
     report["cluster_size_histogram"] = {
-        int(row["cluster_size"]): row["roots"]
-        for row in sorted(histogram, key=lambda r: r["cluster_size"])
+        int(row["members"]): row["roots"]
+        for row in sorted(histogram, key=lambda r: r["members"])
         if row["roots"]
     }
-    marked = left_join(
-        ds.drop_columns(["cluster_size"]).to_arrow_refs(),
-        clusters,
-        "order",
-        _mark_near_duplicates,
-        partitions,
-    )
+    marked = left_join(ds.to_arrow_refs(), clusters, "order", _mark_near_duplicates, partitions)
     return dataset(marked), report
 
 
@@ -80,23 +73,24 @@ def _linked(verified: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def _cluster_rows(stars: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """map_groups over one cluster's (node, parent, parent_id) rows: a row per removed document
-    naming the kept one, and a row for the kept document (`roots` 1) with the cluster's size."""
+    naming the kept one, and a row for the kept document (`roots` 1); `members` is the
+    cluster's size on the kept document's row, 1 on the others."""
     n = len(stars["node"])
     return {
         "order": np.concatenate([stars["node"], stars["parent"][:1]]),
         "near_duplicate_of": np.concatenate([stars["parent_id"].astype(object), np.array([""], object)]),
-        "cluster_size": np.concatenate([np.ones(n, np.int64), [n + 1]]),
+        "members": np.concatenate([np.ones(n, np.int64), [n + 1]]),
         "roots": np.concatenate([np.zeros(n, np.int64), [1]]),
     }
 
 
 def _mark_near_duplicates(df: pd.DataFrame) -> pd.DataFrame:
     """Documents joined with their cluster rows (columns absent where a partition has none),
-    marked; the cluster rows' own columns dropped."""
+    marked, with their cluster's size in `cluster_size`; the cluster rows' own columns dropped."""
     if "near_duplicate_of" not in df:
-        df = df.assign(near_duplicate_of="", cluster_size=1, roots=0)
+        df = df.assign(near_duplicate_of="", members=1, roots=0)
     hit = df["near_duplicate_of"].fillna("").astype(str).ne("") & (df["status"] == KEPT)
     df.loc[hit, "status"] = MINHASH_DROP
     df.loc[hit, "duplicate_of"] = df.loc[hit, "near_duplicate_of"]
-    df["cluster_size"] = df["cluster_size"].fillna(1).astype("int64")
-    return df.drop(columns=["near_duplicate_of", "roots"])
+    df["cluster_size"] = df["members"].fillna(1).astype("int64")
+    return df.drop(columns=["near_duplicate_of", "members", "roots"])

@@ -32,11 +32,12 @@ import numpy as np
 import pandas as pd
 import ray
 from ray.data.block import BlockAccessor
+from ray.data.expressions import col
 
 from strata.errors import JobError
 from strata.pipeline.aggregate import totals
 from strata.pipeline.dedup.embed import dimension, embed_rows, model_directory
-from strata.pipeline.documents import KEPT, Batch
+from strata.pipeline.documents import KEPT, Batch, kept_rows
 from strata.pipeline.exchange import FIBONACCI, dataset, left_join, map_groups
 from strata.spec.dedup import SemanticDedupSpec, centroids_shape_problem
 from strata.storage import Location
@@ -71,10 +72,10 @@ def semantic_duplicates(
     """
     report = empty_report()
     languages = frozenset(spec.languages)
-    kept = ds.filter(lambda r: r["status"] == KEPT)
+    kept = kept_rows(ds)
     if languages:  # rows without a language (language ID off) are embedded
         before = kept.count()
-        kept = kept.filter(lambda r: not r["language"] or r["language"] in languages)
+        kept = kept.filter(expr=(col("language") == "") | col("language").is_in(sorted(languages)))
         report["embedded"] = kept.count()
         report["other_languages"] = before - report["embedded"]
     else:
