@@ -34,7 +34,9 @@ def empty_report() -> dict[str, Any]:
 def near_duplicates(
     ds: ray.data.Dataset, spec: MinhashSpec, partitions: int
 ) -> tuple[ray.data.Dataset, dict[str, Any]]:
-    """Mark near duplicates; return the rows and the report (candidate pairs, edges, cluster sizes)."""
+    """Mark near duplicates; return the rows and the report (candidate pairs, edges, cluster
+    sizes). Candidate pairs and edges are counted per bucket: a pair that shares k buckets
+    counts k times in each."""
     report = empty_report()
     kept = kept_rows(ds)
     signed = (
