@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+import pytest
+import ray
 
-from strata.pipeline.dedup.exact import mark_exact_duplicates, normalized_hash
+from strata.pipeline.dedup.exact import exact_duplicates, mark_exact_duplicates, normalized_hash
+from strata.pipeline.registry import with_defaults
 
 
 def test_normalization_ignores_case_and_whitespace() -> None:
@@ -23,3 +27,23 @@ def test_the_earliest_document_is_kept() -> None:
     out = mark_exact_duplicates(group)
     assert list(out["status"]) == ["dropped_exact_duplicate", "", "dropped_exact_duplicate"]
     assert list(out["duplicate_of"]) == ["early", "", "early"]
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("ray_cluster")
+def test_kept_copies_are_marked_and_earlier_drops_come_back_untouched() -> None:
+    texts = ["Same  text", "other text", "same text", "same text", "SAME TEXT"]
+    status = ["", "", "dropped_c4_curly_bracket", "", ""]
+    batch = with_defaults({"id": np.array([f"d{i}" for i in range(5)], object), "order": np.arange(5),
+                           "text": np.array(texts, object), "status": np.array(status, object)})  # fmt: skip
+    ds = ray.data.from_pandas(pd.DataFrame(batch)).repartition(2).materialize()
+    rows = exact_duplicates(ds, partitions=2).to_pandas().set_index("id").sort_values("order")
+    assert list(rows["status"]) == [
+        "",
+        "",
+        "dropped_c4_curly_bracket",
+        "dropped_exact_duplicate",
+        "dropped_exact_duplicate",
+    ]
+    assert list(rows["duplicate_of"]) == ["", "", "", "d0", "d0"]
+    assert set(rows.reset_index().columns) == set(batch)  # no text_hash left behind

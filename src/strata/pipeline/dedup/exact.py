@@ -11,8 +11,9 @@ import re
 
 import numpy as np
 import ray
+from ray.data.expressions import col
 
-from strata.pipeline.documents import KEPT, Batch, kept_mask
+from strata.pipeline.documents import KEPT, Batch, kept_mask, kept_rows
 from strata.pipeline.exchange import dataset, map_groups
 
 SPACE = re.compile(r"\s+")
@@ -49,12 +50,24 @@ def mark_exact_duplicates(group: Batch) -> Batch:
     return group
 
 
+def _marked(group: Batch) -> Batch:
+    """`mark_exact_duplicates` without the `text_hash` column, so that the marked blocks have
+    the columns of the rows that were not regrouped."""
+    marked = mark_exact_duplicates(group)
+    del marked["text_hash"]
+    return marked
+
+
 def exact_duplicates(ds: ray.data.Dataset, partitions: int) -> ray.data.Dataset:
-    """Mark exact duplicates across workers: hash every kept text, group by hash (in
-    `partitions` tasks: strata.pipeline.exchange). An empty dataset is returned as it is."""
+    """Mark exact duplicates across workers: hash every kept text, group the kept rows by
+    hash (in `partitions` tasks: strata.pipeline.exchange); the rows dropped earlier are not
+    regrouped (under one key they would all meet in one task: most of a crawl). The rows come
+    back kept first, in no particular order (the runner sorts them at its checkpoint). An
+    empty dataset is returned as it is."""
     if ds.count() == 0:
         return ds
-    blocks = map_groups(
-        ds.to_arrow_refs(), "text_hash", mark_exact_duplicates, partitions, prepare=add_text_hash
+    dropped = ds.filter(expr=col("status") != KEPT).materialize()
+    marked = map_groups(
+        kept_rows(ds).to_arrow_refs(), "text_hash", _marked, partitions, prepare=add_text_hash
     )
-    return dataset(blocks)
+    return dataset(marked + dropped.to_arrow_refs()) if marked else dropped
