@@ -1,13 +1,15 @@
-"""Wall time of the pipeline's sums: Ray Data's own aggregations (baseline) against
-strata.pipeline.aggregate (partial sums per block on the workers, added up on the driver).
+"""Wall time of the pipeline's sums and maps: Ray Data's own aggregations and maps (baseline)
+against strata.pipeline.aggregate (partial sums per block on the workers, added up on the
+driver) and strata.pipeline.blockwise (one plain task per block).
 
 Usage:
     .venv/bin/python benchmarks/ray_sums.py [--rows 20000] [--blocks 16] [--repeat 5]
 
 Both sides sum the same materialized dataset (rows with a language, a status and a token
 count, like the stats' counts) on a private 2-CPU Ray: one global sum (`Dataset.sum` against
-`sums`) and sums per (language, status) (`groupby(...).sum` against `totals`). Checks that
-both give the same numbers, then prints one JSON line per case: the wall time of each side's
+`sums`), sums per (language, status) (`groupby(...).sum` against `totals`), and a map of
+every block (`map_batches(...).materialize()` against `map_blocks`). Checks that both give
+the same numbers, then prints one JSON line per case: the wall time of each side's
 first call (what a pipeline run pays: each of its sums is a one-off) and the median of the
 --repeat - 1 calls after it (Ray has idle workers and actors to reuse by then), with the
 ratios baseline / Strata. The two sides alternate.
@@ -24,15 +26,25 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pyarrow.compute as pc
 import ray
 
 from strata.pipeline.aggregate import sums, totals
+from strata.pipeline.blockwise import map_blocks, numpy_batches
 
 
 def _timed(call: Callable[[], Any]) -> tuple[float, Any]:
     started = time.perf_counter()
     result = call()
     return time.perf_counter() - started, result
+
+
+def _doubled(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {"tokens": batch["tokens"] * 2}
+
+
+def _total(blocks: list[Any]) -> int:
+    return sum(int(pc.sum(block["tokens"]).as_py() or 0) for block in ray.get(blocks))
 
 
 def main() -> None:
@@ -64,6 +76,11 @@ def main() -> None:
     )
 
     cases: dict[str, tuple[Callable[[], Any], Callable[[], Any]]] = {
+        # First: Ray Data's aggregations leave actors that hold CPUs for a while after them.
+        "map of every block": (
+            lambda: _total(ds.map_batches(_doubled, batch_format="numpy").materialize().to_arrow_refs()),
+            lambda: _total(map_blocks(ds.to_arrow_refs(), numpy_batches(_doubled)).non_empty()),
+        ),
         "global sum": (lambda: int(ds.sum("tokens")), lambda: sums(ds, ["tokens"])["tokens"]),
         "sum per (language, status)": (
             lambda: sorted((r["language"], r["status"], r["sum(tokens)"]) for r in

@@ -33,6 +33,7 @@ from strata.pipeline.balance import (
     rehydrated_copies,
     sampling_rates,
 )
+from strata.pipeline.blockwise import Blocks, Rows, blocks_of, count_rows, map_blocks, numpy_batches, selected
 from strata.pipeline.documents import Batch, utf8_bytes
 from strata.pipeline.exchange import dataset, map_groups, partitions
 from strata.pipeline.tokenize import Tokenize
@@ -46,13 +47,14 @@ TOKENIZED_COLUMNS = ["id", "order", "language", "source", "cluster_size", "token
 RECORD_DICTS = ("tokens_by_language", "tokens_by_source")
 
 
-def tokenizer_sample(kept: ray.data.Dataset, sample_bytes: int, seed: int) -> Iterator[str]:
+def tokenizer_sample(kept: Rows, sample_bytes: int, seed: int) -> Iterator[str]:
     """Kept texts for training the tokenizer, in dataset order: every text when they total at
     most `sample_bytes` of UTF-8, else the texts whose hash of (seed, id) falls under
     sample_bytes / total, cut off at `sample_bytes`. Streamed, one batch at a time."""
-    total = sums(kept.map_batches(_text_bytes, batch_format="numpy"), ["text_bytes"])["text_bytes"]
+    blocks = blocks_of(kept)
+    total = sums(blocks, ["text_bytes"], prepare=numpy_batches(_text_bytes))["text_bytes"]
     fraction = min(1.0, sample_bytes / max(total, 1))
-    sample = kept.select_columns(["id", "text"])
+    sample = dataset(blocks).select_columns(["id", "text"])
     if fraction < 1.0:
         sample = sample.filter(lambda row: hash_fraction(seed, str(row["id"])) < fraction)
     logger.info("tokenizer sample: %.3f of %d bytes of kept text", fraction, total)
@@ -69,18 +71,16 @@ def _text_bytes(batch: Batch) -> Batch:
     return {"text_bytes": utf8_bytes(batch["text"])}
 
 
-def tokenize(kept: ray.data.Dataset, tokenizer_path: Location, tokenizer: TokenizerFile) -> ray.data.Dataset:
+def tokenize(kept: Rows, tokenizer_path: Location, tokenizer: TokenizerFile) -> Blocks:
     """Kept rows with `tokens` (ids of the shards' dtype), only the columns the shards need,
-    held in Ray's object store."""
+    held in Ray's object store (the tasks may still be running when this returns)."""
     encode = Tokenize(str(tokenizer_path), eot_id=tokenizer.eos_id, dtype=token_dtype(tokenizer.vocab_size))
-    tokenized = kept.map_batches(encode, batch_format="numpy")
-    held: ray.data.Dataset = tokenized.select_columns(TOKENIZED_COLUMNS).materialize()
-    return held
+    return map_blocks(blocks_of(kept), numpy_batches(encode), selected(TOKENIZED_COLUMNS)).blocks
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Copies:
-    """map_batches: one row per written copy of each document, with its order key, group and
+    """A numpy batch function: one row per written copy of each document, with its order key, group and
     token count. Rehydration repeats a document by its cluster size (FineWeb-2); balancing by
     its group's rate (`rates`, none: no balancing), each rehydrated copy drawing on its own."""
 
@@ -128,21 +128,24 @@ class Copies:
         return out
 
 
-def _group_tokens(ds: ray.data.Dataset) -> dict[str, tuple[int, int]]:
-    """Group → (tokens, documents), summed on the cluster."""
+def _group_tokens(tokenized: Blocks, copies: Copies) -> dict[str, tuple[int, int]]:
+    """Group → (tokens, documents) of the `copies` of the tokenized rows, summed on the cluster."""
     return {
         str(row["group"]): (int(row["n_tokens"]), int(row["documents"]))
-        for row in totals(ds, ["group"], ["n_tokens", "documents"])
+        for row in totals(tokenized, ["group"], ["n_tokens", "documents"], prepare=numpy_batches(copies))
     }
 
 
 @dataclass(frozen=True, slots=True)
 class AssignShard:
-    """map_batches: `shard` = order key mod the shard count."""
+    """A numpy batch function: the rows' `copies`, each with `shard` = its order key mod the
+    shard count."""
 
+    copies: Copies
     shards: int
 
     def __call__(self, batch: Batch) -> Batch:
+        batch = self.copies(batch)
         batch["shard"] = (batch["key"] % np.uint64(self.shards)).astype(np.int64)
         return batch
 
@@ -165,7 +168,7 @@ def write_shard_group(group: Batch, out_dir: str, dtype: str) -> Batch:
 
 
 def write_balanced_shards(
-    job: PipelineJob, tokenized: ray.data.Dataset, *, out_dir: Location, tokenizer: TokenizerFile
+    job: PipelineJob, tokenized: Rows, *, out_dir: Location, tokenizer: TokenizerFile
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Rehydrate, balance and shard the tokenized documents on the workers (each writes its
     shards to `out_dir`, local or object storage, itself); write the manifest (uint16 or int32
@@ -175,22 +178,21 @@ def write_balanced_shards(
     """
     rehydrate = dict(job.dedup.minhash.rehydrate)
     by = tuple(job.balance.by)
-    rehydrated = tokenized.map_batches(
-        Copies(seed=job.seed, by=by, rehydrate=rehydrate), batch_format="numpy"
-    )
-    before = _group_tokens(rehydrated)
+    blocks = blocks_of(tokenized)
+    copies = Copies(seed=job.seed, by=by, rehydrate=rehydrate)
+    before = _group_tokens(blocks, copies)
     rehydration: dict[str, Any] = {}
     if rehydrate:
+        documents_before = count_rows(blocks)
         after_rehydration = sum(d for _, d in before.values())
-        rehydration = {"documents_before": tokenized.count(), "documents_after": after_rehydration}
-        logger.info("rehydrated %d documents into %d", tokenized.count(), after_rehydration)
-    written, balance = rehydrated, {}
+        rehydration = {"documents_before": documents_before, "documents_after": after_rehydration}
+        logger.info("rehydrated %d documents into %d", documents_before, after_rehydration)
+    balance: dict[str, Any] = {}
+    after = before
     if job.balance.enabled:
         rates = sampling_rates({g: t for g, (t, _) in before.items()}, job.balance)
-        written = tokenized.map_batches(
-            Copies(seed=job.seed, by=by, rehydrate=rehydrate, rates=rates), batch_format="numpy"
-        )
-        after = _group_tokens(written)
+        copies = Copies(seed=job.seed, by=by, rehydrate=rehydrate, rates=rates)
+        after = _group_tokens(blocks, copies)
         balance = {
             "alpha": job.balance.alpha,
             "token_budget": job.balance.token_budget,
@@ -203,19 +205,17 @@ def write_balanced_shards(
                 for g, (t, _) in sorted(before.items())
             },
         }
-    else:
-        after = before
     tokens = sum(t for t, _ in after.values())
     documents = sum(d for _, d in after.values())
     shards = max(1, min(documents, -(-tokens // job.shards.tokens_per_shard)))
     written_shards = map_groups(
-        written.to_arrow_refs(),
+        blocks,
         "shard",
         partial(write_shard_group, out_dir=str(out_dir), dtype=token_dtype(tokenizer.vocab_size)),
         partitions(),
-        prepare=AssignShard(shards),
+        prepare=AssignShard(copies, shards),
     )
-    records = dataset(written_shards).take_all()  # one small record per shard
+    records = [row for table in ray.get(written_shards) for row in table.to_pylist()]  # one per shard
     manifest = write_manifest(
         out_dir,
         _numbered(out_dir, records),

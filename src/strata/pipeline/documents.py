@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:  # `strata validate` reads this module and loads no Ray
+    import pyarrow as pa
     import ray.data
 
 KEPT = ""
@@ -43,6 +44,20 @@ def kept_rows(ds: ray.data.Dataset) -> ray.data.Dataset:
     from ray.data.expressions import col
 
     return ds.filter(expr=col("status") == KEPT)
+
+
+def kept_table(table: pa.Table) -> pa.Table:
+    """The table's rows no stage has dropped (an Arrow filter: no text leaves Arrow)."""
+    import pyarrow.compute as pc
+
+    return table.filter(pc.equal(table["status"], KEPT))
+
+
+def dropped_table(table: pa.Table) -> pa.Table:
+    """The table's rows some stage has dropped (the complement of `kept_table`)."""
+    import pyarrow.compute as pc
+
+    return table.filter(pc.not_equal(table["status"], KEPT))
 
 
 def utf8_bytes(texts: Iterable[Any]) -> np.ndarray[Any, Any]:

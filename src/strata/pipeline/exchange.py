@@ -36,10 +36,10 @@ import ray
 from ray.data.block import BlockAccessor
 from ray.experimental import get_object_locations
 
+from strata.pipeline.blockwise import Blocks
 from strata.pipeline.documents import Batch
 
 BatchFn = Callable[[Batch], Batch]
-Blocks = list[ray.ObjectRef]  # type: ignore[type-arg]  # ObjectRef[pa.Table]
 FIBONACCI = np.uint64(0x9E3779B97F4A7C15)  # Knuth's multiplicative hash, 2^64 / golden ratio
 # Regrouped bytes per partition, at most about: a reduce task holds its pieces, their
 # key-ordered copy and its output, so a worker peaks near 3× this plus its own footprint.
@@ -170,7 +170,7 @@ def map_groups(
 
 
 def dataset(blocks: Blocks) -> ray.data.Dataset:
-    """The blocks (at least one) as a Ray Dataset."""
+    """The blocks as a Ray Dataset (materialized: no plan runs when it is read)."""
     return ray.data.from_arrow_refs(blocks)  # type: ignore[arg-type]  # Ray's two ObjectRef types
 
 

@@ -29,7 +29,9 @@ import numpy as np
 import ray
 
 from strata.pipeline.aggregate import sums
+from strata.pipeline.blockwise import map_blocks, numpy_batches, without_columns
 from strata.pipeline.documents import Batch, kept_mask
+from strata.pipeline.exchange import dataset
 from strata.spec.cleaning import PiiSpec
 
 EMAIL_PLACEHOLDERS = ("email@example.com", "firstname.lastname@example.org")
@@ -156,7 +158,7 @@ def count_columns(spec: PiiSpec) -> list[str]:
 
 
 class ReplacePii:
-    """Ray Data map_batches stage: replace PII in kept rows; count replacements per row and kind."""
+    """A numpy batch function: replace PII in kept rows; count replacements per row and kind."""
 
     def __init__(self, spec: PiiSpec) -> None:
         self.replacers = build_replacers(spec)
@@ -185,6 +187,6 @@ def replace_pii(ds: ray.data.Dataset, spec: PiiSpec) -> tuple[ray.data.Dataset, 
     """The rows with PII replaced (materialized: the counts are summed over them), and the report
     `{"replaced": {"pii_<kind>": count}}`."""
     columns = count_columns(spec)
-    mapped = ds.map_batches(ReplacePii(spec), batch_format="numpy").materialize()
+    mapped = map_blocks(ds.to_arrow_refs(), numpy_batches(ReplacePii(spec))).blocks
     report = {"replaced": sums(mapped, columns) if columns else {}}
-    return (mapped.drop_columns(columns) if columns else mapped), report
+    return dataset(map_blocks(mapped, without_columns(columns)).blocks if columns else mapped), report

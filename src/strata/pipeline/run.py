@@ -32,10 +32,11 @@ import ray
 
 from strata.errors import JobError
 from strata.pipeline.assemble import tokenize, tokenizer_sample, write_balanced_shards
+from strata.pipeline.blockwise import blocks_of, map_blocks
 from strata.pipeline.collect import collect
 from strata.pipeline.dedup.semantic import checked_dimension
-from strata.pipeline.documents import kept_rows
-from strata.pipeline.exchange import partitions
+from strata.pipeline.documents import kept_table
+from strata.pipeline.exchange import dataset, partitions
 from strata.pipeline.groups import document_rows
 from strata.pipeline.read import input_files
 from strata.pipeline.registry import DOCUMENT_STAGES, STAGES, Stage, record_drops_in_table
@@ -91,7 +92,7 @@ def _apply(
         return ds, dict(stage.report_when_off)
     assert stage.apply is not None, stage.name  # the registry's layout: DATASET_STAGES apply
     ds, report = stage.apply(ds, stage.spec(job), out)
-    return ds.map_batches(record_drops_in_table(stage.name), batch_format="pyarrow"), report
+    return dataset(map_blocks(blocks_of(ds), record_drops_in_table(stage.name)).blocks), report
 
 
 def _document_rows(
@@ -144,25 +145,27 @@ def run_pipeline(job: PipelineJob) -> dict[str, Any]:
         checked_dimension(job.dedup.semantic)  # a model that does not load stops the job now
     paths = _input_paths(job, out)
     ds, reports = _document_rows(job, out, StageStore(out, job, paths), paths)
-    kept = kept_rows(ds).materialize()
+    rows = blocks_of(ds)
+    kept = map_blocks(rows, kept_table)
     if kept.count() == 0:
-        write_side_files(out, ds)
-        counts = sorted_counts(dropped_row_counts(ds))
+        write_side_files(out, rows)
+        counts = sorted_counts(dropped_row_counts(rows))
         stats = _write_stats(
             job=job, out=out, counts=counts, manifest=NO_TOKENS, reports=reports, balance={}, started=started
         )
         raise JobError(_nothing_kept(job, stats, len(paths), out))
 
     tokenizer_path = out / "tokenizer.json"
-    sample = tokenizer_sample(kept, job.tokenizer.train_sample_bytes, job.seed)
+    kept_blocks = kept.non_empty()
+    sample = tokenizer_sample(kept_blocks, job.tokenizer.train_sample_bytes, job.seed)
     tokenizer = provide_tokenizer(job.tokenizer, sample, tokenizer_path)
-    tokenized = tokenize(kept, tokenizer_path, tokenizer)
+    tokenized = tokenize(kept_blocks, tokenizer_path, tokenizer)
     manifest, rehydration, balance = write_balanced_shards(
         job, tokenized, out_dir=out / "shards", tokenizer=tokenizer
     )
     reports["minhash_dedup"]["rehydration"] = rehydration
-    write_side_files(out, ds)
-    counts = sorted_counts(dropped_row_counts(ds) + kept_row_counts(tokenized))
+    write_side_files(out, rows)
+    counts = sorted_counts(dropped_row_counts(rows) + kept_row_counts(tokenized))
     stats = _write_stats(
         job=job, out=out, counts=counts, manifest=manifest, reports=reports, balance=balance, started=started
     )

@@ -1,7 +1,7 @@
 """`quarantine.jsonl` (bad input records with their source and offset) and `duplicates.jsonl`
 (every removed duplicate with the id of the kept document), written by the Ray workers.
 
-Each batch of rows (sorted by input order) writes its records to a part file named by the
+Each batch of rows (of BATCH_ROWS, sorted by input order: strata.pipeline.blockwise) writes its records to a part file named by the
 input order of its first record, `<name>.parts/part-<order>.jsonl`; the driver then
 concatenates the parts in name order into `<name>` by streaming file to file, without
 parsing them, and removes the parts. The files are byte for byte what one process writing
@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import ray
 
 from strata.pipeline.aggregate import sums
+from strata.pipeline.blockwise import Rows, chained, numpy_batches, selected
 from strata.pipeline.documents import Batch
 from strata.storage import Location
 
@@ -62,15 +62,13 @@ class WriteRecords:
         return {"records": np.array([len(quarantined) + len(duplicates)], dtype=np.int64)}
 
 
-def write_side_files(out_dir: Location | Path, rows: ray.data.Dataset) -> int:
+def write_side_files(out_dir: Location | Path, rows: Rows) -> int:
     """Write both files from every row's status; return the number of records written."""
     out = Location.of(out_dir)
     for name in (QUARANTINE, DUPLICATES):
         _parts(out, name).remove_tree()
-    written = 0
-    if rows.count():
-        mapped = rows.select_columns(COLUMNS).map_batches(WriteRecords(str(out)), batch_format="numpy")
-        written = sums(mapped, ["records"])["records"]
+    write = chained(selected(COLUMNS), numpy_batches(WriteRecords(str(out))))
+    written = sums(rows, ["records"], prepare=write)["records"]
     for name in (QUARANTINE, DUPLICATES):
         parts = _parts(out, name)
         with (out / name).open_write() as whole:

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import ray
 
 from strata.pipeline.aggregate import totals
-from strata.pipeline.documents import KEPT, Batch
+from strata.pipeline.blockwise import Rows, chained, numpy_batches, selected
+from strata.pipeline.documents import KEPT, Batch, dropped_table
 from strata.pipeline.registry import STAGES
 from strata.spec.pipeline import PipelineJob
 
@@ -48,10 +48,9 @@ def _count_columns(batch: Batch, tokens: np.ndarray[Any, Any], text_bytes: np.nd
 
 
 def _dropped_count_columns(table: pa.Table) -> pa.Table:
-    """map_batches over Arrow tables: `_count_columns` of the dropped rows, their UTF-8 bytes
-    read from Arrow's string offsets (no text is converted); tokens 0 until
-    `estimate_dropped_tokens`."""
-    dropped = table.filter(pc.not_equal(table["status"], KEPT))
+    """`_count_columns` of a table's dropped rows, their UTF-8 bytes read from Arrow's string
+    offsets (no text is converted); tokens 0 until `estimate_dropped_tokens`."""
+    dropped = dropped_table(table)
     language = pc.fill_null(dropped["language"], "")
     return pa.table(
         {
@@ -65,17 +64,15 @@ def _dropped_count_columns(table: pa.Table) -> pa.Table:
     )
 
 
-def dropped_row_counts(ds: ray.data.Dataset) -> list[dict[str, Any]]:
+def dropped_row_counts(rows: Rows) -> list[dict[str, Any]]:
     """Documents and bytes per (dropped_by, status, language) of the rows not kept, in no
     particular order (`sorted_counts`)."""
-    columns = ds.select_columns(["dropped_by", "status", "language", "text"])
-    return totals(
-        columns.map_batches(_dropped_count_columns, batch_format="pyarrow"), COUNT_KEYS, COUNT_VALUES
-    )
+    columns = selected(["dropped_by", "status", "language", "text"])
+    return totals(rows, COUNT_KEYS, COUNT_VALUES, prepare=chained(columns, _dropped_count_columns))
 
 
 def _kept_count_columns(batch: Batch) -> Batch:
-    """map_batches over tokenized kept rows: tokens from the shards' ids (less the end-of-text
+    """A numpy batch of tokenized kept rows → tokens from the shards' ids (less the end-of-text
     id each document ends with) and the bytes of their text."""
     n = len(batch["language"])
     keys = {"dropped_by": np.full(n, "", dtype=object), "status": np.full(n, KEPT, dtype=object)}
@@ -83,10 +80,10 @@ def _kept_count_columns(batch: Batch) -> Batch:
     return _count_columns({**keys, "language": batch["language"]}, tokens, batch["text_bytes"])
 
 
-def kept_row_counts(tokenized: ray.data.Dataset) -> list[dict[str, Any]]:
+def kept_row_counts(tokenized: Rows) -> list[dict[str, Any]]:
     """The count rows of the kept documents, from the tokens written to the shards, so that
     the kept text is not tokenized a second time for the stats."""
-    return totals(tokenized.map_batches(_kept_count_columns, batch_format="numpy"), COUNT_KEYS, COUNT_VALUES)
+    return totals(tokenized, COUNT_KEYS, COUNT_VALUES, prepare=numpy_batches(_kept_count_columns))
 
 
 def estimate_dropped_tokens(counts: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, float]]:

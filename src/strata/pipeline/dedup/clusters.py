@@ -27,9 +27,10 @@ from typing import Any
 import numpy as np
 
 from strata.pipeline.aggregate import sums
+from strata.pipeline.blockwise import Blocks, map_blocks, numpy_batches
 from strata.pipeline.dedup.minhash import shingle_array
 from strata.pipeline.documents import Batch, rows_where
-from strata.pipeline.exchange import Blocks, dataset, map_groups
+from strata.pipeline.exchange import map_groups
 
 logger = logging.getLogger(__name__)
 # Earlier bucket members a document is verified against; bounds a giant bucket's cost.
@@ -219,10 +220,8 @@ def connected_components(edges: Blocks, partitions: int) -> Blocks:
         stars = map_groups(edges, "a", star_check, partitions, prepare=_child_and_parent_rows)
         if not stars:  # no edge
             return []
-        checked = dataset(stars)
-        violations = sums(checked, ["violation"])["violation"]
+        violations = sums(stars, ["violation"])["violation"]
         logger.info("connected components: round %d, %d nodes not yet in a star", round_no, violations)
         if violations == 0:
-            children: Blocks = checked.map_batches(_children, batch_format="numpy").to_arrow_refs()
-            return children
+            return map_blocks(stars, numpy_batches(_children)).non_empty()
     raise RuntimeError(f"connected components did not converge in {MAX_ROUNDS} rounds")

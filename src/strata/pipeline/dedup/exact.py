@@ -11,9 +11,9 @@ import re
 
 import numpy as np
 import ray
-from ray.data.expressions import col
 
-from strata.pipeline.documents import KEPT, Batch, kept_mask, kept_rows
+from strata.pipeline.blockwise import map_blocks
+from strata.pipeline.documents import KEPT, Batch, dropped_table, kept_mask, kept_table
 from strata.pipeline.exchange import dataset, map_groups
 
 SPACE = re.compile(r"\s+")
@@ -66,8 +66,8 @@ def exact_duplicates(ds: ray.data.Dataset, partitions: int) -> ray.data.Dataset:
     empty dataset is returned as it is."""
     if ds.count() == 0:
         return ds
-    dropped = ds.filter(expr=col("status") != KEPT).materialize()
-    marked = map_groups(
-        kept_rows(ds).to_arrow_refs(), "text_hash", _marked, partitions, prepare=add_text_hash
-    )
-    return dataset(marked + dropped.to_arrow_refs()) if marked else dropped
+    rows = ds.to_arrow_refs()
+    dropped = map_blocks(rows, dropped_table)
+    kept = map_blocks(rows, kept_table).non_empty()
+    marked = map_groups(kept, "text_hash", _marked, partitions, prepare=add_text_hash) if kept else []
+    return dataset(marked + dropped.non_empty())

@@ -4,8 +4,9 @@ The kept rows of the earliest document of each near-duplicate cluster stay kept;
 others get status `dropped_minhash_duplicate` and the kept document's id in
 `duplicate_of`. Every row gets its cluster's size in `cluster_size` (1 outside a cluster).
 The rows come back in no particular order (the runner sorts them at its checkpoint).
-Every grouping and the final join run as Ray tasks (strata.pipeline.exchange); a dataset
-with no kept row, or no document with a word, skips every step after it.
+Every step runs as plain Ray tasks: the maps block by block (strata.pipeline.blockwise), the
+groupings and the final join as hash partitions (strata.pipeline.exchange); a dataset with
+no kept row, or no document with a word, skips every step after it.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import pandas as pd
 import ray
 
 from strata.pipeline.aggregate import sums, totals
+from strata.pipeline.blockwise import map_blocks, numpy_batches, selected
 from strata.pipeline.dedup.clusters import BandRows, bucket_edges, connected_components
 from strata.pipeline.dedup.minhash import MinhashSignatures
-from strata.pipeline.documents import KEPT, kept_rows, rows_where
+from strata.pipeline.documents import KEPT, kept_table, rows_where
 from strata.pipeline.exchange import dataset, left_join, map_groups
 from strata.spec.dedup import MinhashSpec
 
@@ -38,33 +40,33 @@ def near_duplicates(
     sizes). Candidate pairs and edges are counted per bucket: a pair that shares k buckets
     counts k times in each."""
     report = empty_report()
-    kept = kept_rows(ds)
-    signed = (
-        kept.select_columns(["id", "order", "text", "status"])
-        .map_batches(MinhashSignatures(spec), batch_format="numpy")
-        .map_batches(BandRows(spec.bands, spec.rows), batch_format="numpy")
-        .materialize()
+    rows = ds.to_arrow_refs()
+    signed = map_blocks(
+        rows,
+        kept_table,
+        selected(["id", "order", "text", "status"]),
+        numpy_batches(MinhashSignatures(spec)),
+        numpy_batches(BandRows(spec.bands, spec.rows)),
     )
     # Documents without a word have no band row; every other has one per band.
-    report["minhash_skipped_no_shingles"] = kept.count() - signed.count() // spec.bands
-    buckets = map_groups(signed.to_arrow_refs(), "bucket", bucket_edges(spec.threshold), partitions)
+    report["minhash_skipped_no_shingles"] = signed.count(after=0) - signed.count() // spec.bands
+    buckets = map_groups(signed.non_empty(), "bucket", bucket_edges(spec.threshold), partitions)
     if not buckets:  # no kept document with a word
         return ds, report
-    verified = dataset(buckets)
-    report["candidate_pairs"] = sums(verified, ["compared"])["compared"]
-    edges = verified.map_batches(_linked, batch_format="numpy").materialize()
+    report["candidate_pairs"] = sums(buckets, ["compared"])["compared"]
+    edges = map_blocks(buckets, numpy_batches(_linked))
     report["edges"] = edges.count()
     if report["edges"] == 0:
         return ds, report
-    stars = connected_components(edges.to_arrow_refs(), partitions)
+    stars = connected_components(edges.non_empty(), partitions)
     clusters = map_groups(stars, "parent", _cluster_rows, partitions)
-    histogram = totals(dataset(clusters), ["members"], ["roots"])
+    histogram = totals(clusters, ["members"], ["roots"])
     report["cluster_size_histogram"] = {
         int(row["members"]): row["roots"]
         for row in sorted(histogram, key=lambda r: r["members"])
         if row["roots"]
     }
-    marked = left_join(ds.to_arrow_refs(), clusters, "order", _mark_near_duplicates, partitions)
+    marked = left_join(rows, clusters, "order", _mark_near_duplicates, partitions)
     return dataset(marked), report
 
 
