@@ -8,6 +8,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from strata.pipeline.documents import shed_dropped_text
 from strata.pipeline.stats import (
     NO_TOKENS,
     UNKNOWN_LANGUAGE,
@@ -75,3 +76,19 @@ def test_dropped_rows_are_counted_in_utf8_bytes_and_kept_rows_are_left_out() -> 
         _count("language", "dropped_language", UNKNOWN_LANGUAGE, 0, 9),
         _count("language", "dropped_language", UNKNOWN_LANGUAGE, 0, 0),
     ]
+
+
+def test_dropped_rows_shed_their_text_and_keep_its_bytes_counted() -> None:
+    table = pa.table(
+        {
+            "dropped_by": ["", "gopher", "language", "language"],
+            "status": ["", "dropped_gopher_stop_words", "dropped_language", "dropped_language"],
+            "language": ["en", "en", "", None],
+            "text": ["kept text", "déjà vu", "日本語", None],
+        }
+    )
+    shed = shed_dropped_text(table)
+    assert shed["text"].to_pylist() == ["kept text", "", "", ""]
+    assert shed["dropped_bytes"].to_pylist() == [0, len("déjà vu".encode()), 9, 0]
+    assert shed_dropped_text(shed).equals(shed)  # a later stage sheds nothing twice
+    assert _dropped_count_columns(shed).equals(_dropped_count_columns(table))

@@ -3,7 +3,8 @@
 Each document is a row with `id`, `source`, `order` (input position, used for
 deterministic keep rules), `text` and `status`. A stage only looks at rows whose
 status is empty (still kept) and sets `status` to the reason it drops a row, so
-every drop is counted at the end and nothing vanishes silently.
+every drop is counted at the end and nothing vanishes silently. Once a stage has run, its
+dropped rows shed their text (`shed_dropped_text`): what is counted of it stays.
 
 Text is normalized once, when it is read (and again after HTML extraction, whose entities
 can bring back any form): see `normalize_text`.
@@ -58,6 +59,28 @@ def dropped_table(table: pa.Table) -> pa.Table:
     import pyarrow.compute as pc
 
     return table.filter(pc.not_equal(table["status"], KEPT))
+
+
+def shed_dropped_text(table: pa.Table) -> pa.Table:
+    """The table with the text of its dropped rows emptied and its UTF-8 length in bytes added
+    to their `dropped_bytes` (int64, created at 0 when missing), so that the later stages,
+    shuffles and checkpoints carry kept text only (on web text most of the bytes read are
+    dropped); the stats count a dropped row's bytes from `dropped_bytes`. Idempotent."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    dropped = pc.not_equal(table["status"], KEPT)
+    text = table["text"]
+    shed = pc.fill_null(pc.if_else(dropped, pc.binary_length(text), 0), 0).cast(pa.int64())
+    names = table.column_names
+    before = (
+        table["dropped_bytes"] if "dropped_bytes" in names else pa.nulls(len(table), pa.int64()).fill_null(0)
+    )
+    table = table.set_column(names.index("text"), "text", pc.if_else(dropped, pa.scalar("", text.type), text))
+    counted = pc.add(before, shed)
+    if "dropped_bytes" in names:
+        return table.set_column(names.index("dropped_bytes"), "dropped_bytes", counted)
+    return table.append_column("dropped_bytes", counted)
 
 
 def utf8_bytes(texts: Iterable[Any]) -> np.ndarray[Any, Any]:

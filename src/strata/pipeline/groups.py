@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 import ray
 
 from strata.files import atomic_path, atomic_write_text
-from strata.pipeline.documents import Batch
+from strata.pipeline.documents import Batch, shed_dropped_text
 from strata.pipeline.read import DocumentReader, Row
 from strata.pipeline.registry import DOCUMENT_STAGES, RowStage, Stage, record_drops, with_defaults
 from strata.pipeline.resume import Reports, StageStore
@@ -67,7 +67,7 @@ class DocumentChain:
                 for column, key in stage.counts.items():
                     report = counts.setdefault(stage.name, {})
                     report[key] = report.get(key, 0) + int(batch.pop(column).sum())
-            yield pa.Table.from_pydict(batch)
+            yield shed_dropped_text(pa.Table.from_pydict(batch))
 
 
 def _batches(reader: DocumentReader, files: list[tuple[int, str]]) -> Iterator[list[Row]]:

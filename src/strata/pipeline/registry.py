@@ -99,6 +99,7 @@ ROW_DEFAULTS: dict[str, tuple[Any, Any]] = {  # column: (value, dtype)
     "duplicate_of": ("", object),
     "cluster_size": (1, np.int64),
     "dropped_by": ("", object),
+    "dropped_bytes": (0, np.int64),
     "quality_score": (np.nan, np.float64),
     "toxicity_score": (np.nan, np.float64),
 }

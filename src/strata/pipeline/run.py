@@ -35,7 +35,7 @@ from strata.pipeline.assemble import tokenize, tokenizer_sample, write_balanced_
 from strata.pipeline.blockwise import blocks_of, map_blocks
 from strata.pipeline.collect import collect
 from strata.pipeline.dedup.semantic import checked_dimension
-from strata.pipeline.documents import kept_table
+from strata.pipeline.documents import kept_table, shed_dropped_text
 from strata.pipeline.exchange import dataset, partitions
 from strata.pipeline.groups import document_rows
 from strata.pipeline.read import input_files
@@ -92,7 +92,8 @@ def _apply(
         return ds, dict(stage.report_when_off)
     assert stage.apply is not None, stage.name  # the registry's layout: DATASET_STAGES apply
     ds, report = stage.apply(ds, stage.spec(job), out)
-    return dataset(map_blocks(blocks_of(ds), record_drops_in_table(stage.name)).blocks), report
+    recorded = map_blocks(blocks_of(ds), record_drops_in_table(stage.name), shed_dropped_text)
+    return dataset(recorded.blocks), report
 
 
 def _document_rows(

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from strata.pipeline.aggregate import totals
-from strata.pipeline.blockwise import Rows, chained, numpy_batches, selected
+from strata.pipeline.blockwise import Rows, numpy_batches
 from strata.pipeline.documents import KEPT, Batch, dropped_table
 from strata.pipeline.registry import STAGES
 from strata.spec.pipeline import PipelineJob
@@ -48,10 +48,15 @@ def _count_columns(batch: Batch, tokens: np.ndarray[Any, Any], text_bytes: np.nd
 
 
 def _dropped_count_columns(table: pa.Table) -> pa.Table:
-    """`_count_columns` of a table's dropped rows, their UTF-8 bytes read from Arrow's string
-    offsets (no text is converted); tokens 0 until `estimate_dropped_tokens`."""
+    """`_count_columns` of a table's dropped rows; their bytes are the UTF-8 bytes they shed
+    (`dropped_bytes`: strata.pipeline.documents.shed_dropped_text) and any text they still
+    hold, read from Arrow's string offsets (no text is converted); tokens 0 until
+    `estimate_dropped_tokens`."""
     dropped = dropped_table(table)
     language = pc.fill_null(dropped["language"], "")
+    text_bytes = pc.fill_null(pc.binary_length(dropped["text"]), 0).cast(pa.int64())
+    if "dropped_bytes" in dropped.column_names:
+        text_bytes = pc.add(text_bytes, dropped["dropped_bytes"])
     return pa.table(
         {
             "dropped_by": dropped["dropped_by"],
@@ -59,7 +64,7 @@ def _dropped_count_columns(table: pa.Table) -> pa.Table:
             "language": pc.if_else(pc.equal(language, ""), UNKNOWN_LANGUAGE, language),
             "documents": pa.array(np.ones(dropped.num_rows, dtype=np.int64)),
             "tokens": pa.array(np.zeros(dropped.num_rows, dtype=np.int64)),
-            "bytes": pc.binary_length(dropped["text"]).cast(pa.int64()),
+            "bytes": text_bytes,
         }
     )
 
@@ -67,8 +72,7 @@ def _dropped_count_columns(table: pa.Table) -> pa.Table:
 def dropped_row_counts(rows: Rows) -> list[dict[str, Any]]:
     """Documents and bytes per (dropped_by, status, language) of the rows not kept, in no
     particular order (`sorted_counts`)."""
-    columns = selected(["dropped_by", "status", "language", "text"])
-    return totals(rows, COUNT_KEYS, COUNT_VALUES, prepare=chained(columns, _dropped_count_columns))
+    return totals(rows, COUNT_KEYS, COUNT_VALUES, prepare=_dropped_count_columns)
 
 
 def _kept_count_columns(batch: Batch) -> Batch:
