@@ -22,6 +22,9 @@ environment that has it (docs/benchmarks.md has the commands).
    tokenizer is a 32k BPE trained once on a 4 MB sample, before any timing. Both sides run
    with RAYON_NUM_THREADS=1: Hugging Face tokenizers' `encode_batch` otherwise spreads over
    every core of the machine, whatever CPUs the run was given.
+3. With 1 and 2 CPUs in `--cpus`: Strata's speedup from 1 to 2 CPUs, beside this machine's
+   own bound on it, the speedup of Strata's per-document chain (no Ray) run as two processes
+   on half the files each against one process on all (`two_process_speedup`).
 Prints one JSON line per result.
 """
 
@@ -82,10 +85,8 @@ run([JsonlReader(f"{work}/filtered"), MinhashDedupFilter(f"{work}/remove_ids"),
      DocumentTokenizer(f"{work}/tokens", tokenizer_name_or_path=tokenizer, eos_token="<|endoftext|>")])
 print(time.perf_counter() - start)
 """
-STRATA_PIPELINE = """
+STRATA_JOB = """
 import json, sys, tempfile, time
-import ray
-from strata.pipeline.run import run_pipeline
 from strata.spec.pipeline import PipelineJob
 corpus, tokenizer, cpus, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 off = {"enabled": False}
@@ -94,6 +95,12 @@ job = PipelineJob.model_validate({"kind": "pipeline", "name": "datatrove-compare
     "quality": {"c4": {"enabled": True}, "fineweb": {"enabled": True}},
     "dedup": {"exact": off, "minhash": {"bands": 14, "rows": 8}},
     "tokenizer": {"path": tokenizer}, "output": {"dir": out}})
+"""
+STRATA_PIPELINE = (
+    STRATA_JOB
+    + """
+import ray
+from strata.pipeline.run import run_pipeline
 ray.init(num_cpus=cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
          _temp_dir=tempfile.mkdtemp(prefix="sd-", dir="/tmp"), logging_level="WARNING")
 ray.data.DataContext.get_current().enable_progress_bars = False
@@ -102,6 +109,25 @@ stats = run_pipeline(job)
 print(json.dumps({"seconds": time.perf_counter() - start, "kept": stats["documents"]["kept"]}))
 ray.shutdown()
 """
+)
+# The per-document chain of the same job, in this one process, without Ray (the work of the
+# groups' tasks), on every `step`-th file from `first`, started at the epoch second `start`;
+# prints the seconds from `start` to its end.
+STRATA_CHAIN = (
+    STRATA_JOB
+    + """
+from pathlib import Path
+from strata.pipeline.groups import DocumentChain
+first, step, start = int(sys.argv[5]), int(sys.argv[6]), float(sys.argv[7])
+chain = DocumentChain(job)
+files = [str(f) for f in sorted(Path(corpus).iterdir())][first::step]
+time.sleep(max(0.0, start - time.time()))
+for index, path in enumerate(files):
+    for _ in chain.tables([(index, path)], {}):
+        pass
+print(time.time() - start)
+"""
+)
 # Strata's reason for each of datatrove's, where the names differ.
 SAME_REASON = {
     "gopher_short_doc": "too_few_words",
@@ -176,6 +202,27 @@ def _last_line(what: str, command: list[str]) -> str:
     return run.stdout.strip().splitlines()[-1]
 
 
+def two_process_speedup(corpus: Path, tokenizer: Path, work: Path) -> float:
+    """How much sooner two processes, each on half the files, finish Strata's per-document
+    chain over the corpus than one process on all of them: this machine's own bound on the
+    1 → 2 CPU speedup of that chain, which is most of the pipeline's work (two vCPUs may share
+    one core's caches, or a host with other work)."""
+
+    def run(step: int) -> float:
+        start = time.time() + 10  # the processes have loaded Strata and the job by then
+        command = [sys.executable, "-c", STRATA_CHAIN, str(corpus), str(tokenizer), "1", str(work / "chain")]
+        env = {**os.environ, "RAYON_NUM_THREADS": "1"}
+        procs = [
+            subprocess.Popen(
+                [*command, str(k), str(step), str(start)], stdout=subprocess.PIPE, text=True, env=env
+            )
+            for k in range(step)
+        ]
+        return max(float(p.communicate()[0].strip().splitlines()[-1]) for p in procs)
+
+    return run(1) / run(2)
+
+
 def throughput(texts: list[str], args: argparse.Namespace, work: Path) -> None:
     from strata.pipeline.tokenize import train_tokenizer
     from strata.spec.tokenizer import TokenizerSpec
@@ -201,6 +248,7 @@ def throughput(texts: list[str], args: argparse.Namespace, work: Path) -> None:
     dt_seconds = float(dt_out)
     print(json.dumps({"system": "datatrove", "cpus": 1, "seconds": round(dt_seconds, 1),
                       "mb_per_s_per_core": round(mb / dt_seconds, 4)}))  # fmt: skip
+    seconds: dict[int, float] = {}
     for cpus in args.cpus:
         command = [
             sys.executable,
@@ -212,10 +260,16 @@ def throughput(texts: list[str], args: argparse.Namespace, work: Path) -> None:
             str(work / f"s{cpus}"),
         ]
         result = json.loads(_last_line("Strata", command))
+        seconds[cpus] = result["seconds"]
         per_core = mb / result["seconds"] / cpus
         print(json.dumps({"system": "strata", "cpus": cpus, "seconds": round(result["seconds"], 1),
                           "kept": result["kept"], "mb_per_s_per_core": round(per_core, 4),
                           "per_core_vs_datatrove": round(per_core / (mb / dt_seconds), 2)}))  # fmt: skip
+    if {1, 2} <= set(seconds):
+        bound = two_process_speedup(corpus, tokenizer, work)
+        speedup = seconds[1] / seconds[2]
+        print(json.dumps({"strata_1_to_2_cpus": round(speedup, 2), "chain_two_processes": round(bound, 2),
+                          "of_two_processes": round(speedup / bound, 2)}))  # fmt: skip
 
 
 def main() -> None:

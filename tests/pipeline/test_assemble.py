@@ -145,9 +145,13 @@ def test_tokenizer_sample_is_bounded_and_seeded() -> None:
 GATHERING = {"take_all", "take", "to_pandas", "iter_rows", "iter_batches", "take_batch", "ray.get"}
 # Functions allowed to bring values to the driver: each gathers an aggregate (row counts, a
 # report per input group, a record per shard, k-means centroids) or a bounded sample (the
-# tokenizer's, a sort's sampled keys).
+# tokenizer's, a sort's sampled keys); `_partial_sums` is a Ray task (it runs on a worker).
 ALLOWED = {
     "totals",
+    "_partial_sums",
+    "count",
+    "non_empty",
+    "count_rows",
     "tokenizer_sample",
     "write_balanced_shards",
     "document_rows",
@@ -163,6 +167,9 @@ ALLOWED = {
         "run.py",
         "groups.py",
         "exchange.py",
+        "blockwise.py",
+        "aggregate.py",
+        "pii.py",
         "dedup/exact.py",
         "dedup/near.py",
         "dedup/clusters.py",

@@ -42,7 +42,7 @@ def test_a_chain_runs_per_block_with_the_rows_left_after_each_function() -> None
     out = [ray.get(b) for b in mapped.non_empty()]
     assert len(out) == 2  # the empty block is left out
     assert [o for t in out for o in t["order"].to_pylist()] == kept  # block and row order kept
-    # numpy functions see slices of at most BATCH_ROWS rows, as Ray Data's map_batches
+    # numpy functions see slices of at most BATCH_ROWS rows, never a whole block
     assert max(max(t["batch_rows"].to_pylist()) for t in out) == BATCH_ROWS
     assert count_rows(blocks) == sum(sizes)
 

@@ -10,6 +10,7 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
@@ -111,3 +112,15 @@ def test_the_stats_count_a_kept_documents_tokens_from_its_shard_ids_as_they_woul
     ]
     assert counts["bytes"].tolist() == [len(t.encode("utf-8")) for t in TEXTS]
     assert counts["language"].tolist() == ["en", "unknown", "de"]
+
+
+def test_texts_encoded_a_few_bytes_at_a_time_get_the_ids_of_one_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    batch = {
+        "status": np.array(["", "dropped_x", "", ""], object),
+        "text": np.array([*TEXTS[:1], "gone", *TEXTS[1:]], object),
+    }
+    whole = Tokenize(tokenizer_file(), eot_id=0, dtype="uint16")(dict(batch))["tokens"]
+    monkeypatch.setattr("strata.pipeline.tokenize.ENCODE_BYTES", 50)  # about one text per run
+    runs = Tokenize(tokenizer_file(), eot_id=0, dtype="uint16")(dict(batch))["tokens"]
+    assert [t.tolist() for t in runs] == [t.tolist() for t in whole]
+    assert len(runs[1]) == 0 and all(len(t) > 1 for t in runs[[0, 2, 3]])

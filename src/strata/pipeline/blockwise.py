@@ -11,8 +11,8 @@ on; a chain of functions runs in one task, block by block, as Ray Data fuses its
 
 Functions take and return Arrow tables (`TableFn`); `numpy_batches` runs a function of
 numpy batches (a `map_batches(batch_format="numpy")` function) on slices of BATCH_ROWS
-rows, Ray Data's default batch size, so a call holds a slice, not a whole block, of
-converted rows.
+rows (Ray Data's former default batch size; 2.60 passes whole blocks), so that a call
+holds a slice of converted rows, and its results (token ids, shingles), not a block's.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def _chain(fns: tuple[TableFn, ...], table: pa.Table) -> pa.Table:
 
 def numpy_batches(fn: Callable[[Batch], Batch]) -> TableFn:
     """`fn`, a function of numpy batches, as a table function: called on each slice of at
-    most BATCH_ROWS rows (never on none), its batches joined into one table."""
+    most BATCH_ROWS rows (never on none), its outputs joined into one table."""
     return partial(_in_numpy_batches, fn)
 
 

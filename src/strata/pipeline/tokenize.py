@@ -12,7 +12,7 @@ appends, one per document.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,8 @@ from strata.spec.tokenizer import END_OF_TEXT, TokenizerFile, TokenizerSpec, des
 from strata.storage import Location
 
 logger = logging.getLogger(__name__)
+
+ENCODE_BYTES = 1 << 20  # UTF-8 bytes of text per encode_batch call
 
 
 def train_tokenizer(texts: Iterable[str], spec: TokenizerSpec, path: Location | Path) -> bytes:
@@ -92,8 +94,12 @@ class Encoder:
 
 
 class Tokenize(Encoder):
-    """map_batches stage: add `tokens` (ids of the shards' `dtype`, `eot_id` appended) and
-    `text_bytes` (UTF-8 bytes of the text, for the stats' bytes per token) to kept rows."""
+    """A numpy batch function: add `tokens` (ids of the shards' `dtype`, `eot_id` appended) and
+    `text_bytes` (UTF-8 bytes of the text, for the stats' bytes per token) to kept rows.
+
+    Texts are encoded ENCODE_BYTES of UTF-8 at a time (a longer text alone): a Hugging Face
+    `Encoding` holds each token's string, offsets and masks beside its id, tens of bytes a
+    token, so a whole batch of long documents at once held hundreds of MiB in a worker."""
 
     def __init__(self, tokenizer_path: str, *, eot_id: int, dtype: str) -> None:
         super().__init__(tokenizer_path)
@@ -103,13 +109,28 @@ class Tokenize(Encoder):
     def __call__(self, batch: Batch) -> Batch:
         keep = kept_mask(batch)
         texts = [str(t) for t, k in zip(batch["text"], keep, strict=True) if k]
-        encoded = iter(self.tokenizer.encode_batch(texts, add_special_tokens=False))
+        text_bytes = utf8_bytes(texts)
+        encoded = iter(self._ids(texts, text_bytes))
         tokens = np.empty(len(keep), dtype=object)
         for i, k in enumerate(keep):
-            ids = [*next(encoded).ids, self.eot] if k else []
-            tokens[i] = np.asarray(ids, dtype=self.dtype)
+            tokens[i] = next(encoded) if k else np.empty(0, dtype=self.dtype)
         batch["tokens"] = tokens
-        text_bytes = np.zeros(len(keep), dtype=np.int64)
-        text_bytes[keep] = utf8_bytes(texts)
-        batch["text_bytes"] = text_bytes
+        batch["text_bytes"] = np.zeros(len(keep), dtype=np.int64)
+        batch["text_bytes"][keep] = text_bytes
         return batch
+
+    def _ids(self, texts: list[str], text_bytes: np.ndarray[Any, Any]) -> Iterator[np.ndarray[Any, Any]]:
+        """Each text's ids with the end-of-text id, encoded in runs of about ENCODE_BYTES."""
+        run: list[str] = []
+        size = 0
+        for text, n in zip(texts, text_bytes, strict=True):
+            if run and size + n > ENCODE_BYTES:
+                yield from self._encoded(run)
+                run, size = [], 0
+            run.append(text)
+            size += int(n)
+        yield from self._encoded(run)
+
+    def _encoded(self, texts: list[str]) -> Iterator[np.ndarray[Any, Any]]:
+        for encoding in self.tokenizer.encode_batch(texts, add_special_tokens=False):
+            yield np.asarray([*encoding.ids, self.eot], dtype=self.dtype)
