@@ -91,9 +91,11 @@ def _apply(
     if not stage.enabled(job):
         return ds, dict(stage.report_when_off)
     assert stage.apply is not None, stage.name  # the registry's layout: DATASET_STAGES apply
+    started = time.monotonic()
     ds, report = stage.apply(ds, stage.spec(job), out)
-    recorded = map_blocks(blocks_of(ds), record_drops_in_table(stage.name), shed_dropped_text)
-    return dataset(recorded.blocks), report
+    recorded = dataset(map_blocks(blocks_of(ds), record_drops_in_table(stage.name), shed_dropped_text).blocks)
+    logger.info("stage %s: done in %.1f s", stage.name, time.monotonic() - started)  # its rows are computed
+    return recorded, report
 
 
 def _document_rows(
