@@ -19,7 +19,8 @@ PARTITION_BYTES however large the data (when keys spread: rows of one key always
 one task). The object store holds blocks × partitions pieces between the rounds; the
 driver holds object references and one row count per partition. Batches are converted to
 and from Arrow blocks by Ray Data's own `BlockAccessor`, so tensor and ragged columns come
-out as `map_batches(..., batch_format="numpy")` gives them.
+out as `map_batches(..., batch_format="numpy")` gives them. A sort (`sort_by`) needs no
+function of the rows: its pieces stay Arrow tables, and only the key column is read.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import ray
 from ray.data.block import BlockAccessor
 from ray.experimental import get_object_locations
 
-from strata.pipeline.blockwise import Blocks
+from strata.pipeline.blockwise import Blocks, concat_tables
 from strata.pipeline.documents import Batch
 
 BatchFn = Callable[[Batch], Batch]
@@ -97,12 +98,9 @@ def _rows(batch: Batch) -> int:
 
 
 @ray.remote
-def _split(
-    block: pa.Table, key: str, partitions: int, prepare: BatchFn | None, bounds: np.ndarray[Any, Any] | None
-) -> list[Batch] | Batch:
-    """The block's rows of each partition (by hash, or by key range when `bounds` are given);
-    the one batch itself for one partition (a task with one return value returns it as it
-    is, not in a list)."""
+def _split(block: pa.Table, key: str, partitions: int, prepare: BatchFn | None) -> list[Batch] | Batch:
+    """The block's rows of each partition, by hash of the key; the one batch itself for one
+    partition (a task with one return value returns it as it is, not in a list)."""
     batch = _numpy(block)
     if prepare is not None and _rows(batch):
         batch = prepare(batch)
@@ -110,9 +108,20 @@ def _split(
         return batch
     if not _rows(batch):
         return [{} for _ in range(partitions)]
-    keys = np.asarray(batch[key])
-    part = partition_of(keys, partitions) if bounds is None else np.searchsorted(bounds, keys, side="right")
+    part = partition_of(np.asarray(batch[key]), partitions)
     return [{c: v[part == p] for c, v in batch.items()} for p in range(partitions)]
+
+
+@ray.remote
+def _split_ranges(block: pa.Table, key: str, bounds: np.ndarray[Any, Any]) -> list[pa.Table] | pa.Table:
+    """The block's rows of each key range (`bounds`: the ranges' upper ends), as Arrow tables:
+    a sort converts no row; the block itself for one range."""
+    if not len(bounds):
+        return block
+    if not block.num_rows:
+        return [block] * (len(bounds) + 1)
+    part = np.searchsorted(bounds, block[key].to_numpy(), side="right")
+    return [block.filter(pa.array(part == p)) for p in range(len(bounds) + 1)]
 
 
 def _by_key(batch: Batch, key: str) -> tuple[Batch, np.ndarray[Any, Any]]:
@@ -136,16 +145,15 @@ def _reduce_groups(key: str, fn: BatchFn, *pieces: Batch) -> tuple[pa.Table, int
 
 
 def _pieces(
-    blocks: Blocks,
-    key: str,
-    partitions: int,
-    prepare: BatchFn | None = None,
-    bounds: np.ndarray[Any, Any] | None = None,
+    blocks: Blocks, key: str, partitions: int, prepare: BatchFn | None = None
 ) -> list[list[ray.ObjectRef]]:  # type: ignore[type-arg]
-    """pieces[p] = partition p's piece of every block."""
-    split: list[Any] = [
-        _split.options(num_returns=partitions).remote(b, key, partitions, prepare, bounds) for b in blocks
-    ]
+    """pieces[p] = partition p's piece of every block, by hash of the key."""
+    split = [_split.options(num_returns=partitions).remote(b, key, partitions, prepare) for b in blocks]
+    return _by_partition(split, partitions)
+
+
+def _by_partition(split: list[Any], partitions: int) -> list[list[ray.ObjectRef]]:  # type: ignore[type-arg]
+    """The split tasks' returns (one task per block) by partition."""
     if partitions == 1:  # one return value: a reference, not a list of them
         return [split]
     return [[parts[p] for parts in split] for p in range(partitions)]
@@ -208,7 +216,7 @@ SAMPLES_PER_BLOCK = 64
 
 @ray.remote
 def _sample(block: pa.Table, key: str) -> np.ndarray[Any, Any]:
-    keys = np.asarray(_numpy(block).get(key, np.zeros(0)))
+    keys = block[key].to_numpy() if key in block.column_names else np.zeros(0)
     sample: np.ndarray[Any, Any] = np.sort(keys)[
         np.linspace(0, len(keys) - 1, min(len(keys), SAMPLES_PER_BLOCK)).astype(int)
     ]
@@ -216,15 +224,15 @@ def _sample(block: pa.Table, key: str) -> np.ndarray[Any, Any]:
 
 
 @ray.remote(num_returns=2)
-def _reduce_sorted(key: str, path: str | None, *pieces: Batch) -> tuple[pa.Table, int]:
-    batch = _concat(pieces)
-    if not batch:
+def _reduce_sorted(key: str, path: str | None, *pieces: pa.Table) -> tuple[pa.Table, int]:
+    full = [p for p in pieces if p.num_rows]
+    if not full:
         return pa.table({}), 0
-    ordered, _ = _by_key(batch, key)
-    table = BlockAccessor.batch_to_block(ordered)
+    joined = concat_tables(full)
+    table = joined.take(np.argsort(joined[key].to_numpy(), kind="stable"))
     if path is not None:
         pq.write_table(table, path)
-    return table, _rows(ordered)
+    return table, table.num_rows
 
 
 def sort_by(blocks: Blocks, key: str, partitions: int, *, write_dir: str | None = None) -> Blocks:
@@ -239,7 +247,8 @@ def sort_by(blocks: Blocks, key: str, partitions: int, *, write_dir: str | None 
     samples = np.sort(np.concatenate(sampled))
     count = _partition_count(blocks, partitions)
     bounds = samples[(np.arange(1, count) * len(samples)) // count]
-    pieces = _pieces(blocks, key, count, bounds=bounds)
+    split = [_split_ranges.options(num_returns=count).remote(b, key, bounds) for b in blocks]
+    pieces = _by_partition(split, count)
     return _non_empty(
         [
             _reduce_sorted.remote(
