@@ -81,11 +81,12 @@ def _in_numpy_batches(fn: Callable[[Batch], Batch], table: pa.Table) -> pa.Table
 
 
 def concat_tables(tables: list[pa.Table]) -> pa.Table:
-    """The tables one after another (an empty table for none); a column that is all null in
-    one table takes the type it has in the others."""
+    """The tables one after another (an empty table for none), their column types unified
+    (`promote_options="permissive"`: a column that is all null in one table, `string` in one
+    and `large_string` in another, as blocks from pandas and from Arrow have it)."""
     if not tables:
         return pa.table({})
-    return pa.concat_tables(tables, promote_options="default")
+    return pa.concat_tables(tables, promote_options="permissive")
 
 
 def selected(columns: list[str]) -> TableFn:

@@ -2,7 +2,8 @@
 
 The kept rows of the earliest document of each near-duplicate cluster stay kept; the
 others get status `dropped_minhash_duplicate` and the kept document's id in
-`duplicate_of`. Every row gets its cluster's size in `cluster_size` (1 outside a cluster).
+`duplicate_of`. Every kept row gets its cluster's size in `cluster_size` (1 outside a cluster; rows dropped
+before keep theirs, 1).
 The rows come back in no particular order (the runner sorts them at its checkpoint).
 Every step runs as plain Ray tasks: the maps block by block (strata.pipeline.blockwise), the
 groupings and the final join as hash partitions (strata.pipeline.exchange); a dataset with
@@ -21,7 +22,7 @@ from strata.pipeline.aggregate import sums, totals
 from strata.pipeline.blockwise import map_blocks, numpy_batches, selected
 from strata.pipeline.dedup.clusters import BandRows, bucket_edges, connected_components
 from strata.pipeline.dedup.minhash import MinhashSignatures
-from strata.pipeline.documents import KEPT, kept_table, rows_where
+from strata.pipeline.documents import KEPT, dropped_table, kept_table, rows_where
 from strata.pipeline.exchange import dataset, left_join, map_groups
 from strata.spec.dedup import MinhashSpec
 
@@ -66,8 +67,10 @@ def near_duplicates(
         for row in sorted(histogram, key=lambda r: r["members"])
         if row["roots"]
     }
-    marked = left_join(rows, clusters, "order", _mark_near_duplicates, partitions)
-    return dataset(marked), report
+    # Only kept rows can be marked: the rows dropped before pass through (cluster size 1).
+    kept = map_blocks(rows, kept_table).non_empty()
+    marked = left_join(kept, clusters, "order", _mark_near_duplicates, partitions)
+    return dataset(marked + map_blocks(rows, dropped_table).non_empty()), report
 
 
 def _linked(verified: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
