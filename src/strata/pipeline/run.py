@@ -1,4 +1,4 @@
-"""Build and run the pipeline on Ray Data from a PipelineJob.
+"""Build and run the pipeline on Ray from a PipelineJob.
 
 Stages, each switched by the job file: collect (downloads), then the document stages of
 strata.pipeline.registry (read → extract (HTML) → language ID → quality rules → exact dedup
@@ -7,8 +7,10 @@ strata.pipeline.tokenize) → tokenize → rehydrate → balance → shards
 (strata.pipeline.assemble). Everything after dedup runs on the Ray workers too: the driver
 receives aggregates (token totals per group, one record per shard, the stats' counts per
 stage, status and language) and, when it trains one, the tokenizer's bounded training
-sample. Every row keeps a `status`; a stage that drops a row writes its reason there and its
-own name in `dropped_by`, so every drop is counted at the end. When no document survives (or
+sample. The rows travel as Ray Datasets between stages and as their blocks within them
+(plain tasks: strata.pipeline.blockwise, strata.pipeline.exchange). Every row keeps a
+`status`; a stage that drops a row writes its reason there and its own name in `dropped_by`
+(and the row sheds its text), so every drop is counted at the end. When no document survives (or
 none was read), the job writes its stats and side files and raises JobError naming the drops.
 
 Outputs under `output.dir`: `shards/` (see strata.pipeline.shards), `tokenizer.json` (trained or
