@@ -80,9 +80,10 @@ def tokenize(kept: Rows, tokenizer_path: Location, tokenizer: TokenizerFile) -> 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Copies:
-    """A numpy batch function: one row per written copy of each document, with its order key, group and
-    token count. Rehydration repeats a document by its cluster size (FineWeb-2); balancing by
-    its group's rate (`rates`, none: no balancing), each rehydrated copy drawing on its own."""
+    """A numpy batch function: one row per written copy of each document, with its order key,
+    group and token count. Rehydration repeats a document by its cluster size (FineWeb-2);
+    balancing by its group's rate (`rates`, none: no balancing), each rehydrated copy drawing
+    on its own."""
 
     seed: int
     by: tuple[str, ...]
