@@ -2,9 +2,9 @@
 
 The kept rows of the earliest document of each near-duplicate cluster stay kept; the
 others get status `dropped_minhash_duplicate` and the kept document's id in
-`duplicate_of`. Every kept row gets its cluster's size in `cluster_size` (1 outside a cluster; rows dropped
-before keep theirs, 1).
-The rows come back in no particular order (the runner sorts them at its checkpoint).
+`duplicate_of`. Every kept row gets its cluster's size in `cluster_size` (1 outside a
+cluster; rows dropped before keep theirs, 1). The rows come back in no particular order
+(the runner sorts them at its checkpoint).
 Every step runs as plain Ray tasks: the maps block by block (strata.pipeline.blockwise), the
 groupings and the final join as hash partitions (strata.pipeline.exchange); a dataset with
 no kept row, or no document with a word, skips every step after it.
