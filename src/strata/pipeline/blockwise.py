@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 import ray
 from ray.data import Dataset
@@ -64,6 +65,17 @@ def _chain(fns: tuple[TableFn, ...], table: pa.Table) -> pa.Table:
     return table
 
 
+def numpy_batch(block: pa.Table | pd.DataFrame) -> Batch:
+    """A block as a numpy batch, as Ray Data's `map_batches(batch_format="numpy")` gives it."""
+    batch: Batch = BlockAccessor.for_block(block).to_batch_format("numpy")
+    return batch
+
+
+def batch_rows(batch: Batch) -> int:
+    """The rows of a numpy batch (0 for one without columns)."""
+    return len(next(iter(batch.values()))) if batch else 0
+
+
 def numpy_batches(fn: Callable[[Batch], Batch]) -> TableFn:
     """`fn`, a function of numpy batches, as a table function: called on each slice of at
     most BATCH_ROWS rows (never on none), its outputs joined into one table."""
@@ -73,9 +85,8 @@ def numpy_batches(fn: Callable[[Batch], Batch]) -> TableFn:
 def _in_numpy_batches(fn: Callable[[Batch], Batch], table: pa.Table) -> pa.Table:
     tables = []
     for start in range(0, table.num_rows, BATCH_ROWS):
-        batch = BlockAccessor.for_block(table.slice(start, BATCH_ROWS)).to_batch_format("numpy")
-        out = fn(batch)
-        if out and len(next(iter(out.values()))):
+        out = fn(numpy_batch(table.slice(start, BATCH_ROWS)))
+        if batch_rows(out):
             tables.append(BlockAccessor.batch_to_block(out))
     return concat_tables(tables)
 

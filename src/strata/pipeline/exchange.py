@@ -37,7 +37,7 @@ import ray
 from ray.data.block import BlockAccessor
 from ray.experimental import get_object_locations
 
-from strata.pipeline.blockwise import Blocks, concat_tables
+from strata.pipeline.blockwise import Blocks, batch_rows, concat_tables, numpy_batch
 from strata.pipeline.documents import Batch
 
 BatchFn = Callable[[Batch], Batch]
@@ -69,11 +69,6 @@ def partition_of(keys: np.ndarray[Any, Any], partitions: int) -> np.ndarray[Any,
     return np.array([zlib.crc32(str(k).encode("utf-8")) % partitions for k in keys], dtype=np.int64)
 
 
-def _numpy(block: pa.Table | pd.DataFrame) -> Batch:
-    batch: Batch = BlockAccessor.for_block(block).to_batch_format("numpy")
-    return batch
-
-
 def _concat(pieces: Sequence[Batch]) -> Batch:
     """Row-wise concatenation of numpy batches (pieces without rows may lack columns)."""
     full = [p for p in pieces if p and len(next(iter(p.values())))]
@@ -93,20 +88,16 @@ def _stack(arrays: list[np.ndarray[Any, Any]]) -> np.ndarray[Any, Any]:
     return rows
 
 
-def _rows(batch: Batch) -> int:
-    return len(next(iter(batch.values()))) if batch else 0
-
-
 @ray.remote
 def _split(block: pa.Table, key: str, partitions: int, prepare: BatchFn | None) -> list[Batch] | Batch:
     """The block's rows of each partition, by hash of the key; the one batch itself for one
     partition (a task with one return value returns it as it is, not in a list)."""
-    batch = _numpy(block)
-    if prepare is not None and _rows(batch):
+    batch = numpy_batch(block)
+    if prepare is not None and batch_rows(batch):
         batch = prepare(batch)
     if partitions == 1:
         return batch
-    if not _rows(batch):
+    if not batch_rows(batch):
         return [{} for _ in range(partitions)]
     part = partition_of(np.asarray(batch[key]), partitions)
     return [{c: v[part == p] for c, v in batch.items()} for p in range(partitions)]
@@ -139,9 +130,9 @@ def _reduce_groups(key: str, fn: BatchFn, *pieces: Batch) -> tuple[pa.Table, int
     if not batch:
         return pa.table({}), 0
     ordered, starts = _by_key(batch, key)
-    ends = np.append(starts[1:], _rows(ordered))
+    ends = np.append(starts[1:], batch_rows(ordered))
     out = _concat([fn({c: v[s:e] for c, v in ordered.items()}) for s, e in zip(starts, ends, strict=True)])
-    return BlockAccessor.batch_to_block(out) if out else pa.table({}), _rows(out)
+    return BlockAccessor.batch_to_block(out) if out else pa.table({}), batch_rows(out)
 
 
 def _pieces(

@@ -2,9 +2,9 @@
 (every removed duplicate with the id of the kept document), written by the Ray workers.
 
 Each batch of rows (BATCH_ROWS of a block sorted by input order: strata.pipeline.blockwise)
-writes its records to a part file named by the input order of its first record, `<name>.parts/part-<order>.jsonl`; the driver then
-concatenates the parts in name order into `<name>` by streaming file to file, without
-parsing them, and removes the parts. The files are byte for byte what one process writing
+writes its records to a part file named by the input order of its first record,
+`<name>.parts/part-<order>.jsonl`; the driver then concatenates the parts in name order
+into `<name>` by streaming file to file, without parsing them, and removes the parts. The files are byte for byte what one process writing
 the records in input order would write. The output folder may be local or an object-storage
 prefix (strata.storage); the workers write their parts there themselves.
 """

@@ -42,15 +42,15 @@ def near_duplicates(
     counts k times in each."""
     report = empty_report()
     rows = ds.to_arrow_refs()
+    kept = map_blocks(rows, kept_table)
     signed = map_blocks(
-        rows,
-        kept_table,
+        kept.blocks,
         selected(["id", "order", "text", "status"]),
         numpy_batches(MinhashSignatures(spec)),
         numpy_batches(BandRows(spec.bands, spec.rows)),
     )
     # Documents without a word have no band row; every other has one per band.
-    report["minhash_skipped_no_shingles"] = signed.count(after=0) - signed.count() // spec.bands
+    report["minhash_skipped_no_shingles"] = kept.count() - signed.count() // spec.bands
     buckets = map_groups(signed.non_empty(), "bucket", bucket_edges(spec.threshold), partitions)
     if not buckets:  # no kept document with a word
         return ds, report
@@ -68,8 +68,7 @@ def near_duplicates(
         if row["roots"]
     }
     # Only kept rows can be marked: the rows dropped before pass through (cluster size 1).
-    kept = map_blocks(rows, kept_table).non_empty()
-    marked = left_join(kept, clusters, "order", _mark_near_duplicates, partitions)
+    marked = left_join(kept.non_empty(), clusters, "order", _mark_near_duplicates, partitions)
     return dataset(marked + map_blocks(rows, dropped_table).non_empty()), report
 
 
