@@ -12,7 +12,7 @@ rarest first, two sets with Jaccard >= t share a shingle among the first |x| - c
 of each, so only pairs sharing such a prefix shingle are compared, exactly. Documents
 without a word take no part (MinHash leaves them to exact dedup).
 
-Prediction: Strata's own stages (MinhashSignatures, BandRows, bucket_edges) with the buckets
+Prediction: Strata's own stages (MinhashSignatures, BandKeys, bucket_edges) with the buckets
 grouped in this process and the edges joined by union-find into components rooted at the
 earliest document (what clusters.connected_components computes across Ray workers, tested
 against a union-find in tests/pipeline/dedup/test_clusters.py); `--verification estimated` verifies by
@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from strata.pipeline.dedup.clusters import BandRows, bucket_edges
+from strata.pipeline.dedup.clusters import BandKeys, bucket_edges
 from strata.pipeline.dedup.minhash import WORD, MinhashSignatures, shingles
 from strata.spec.dedup import MinhashSpec
 
@@ -124,10 +124,11 @@ def predicted_roots(texts: list[str], spec: MinhashSpec, estimated: bool) -> tup
         "text": np.array(texts, object),
         "status": np.full(len(texts), "", object),
     }
-    rows = BandRows(spec.bands, spec.rows)(MinhashSignatures(spec)(batch))
+    rows = MinhashSignatures(spec)(batch)
+    keys = BandKeys(spec.bands, spec.rows)(rows)
     buckets: dict[int, list[int]] = defaultdict(list)
-    for row, key in enumerate(rows["bucket"]):
-        buckets[int(key)].append(row)
+    for key, order in zip(keys["bucket"], keys["order"], strict=True):
+        buckets[int(key)].append(int(order))  # order is the row here
     verify = bucket_edges(spec.threshold)
     parent: dict[int, int] = {}
 

@@ -16,7 +16,15 @@ from ray.experimental import get_object_locations
 
 from strata.pipeline import exchange
 from strata.pipeline.documents import Batch
-from strata.pipeline.exchange import dataset, left_join, map_groups, partition_of, sort_by
+from strata.pipeline.exchange import (
+    attach,
+    dataset,
+    left_join,
+    map_groups,
+    map_partitions,
+    partition_of,
+    sort_by,
+)
 
 
 def blocks_of(rows: list[dict[str, object]], per_block: int) -> list[ray.ObjectRef]:  # type: ignore[type-arg]
@@ -78,6 +86,40 @@ def test_map_groups_skips_empty_blocks_and_returns_no_block_for_no_row() -> None
     out = dataset(map_groups(blocks, "key", summary, 2)).to_pandas().sort_values("key")
     assert list(out["positions"]) == ["0 2 4", "1 3 5"]
     assert map_groups([ray.put(pa.table({}))], "key", summary, 2) == []
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("ray_cluster")
+def test_map_partitions_calls_once_per_partition_with_each_keys_rows_together() -> None:
+    rows = [{"key": i % 7, "position": i, "vector": [i, 1]} for i in range(100)]
+
+    def runs(batch: Batch) -> Batch:  # one row per call: its keys in the order seen
+        keys = batch["key"]
+        assert (np.diff(keys) >= 0).all()  # key order: each key's rows together
+        return {"keys": np.array([" ".join(map(str, keys))], object)}
+
+    out = dataset(map_partitions(blocks_of(rows, 30), "key", runs, 3)).to_pandas()
+    partitions_hit = len(set(partition_of(np.arange(7), 3)))
+    assert len(out) == partitions_hit < 7  # one call per partition with rows, not one per key
+    seen = [int(k) for keys in out["keys"] for k in keys.split()]
+    assert sorted(seen) == sorted(i % 7 for i in range(100))
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("ray_cluster")
+def test_attach_copies_the_right_row_to_every_left_row_of_its_key() -> None:
+    left = blocks_of([{"bucket": b, "order": o} for b, o in [(1, 4), (1, 9), (2, 4), (3, 0)]], 3)
+    right = blocks_of([{"order": o, "signature": [o, o + 1], "id": f"d{o}"} for o in (0, 4, 9, 11)], 2)
+    out = dataset(attach(left, right, "order", 2)).to_pandas().sort_values(["bucket", "order"])
+    assert list(zip(out["bucket"], out["order"], out["id"], strict=True)) == [
+        (1, 4, "d4"),
+        (1, 9, "d9"),
+        (2, 4, "d4"),
+        (3, 0, "d0"),
+    ]
+    assert [list(s) for s in out["signature"]] == [[4, 5], [9, 10], [4, 5], [0, 1]]  # arrays kept
+    with pytest.raises(ray.exceptions.RayTaskError, match="has no right row"):
+        ray.get(attach(blocks_of([{"bucket": 1, "order": 5}], 1), right, "order", 1))
 
 
 @pytest.mark.integration

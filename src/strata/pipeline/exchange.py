@@ -125,14 +125,24 @@ def _by_key(batch: Batch, key: str) -> tuple[Batch, np.ndarray[Any, Any]]:
 
 
 @ray.remote(num_returns=2)
-def _reduce_groups(key: str, fn: BatchFn, *pieces: Batch) -> tuple[pa.Table, int]:
+def _reduce_groups(key: str, fn: BatchFn, per_key: bool, *pieces: Batch) -> tuple[pa.Table, int]:
     batch = _concat(pieces)
     if not batch:
         return pa.table({}), 0
     ordered, starts = _by_key(batch, key)
-    ends = np.append(starts[1:], batch_rows(ordered))
-    out = _concat([fn({c: v[s:e] for c, v in ordered.items()}) for s, e in zip(starts, ends, strict=True)])
-    return BlockAccessor.batch_to_block(out) if out else pa.table({}), batch_rows(out)
+    if per_key:
+        ends = np.append(starts[1:], batch_rows(ordered))
+        out = _concat(
+            [fn({c: v[s:e] for c, v in ordered.items()}) for s, e in zip(starts, ends, strict=True)]
+        )
+    else:
+        out = fn(ordered)
+    return _table(out)
+
+
+def _table(batch: Batch) -> tuple[pa.Table, int]:
+    """A reduce task's output block and its row count."""
+    return BlockAccessor.batch_to_block(batch) if batch else pa.table({}), batch_rows(batch)
 
 
 def _pieces(
@@ -162,9 +172,22 @@ def map_groups(
     returns the non-empty output blocks. `prepare`, if given, maps each block's batch first
     (in the split task). Rows of one key meet in one task: a key with most of the rows makes
     that task hold them."""
+    return _regrouped(blocks, key, fn, partitions, per_key=True, prepare=prepare)
+
+
+def map_partitions(blocks: Blocks, key: str, fn: BatchFn, partitions: int) -> Blocks:
+    """`fn` applied once per hash partition of `key`, to all its rows in key order (the rows
+    of one key together, in block order): map_groups for a vectorized `fn`, without a
+    Python call per key. Returns the non-empty output blocks."""
+    return _regrouped(blocks, key, fn, partitions, per_key=False)
+
+
+def _regrouped(
+    blocks: Blocks, key: str, fn: BatchFn, partitions: int, *, per_key: bool, prepare: BatchFn | None = None
+) -> Blocks:
     count = _partition_count(blocks, partitions)
     return _non_empty(
-        [_reduce_groups.remote(key, fn, *pieces) for pieces in _pieces(blocks, key, count, prepare)]
+        [_reduce_groups.remote(key, fn, per_key, *pieces) for pieces in _pieces(blocks, key, count, prepare)]
     )
 
 
@@ -197,6 +220,35 @@ def left_join(left: Blocks, right: Blocks, key: str, fn: JoinFn, partitions: int
     return _non_empty(
         [
             _reduce_join.remote(key, fn, len(l_pieces), *l_pieces, *r_pieces)
+            for l_pieces, r_pieces in zip(lefts, rights, strict=True)
+        ]
+    )
+
+
+@ray.remote(num_returns=2)
+def _reduce_attach(key: str, left_count: int, *pieces: Batch) -> tuple[pa.Table, int]:
+    left, right = _concat(pieces[:left_count]), _concat(pieces[left_count:])
+    if not left:
+        return pa.table({}), 0
+    keys = right.get(key, np.zeros(0, left[key].dtype))
+    by_key = np.argsort(keys, kind="stable")
+    at = np.minimum(np.searchsorted(keys, left[key], sorter=by_key), len(keys) - 1)
+    found = by_key[at] if len(keys) else at
+    if not len(keys) or not np.array_equal(keys[found], left[key]):
+        raise ValueError(f"attach: a left row's {key} has no right row")
+    return _table({**left, **{c: v[found] for c, v in right.items() if c != key}})
+
+
+def attach(left: Blocks, right: Blocks, key: str, partitions: int) -> Blocks:
+    """Every row of `left` with the other columns of the `right` row of its key (an inner
+    join where `right` holds one row per key and every left key has it: a row of `right`
+    is copied to each left row of its key; ValueError otherwise), in numpy: columns of
+    arrays stay as they are. Returns the non-empty output blocks, rows in no set order."""
+    count = _partition_count(left + right, partitions)
+    lefts, rights = _pieces(left, key, count), _pieces(right, key, count)
+    return _non_empty(
+        [
+            _reduce_attach.remote(key, len(l_pieces), *l_pieces, *r_pieces)
             for l_pieces, r_pieces in zip(lefts, rights, strict=True)
         ]
     )

@@ -13,17 +13,17 @@ import pytest
 import ray
 
 from strata.pipeline.dedup.clusters import (
-    BandRows,
+    BandKeys,
     bucket_edges,
     connected_components,
     exact_jaccard,
     large_star,
     prefilter_threshold,
+    shared_buckets,
     small_star,
 )
-from strata.pipeline.dedup.minhash import MinhashSignatures, shingle_array, shingles
-from strata.pipeline.dedup.near import MINHASH_DROP, empty_report, near_duplicates
-from strata.pipeline.exchange import map_groups
+from strata.pipeline.dedup.minhash import MinhashSignatures, shingles
+from strata.pipeline.dedup.near import MINHASH_DROP, empty_report, near_duplicates, verified_buckets
 from strata.pipeline.registry import with_defaults
 from strata.spec.dedup import MinhashSpec
 
@@ -117,18 +117,23 @@ def test_exact_jaccard_and_prefilter() -> None:
     assert prefilter_threshold(1.0, 112) == 1.0
 
 
-def test_band_rows_repeat_each_document_per_band_and_skip_documents_without_shingles() -> None:
+def test_band_keys_give_a_row_per_band_and_skip_documents_without_shingles() -> None:
     batch = {
         "order": np.array([0, 1, 2]),
         "id": np.array(["x", "y", "emoji"], object),
         "signature": np.array([np.arange(8, dtype=np.uint32)] * 3),
         "shingles": shingle_column([5, 9], [5, 9], []),
     }
-    rows = BandRows(bands=4, rows=2)(batch)
-    assert len(rows["bucket"]) == 8 and set(rows["id"]) == {"x", "y"}
-    assert all(list(shingle_array(s)) == [5, 9] for s in rows["shingles"])
+    rows = BandKeys(bands=4, rows=2)(batch)
+    assert len(rows["bucket"]) == 8 and sorted(rows) == ["bucket", "order"]
+    assert set(rows["order"]) == {0, 1}
     # Same signature → same bucket in every band; different bands → different buckets.
     assert (rows["bucket"][:4] == rows["bucket"][4:]).all() and len(set(rows["bucket"][:4])) == 4
+
+
+def test_shared_buckets_keep_the_rows_of_buckets_with_two_or_more_documents() -> None:
+    rows = {"bucket": np.array([5, 7, 5, 9, 7, 5], np.uint64), "order": np.arange(6)}
+    assert list(shared_buckets(rows)["order"]) == [0, 1, 2, 4, 5]
 
 
 def jaccard(a: str, b: str) -> float:
@@ -149,10 +154,15 @@ def test_planted_near_duplicates_are_clustered_across_workers() -> None:
     ids = [*sorted(involved), *others]
     spec = MinhashSpec()
     rows = [{"id": i, "order": n, "text": docs[i], "status": ""} for n, i in enumerate(ids)]
-    signed = ray.data.from_items(rows).map_batches(MinhashSignatures(spec), batch_format="numpy")
-    bands = signed.map_batches(BandRows(spec.bands, spec.rows), batch_format="numpy")
+    signed = (
+        ray.data.from_items(rows)
+        .map_batches(MinhashSignatures(spec), batch_format="numpy")
+        .drop_columns(["text", "status"])
+        .materialize()
+    )
+    keys = signed.map_batches(BandKeys(spec.bands, spec.rows), batch_format="numpy")
     verified = ray.data.from_arrow_refs(
-        map_groups(bands.to_arrow_refs(), "bucket", bucket_edges(spec.threshold), 2)
+        verified_buckets(keys.to_arrow_refs(), signed.to_arrow_refs(), spec.threshold, 2)
     )
     edges = verified.filter(lambda r: r["b"] >= 0).drop_columns(["compared"]).materialize()
     stars = ray.data.from_arrow_refs(connected_components(edges.to_arrow_refs(), partitions=2)).to_pandas()

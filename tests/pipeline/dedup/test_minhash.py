@@ -12,7 +12,7 @@ from datasketch import MinHash
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from strata.pipeline.dedup.clusters import BandRows, bucket_edges
+from strata.pipeline.dedup.clusters import BandKeys, bucket_edges
 from strata.pipeline.dedup.exact import add_text_hash, mark_exact_duplicates
 from strata.pipeline.dedup.minhash import (
     MinhashSignatures,
@@ -109,18 +109,19 @@ def test_unrelated_wordless_documents_are_all_kept_and_copies_go_to_exact_dedup(
         "status": np.full(len(texts), "", object),
     }
     spec = MinhashSpec()
-    rows = BandRows(spec.bands, spec.rows)(MinhashSignatures(spec)(dict(batch)))
+    signed = MinhashSignatures(spec)(dict(batch))
+    keys = BandKeys(spec.bands, spec.rows)(signed)
     buckets: dict[int, list[int]] = {}
-    for row, key in enumerate(rows["bucket"]):
-        buckets.setdefault(int(key), []).append(row)
+    for key, order in zip(keys["bucket"], keys["order"], strict=True):
+        buckets.setdefault(int(key), []).append(int(order))  # order is the row here
     linked = set()
     for members in buckets.values():
         out = bucket_edges(spec.threshold)(
-            {c: rows[c][members] for c in ("order", "id", "signature", "shingles")}
+            {c: np.asarray(signed[c])[members] for c in ("order", "id", "signature", "shingles")}
         )
         linked |= {(str(a), str(b)) for a, b in zip(out["a_id"], out["b_id"], strict=True) if b}
     # Word-less documents take no part in MinHash; the two short texts have the same words.
-    assert set(rows["id"]) == {"d5", "d6"}
+    assert {str(signed["id"][o]) for o in keys["order"]} == {"d5", "d6"}
     assert linked == {("d6", "d5")}
     hashed = add_text_hash(batch)
     groups: dict[str, list[int]] = {}

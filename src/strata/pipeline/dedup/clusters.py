@@ -3,11 +3,13 @@
 No step gathers the documents, their signatures or the duplicate graph on one node:
 
 1. Bands: every signature is cut into `bands` bands of `rows` values; each band becomes a
-   64-bit bucket key. Documents are grouped by key (a Ray Data shuffle); each row carries
-   the document's shingle hashes. Inside a bucket, each document is
-   compared with the earlier documents (input order) and linked to the first whose
-   exact Jaccard (of the shingle hashes) reaches the threshold: only verified pairs
-   become edges. Documents without shingles (no word) get no bucket rows.
+   64-bit bucket key, a (bucket, order) row. The rows are grouped by bucket, and only the
+   buckets with two or more documents are kept; those rows then get their document's id,
+   signature and shingle hashes (a join on `order`), so a document's shingles travel once
+   for the signatures and once more per shared bucket, not once per band. Inside a bucket,
+   each document is compared with the earlier documents (input order) and linked to the
+   first whose exact Jaccard (of the shingle hashes) reaches the threshold: only verified
+   pairs become edges. Documents without shingles (no word) get no bucket rows.
 2. Components: the large-star / small-star rounds of Kiveris et al. ("Connected
    Components in MapReduce and Beyond", SoCC 2014) turn the edges into stars, each
    node pointing at the smallest node of its component. Every round groups the edges by
@@ -61,9 +63,8 @@ def prefilter_threshold(threshold: float, num_perm: int) -> float:
     return threshold - 5 * float(np.sqrt(threshold * (1 - threshold) / num_perm))
 
 
-class BandRows:
-    """map_batches stage: one row per (document with shingles, band) with its bucket key,
-    signature and shingle hashes."""
+class BandKeys:
+    """numpy batch function: one (bucket, order) row per (document with shingles, band)."""
 
     def __init__(self, bands: int, rows: int) -> None:
         self.bands, self.rows = bands, rows
@@ -72,15 +73,17 @@ class BandRows:
         signed = np.flatnonzero([len(s) for s in batch["shingles"]])
         width = self.bands * self.rows  # an empty batch has no signature to stack
         signatures = np.asarray(list(batch["signature"]), dtype=np.uint32).reshape(-1, width)[signed]
-        shingle_bytes = np.asarray(batch["shingles"], dtype=object)[signed]
-        keys = band_keys(signatures, self.bands, self.rows)
         return {
-            "bucket": keys.reshape(-1),
+            "bucket": band_keys(signatures, self.bands, self.rows).reshape(-1),
             "order": np.repeat(np.asarray(batch["order"], dtype=np.int64)[signed], self.bands),
-            "id": np.repeat(np.asarray(batch["id"], dtype=object)[signed], self.bands),
-            "signature": np.repeat(signatures, self.bands, axis=0),
-            "shingles": np.repeat(shingle_bytes, self.bands),
         }
+
+
+def shared_buckets(rows: Batch) -> Batch:
+    """The rows of buckets that hold two or more documents (a document is in a bucket at
+    most once: band keys differ by band)."""
+    _, members, counts = np.unique(rows["bucket"], return_inverse=True, return_counts=True)
+    return rows_where(rows, counts[members] >= 2)
 
 
 def _empty_edges() -> Batch:

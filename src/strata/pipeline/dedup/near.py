@@ -19,11 +19,11 @@ import pandas as pd
 import ray
 
 from strata.pipeline.aggregate import sums, totals
-from strata.pipeline.blockwise import map_blocks, numpy_batches, selected
-from strata.pipeline.dedup.clusters import BandRows, bucket_edges, connected_components
+from strata.pipeline.blockwise import Blocks, map_blocks, numpy_batches, selected
+from strata.pipeline.dedup.clusters import BandKeys, bucket_edges, connected_components, shared_buckets
 from strata.pipeline.dedup.minhash import MinhashSignatures
 from strata.pipeline.documents import KEPT, dropped_table, kept_table, rows_where
-from strata.pipeline.exchange import dataset, left_join, map_groups
+from strata.pipeline.exchange import attach, dataset, left_join, map_groups, map_partitions
 from strata.spec.dedup import MinhashSpec
 
 MINHASH_DROP = "dropped_minhash_duplicate"
@@ -47,11 +47,12 @@ def near_duplicates(
         kept.blocks,
         selected(["id", "order", "text", "status"]),
         numpy_batches(MinhashSignatures(spec)),
-        numpy_batches(BandRows(spec.bands, spec.rows)),
+        selected(["id", "order", "signature", "shingles"]),
     )
+    keys = map_blocks(signed.blocks, numpy_batches(BandKeys(spec.bands, spec.rows)))
     # Documents without a word have no band row; every other has one per band.
-    report["minhash_skipped_no_shingles"] = kept.count() - signed.count() // spec.bands
-    buckets = map_groups(signed.non_empty(), "bucket", bucket_edges(spec.threshold), partitions)
+    report["minhash_skipped_no_shingles"] = kept.count() - keys.count() // spec.bands
+    buckets = verified_buckets(keys.non_empty(), signed.non_empty(), spec.threshold, partitions)
     if not buckets:  # no kept document with a word
         return ds, report
     report["candidate_pairs"] = sums(buckets, ["compared"])["compared"]
@@ -70,6 +71,14 @@ def near_duplicates(
     # Only kept rows can be marked: the rows dropped before pass through (cluster size 1).
     marked = left_join(kept.non_empty(), clusters, "order", _mark_near_duplicates, partitions)
     return dataset(marked + map_blocks(rows, dropped_table).non_empty()), report
+
+
+def verified_buckets(keys: Blocks, signed: Blocks, threshold: float, partitions: int) -> Blocks:
+    """`bucket_edges` rows of every bucket that holds two or more documents, from the
+    (bucket, order) rows `keys` and the documents' (id, order, signature, shingles) rows."""
+    candidates = map_partitions(keys, "bucket", shared_buckets, partitions)
+    members = attach(candidates, signed, "order", partitions) if candidates else []
+    return map_groups(members, "bucket", bucket_edges(threshold), partitions)
 
 
 def _linked(verified: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
