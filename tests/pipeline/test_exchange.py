@@ -22,6 +22,7 @@ from strata.pipeline.exchange import (
     left_join,
     map_groups,
     map_partitions,
+    map_tables,
     partition_of,
     sort_by,
 )
@@ -103,6 +104,30 @@ def test_map_partitions_calls_once_per_partition_with_each_keys_rows_together() 
     assert len(out) == partitions_hit < 7  # one call per partition with rows, not one per key
     seen = [int(k) for keys in out["keys"] for k in keys.split()]
     assert sorted(seen) == sorted(i % 7 for i in range(100))
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("ray_cluster")
+def test_map_tables_gives_each_partition_every_row_of_its_keys_as_arrow() -> None:
+    rows = [{"key": f"k{i % 5}", "text": f"t{i}"} for i in range(40)]
+
+    def with_length(table: pa.Table) -> pa.Table:
+        return table.append_column("length", pa.compute.utf8_length(table["text"]))
+
+    def keys_seen(table: pa.Table) -> pa.Table:  # one row per call: its keys and row count
+        keys = sorted(set(table["key"].to_pylist()))
+        return pa.table(
+            {
+                "keys": [" ".join(keys)],
+                "rows": [table.num_rows],
+                "length": [pa.compute.sum(table["length"]).as_py()],
+            }
+        )
+
+    out = dataset(map_tables(blocks_of(rows, 7), "key", keys_seen, 3, prepare=with_length)).to_pandas()
+    seen = [k for keys in out["keys"] for k in keys.split()]
+    assert sorted(seen) == [f"k{i}" for i in range(5)]  # each key in one partition only
+    assert out["rows"].sum() == 40 and out["length"].sum() == sum(len(str(r["text"])) for r in rows)
 
 
 @pytest.mark.integration

@@ -37,7 +37,7 @@ import ray
 from ray.data.block import BlockAccessor
 from ray.experimental import get_object_locations
 
-from strata.pipeline.blockwise import Blocks, batch_rows, concat_tables, numpy_batch
+from strata.pipeline.blockwise import Blocks, TableFn, batch_rows, concat_tables, numpy_batch
 from strata.pipeline.documents import Batch
 
 BatchFn = Callable[[Batch], Batch]
@@ -104,15 +104,21 @@ def _split(block: pa.Table, key: str, partitions: int, prepare: BatchFn | None) 
 
 
 @ray.remote
-def _split_ranges(block: pa.Table, key: str, bounds: np.ndarray[Any, Any]) -> list[pa.Table] | pa.Table:
-    """The block's rows of each key range (`bounds`: the ranges' upper ends), as Arrow tables:
-    a sort converts no row; the block itself for one range."""
-    if not len(bounds):
+def _split_table(
+    block: pa.Table, key: str, count: int, bounds: np.ndarray[Any, Any] | None, prepare: TableFn | None
+) -> list[pa.Table] | pa.Table:
+    """The block's rows of each of `count` partitions as Arrow tables (no row is converted):
+    by key range when `bounds` (the ranges' upper ends) are given, by hash of the key
+    otherwise; after `prepare`, if given. The block itself for one partition."""
+    if prepare is not None and block.num_rows:
+        block = prepare(block)
+    if count == 1:
         return block
     if not block.num_rows:
-        return [block] * (len(bounds) + 1)
-    part = np.searchsorted(bounds, block[key].to_numpy(), side="right")
-    return [block.filter(pa.array(part == p)) for p in range(len(bounds) + 1)]
+        return [block] * count
+    keys = block[key].to_numpy(zero_copy_only=False)
+    part = partition_of(keys, count) if bounds is None else np.searchsorted(bounds, keys, side="right")
+    return [block.filter(pa.array(part == p)) for p in range(count)]
 
 
 def _by_key(batch: Batch, key: str) -> tuple[Batch, np.ndarray[Any, Any]]:
@@ -254,6 +260,35 @@ def attach(left: Blocks, right: Blocks, key: str, partitions: int) -> Blocks:
     )
 
 
+def _table_pieces(
+    blocks: Blocks, key: str, count: int, bounds: np.ndarray[Any, Any] | None, prepare: TableFn | None = None
+) -> list[list[ray.ObjectRef]]:  # type: ignore[type-arg]
+    """pieces[p] = partition p's Arrow piece of every block (strata.pipeline.exchange._split_table)."""
+    split = [_split_table.options(num_returns=count).remote(b, key, count, bounds, prepare) for b in blocks]
+    return _by_partition(split, count)
+
+
+@ray.remote(num_returns=2)
+def _reduce_tables(fn: TableFn, *pieces: pa.Table) -> tuple[pa.Table, int]:
+    full = [p for p in pieces if p.num_rows]
+    if not full:
+        return pa.table({}), 0
+    out = fn(concat_tables(full))
+    return out, out.num_rows
+
+
+def map_tables(
+    blocks: Blocks, key: str, fn: TableFn, partitions: int, *, prepare: TableFn | None = None
+) -> Blocks:
+    """`fn` applied once per hash partition of `key`, to its rows as one Arrow table (every
+    row of a key in it; rows in no set order), after `prepare` on each block: a shuffle
+    that converts no row to Python objects, for functions that read a few columns of wide
+    rows. Returns the non-empty output blocks."""
+    count = _partition_count(blocks, partitions)
+    pieces = _table_pieces(blocks, key, count, None, prepare)
+    return _non_empty([_reduce_tables.remote(fn, *part) for part in pieces])
+
+
 SAMPLES_PER_BLOCK = 64
 
 
@@ -290,8 +325,7 @@ def sort_by(blocks: Blocks, key: str, partitions: int, *, write_dir: str | None 
     samples = np.sort(np.concatenate(sampled))
     count = _partition_count(blocks, partitions)
     bounds = samples[(np.arange(1, count) * len(samples)) // count]
-    split = [_split_ranges.options(num_returns=count).remote(b, key, bounds) for b in blocks]
-    pieces = _by_partition(split, count)
+    pieces = _table_pieces(blocks, key, count, bounds)
     return _non_empty(
         [
             _reduce_sorted.remote(

@@ -29,6 +29,20 @@ def test_the_earliest_document_is_kept() -> None:
     assert list(out["duplicate_of"]) == ["early", "", "early"]
 
 
+def test_rows_of_several_hashes_are_marked_per_hash() -> None:
+    a, b = normalized_hash("a"), normalized_hash("b")
+    rows = {
+        "id": np.array(["b-late", "a-first", "b-first", "a-late", "alone"], dtype=object),
+        "order": np.array([9, 1, 2, 5, 7]),
+        "status": np.full(5, "", dtype=object),
+        "text_hash": np.array([b, a, b, a, normalized_hash("c")], dtype=object),
+    }
+    out = mark_exact_duplicates(rows)
+    assert list(out["duplicate_of"]) == ["b-first", "", "", "a-first", ""]
+    assert list(out["status"]) == ["dropped_exact_duplicate", "", "", "dropped_exact_duplicate", ""]
+    assert mark_exact_duplicates({k: v[:0] for k, v in rows.items()})["status"].size == 0
+
+
 @pytest.mark.integration
 @pytest.mark.usefixtures("ray_cluster")
 def test_kept_copies_are_marked_and_earlier_drops_come_back_untouched() -> None:

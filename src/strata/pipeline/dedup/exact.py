@@ -10,13 +10,16 @@ import hashlib
 import re
 
 import numpy as np
+import pyarrow as pa
 import ray
 
-from strata.pipeline.blockwise import map_blocks
-from strata.pipeline.documents import KEPT, Batch, dropped_table, kept_mask, kept_table
-from strata.pipeline.exchange import dataset, map_groups
+from strata.pipeline.blockwise import map_blocks, numpy_batch
+from strata.pipeline.documents import Batch, dropped_table, kept_table
+from strata.pipeline.exchange import dataset, map_tables
 
 SPACE = re.compile(r"\s+")
+DROP = "dropped_exact_duplicate"
+HASH_ROWS = 1024
 
 
 def normalized_hash(text: str) -> str:
@@ -25,49 +28,56 @@ def normalized_hash(text: str) -> str:
     return hashlib.sha1(normal.encode("utf-8")).hexdigest()
 
 
-def add_text_hash(batch: Batch) -> Batch:
-    """map_batches stage: add `text_hash` (empty for rows already dropped)."""
-    keep = kept_mask(batch)
-    batch["text_hash"] = np.array(
-        [normalized_hash(str(t)) if k else "" for t, k in zip(batch["text"], keep, strict=True)],
-        dtype=object,
-    )
-    return batch
+def with_text_hash(table: pa.Table) -> pa.Table:
+    """The kept rows with `text_hash` (normalized_hash of each text), hashed HASH_ROWS texts
+    at a time: a block's texts are never all Python strings at once."""
+    text = table["text"]
+    hashes = [
+        normalized_hash(t)
+        for start in range(0, table.num_rows, HASH_ROWS)
+        for t in text.slice(start, HASH_ROWS).to_pylist()
+    ]
+    return table.append_column("text_hash", pa.array(hashes, pa.string()))
 
 
-def mark_exact_duplicates(group: Batch) -> Batch:
-    """map_groups stage over one `text_hash` group: keep the earliest document."""
-    status = group["status"].astype(object)
-    duplicate_of = np.array([""] * len(status), dtype=object)
-    if group["text_hash"][0] and len(status) > 1:
-        first = int(np.argmin(group["order"]))
-        for i in range(len(status)):
-            if i != first and status[i] == KEPT:
-                status[i] = "dropped_exact_duplicate"
-                duplicate_of[i] = group["id"][first]
-    group["status"] = status
-    group["duplicate_of"] = duplicate_of
-    return group
+def mark_exact_duplicates(rows: Batch) -> Batch:
+    """`status` and `duplicate_of` of kept rows (`id`, `order`, `text_hash`; any number of
+    hashes): every row but the earliest (least `order`) of its hash becomes
+    `dropped_exact_duplicate` naming the earliest one's id."""
+    n = len(rows["order"])
+    by_hash = np.lexsort((np.asarray(rows["order"]), np.asarray(rows["text_hash"])))
+    hashes = np.asarray(rows["text_hash"])[by_hash]
+    starts = np.concatenate([[True], hashes[1:] != hashes[:-1]]) if n else np.zeros(0, bool)
+    earliest = np.empty(n, np.int64)
+    earliest[by_hash] = by_hash[np.maximum.accumulate(np.where(starts, np.arange(n), 0))]
+    duplicate = earliest != np.arange(n)
+    status = np.asarray(rows["status"], dtype=object).copy()
+    status[duplicate] = DROP
+    duplicate_of = np.full(n, "", dtype=object)
+    duplicate_of[duplicate] = np.asarray(rows["id"], dtype=object)[earliest[duplicate]]
+    return {"status": status, "duplicate_of": duplicate_of}
 
 
-def _marked(group: Batch) -> Batch:
-    """`mark_exact_duplicates` without the `text_hash` column, so that the marked blocks have
-    the columns of the rows that were not regrouped."""
-    marked = mark_exact_duplicates(group)
-    del marked["text_hash"]
-    return marked
+def _marked(table: pa.Table) -> pa.Table:
+    """One partition's kept rows, marked, without the `text_hash` column (so that the marked
+    blocks have the columns of the rows that were not regrouped)."""
+    marks = mark_exact_duplicates(numpy_batch(table.select(["id", "order", "status", "text_hash"])))
+    for name, values in marks.items():
+        field = table.schema.get_field_index(name)
+        table = table.set_column(field, name, pa.array(values, table.schema.field(field).type))
+    return table.drop_columns(["text_hash"])
 
 
 def exact_duplicates(ds: ray.data.Dataset, partitions: int) -> ray.data.Dataset:
     """Mark exact duplicates across workers: hash every kept text, group the kept rows by
-    hash (in `partitions` tasks: strata.pipeline.exchange); the rows dropped earlier are not
-    regrouped (under one key they would all meet in one task: most of a crawl). The rows come
-    back kept first, in no particular order (the runner sorts them at its checkpoint). An
-    empty dataset is returned as it is."""
+    hash (in `partitions` tasks, as Arrow tables: strata.pipeline.exchange.map_tables); the
+    rows dropped earlier are not regrouped (under one key they would all meet in one task:
+    most of a crawl). The rows come back kept first, in no particular order (the runner
+    sorts them at its checkpoint). An empty dataset is returned as it is."""
     if ds.count() == 0:
         return ds
     rows = ds.to_arrow_refs()
     dropped = map_blocks(rows, dropped_table)
     kept = map_blocks(rows, kept_table).non_empty()
-    marked = map_groups(kept, "text_hash", _marked, partitions, prepare=add_text_hash) if kept else []
+    marked = map_tables(kept, "text_hash", _marked, partitions, prepare=with_text_hash) if kept else []
     return dataset(marked + dropped.non_empty())
