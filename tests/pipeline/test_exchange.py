@@ -7,8 +7,8 @@ import random
 from collections import defaultdict
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 import ray
 from ray.data.block import BlockAccessor
@@ -25,6 +25,7 @@ from strata.pipeline.exchange import (
     map_tables,
     partition_of,
     sort_by,
+    with_right_columns,
 )
 
 
@@ -153,15 +154,25 @@ def test_left_join_keeps_every_left_row_and_adds_the_right_columns() -> None:
     left = blocks_of([{"order": i, "text": f"t{i}"} for i in range(10)], 4)
     right = blocks_of([{"order": i, "label": f"l{i}"} for i in (2, 3, 7)], 2)
 
-    def mark(frame: pd.DataFrame) -> pd.DataFrame:
-        if "label" not in frame:
-            frame = frame.assign(label=None)
-        return frame.assign(label=frame["label"].fillna(""))
+    def mark(table: pa.Table) -> pa.Table:  # a partition without right rows lacks the column
+        if "label" not in table.column_names:
+            return table.append_column("label", pa.array([""] * table.num_rows))
+        return table.set_column(table.column_names.index("label"), "label", pc.fill_null(table["label"], ""))
 
     out = dataset(left_join(left, right, "order", mark, 3)).to_pandas().sort_values("order")
     assert list(out["order"]) == list(range(10))
     assert list(out["label"]) == ["", "", "l2", "l3", "", "", "", "l7", "", ""]
     assert list(out["text"]) == [f"t{i}" for i in range(10)]
+
+
+def test_right_columns_are_null_where_the_key_has_no_right_row() -> None:
+    left = pa.table({"order": [5, 1, 9, 1], "text": ["a", "b", "c", "d"]})
+    right = pa.table({"order": [9, 1], "of": ["x", "y"], "size": [3, 2]})
+    joined = with_right_columns(left, right, "order")
+    assert joined.column_names == ["order", "text", "of", "size"]
+    assert joined["of"].to_pylist() == [None, "y", "x", "y"]
+    assert joined["size"].to_pylist() == [None, 2, 3, 2]
+    assert with_right_columns(left, right.slice(0, 0), "order") == left
 
 
 @pytest.mark.integration

@@ -61,6 +61,32 @@ def dropped_table(table: pa.Table) -> pa.Table:
     return table.filter(pc.not_equal(table["status"], KEPT))
 
 
+def marked_duplicates(table: pa.Table, of: str, status: str) -> pa.Table:
+    """The kept rows whose column `of` names a document (not null, not empty) get `status` and
+    that document's id in `duplicate_of`; the column `of` is dropped. The table itself when
+    it has no column `of` (a partition without duplicates). Arrow throughout: no text
+    leaves Arrow."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if of not in table.column_names:
+        return table
+    names = pa.array(table[of]).cast(table.schema.field("duplicate_of").type)
+    hit = pc.and_(pc.fill_null(pc.not_equal(names, ""), False), pc.equal(table["status"], KEPT))
+    status_type = table.schema.field("status").type
+    table = table.set_column(
+        table.schema.get_field_index("status"),
+        "status",
+        pc.if_else(hit, pa.scalar(status, status_type), table["status"]),
+    )
+    table = table.set_column(
+        table.schema.get_field_index("duplicate_of"),
+        "duplicate_of",
+        pc.if_else(hit, names, table["duplicate_of"]),
+    )
+    return table.drop_columns([of])
+
+
 def shed_dropped_text(table: pa.Table) -> pa.Table:
     """The table with the text of its dropped rows emptied and its UTF-8 length in bytes added
     to their `dropped_bytes` (int64, created at 0 when missing), so that the later stages,

@@ -30,7 +30,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
@@ -202,27 +201,39 @@ def dataset(blocks: Blocks) -> ray.data.Dataset:
     return ray.data.from_arrow_refs(blocks)  # type: ignore[arg-type]  # Ray's two ObjectRef types
 
 
-JoinFn = Callable[[pd.DataFrame], pd.DataFrame]
-
-
 @ray.remote(num_returns=2)
-def _reduce_join(key: str, fn: JoinFn, left_count: int, *pieces: Batch) -> tuple[pa.Table, int]:
-    left, right = _concat(pieces[:left_count]), _concat(pieces[left_count:])
-    if not left:
+def _reduce_join(key: str, fn: TableFn, left_count: int, *pieces: pa.Table) -> tuple[pa.Table, int]:
+    left = concat_tables([p for p in pieces[:left_count] if p.num_rows])
+    if not left.num_rows:
         return pa.table({}), 0
-    frame = pd.DataFrame(left)
-    if right:
-        frame = frame.merge(pd.DataFrame(right), on=key, how="left", sort=False)
-    out = fn(frame)
-    return BlockAccessor.batch_to_block(out), len(out)
+    right = concat_tables([p for p in pieces[left_count:] if p.num_rows])
+    out = fn(with_right_columns(left, right, key))
+    return out, out.num_rows
 
 
-def left_join(left: Blocks, right: Blocks, key: str, fn: JoinFn, partitions: int) -> Blocks:
-    """Every row of `left` with the columns of its `right` row of the same key (missing where
-    none; `right` holds at most one row per key), passed through `fn` per partition (a
-    pandas DataFrame, left rows in block order); returns the non-empty output blocks."""
+def with_right_columns(left: pa.Table, right: pa.Table, key: str) -> pa.Table:
+    """`left` with the other columns of `right`'s row of the same key appended (null where
+    `right` has none; `right` holds at most one row per key); `left` itself, without those
+    columns, when `right` has no rows."""
+    if not right.num_rows:
+        return left
+    keys, wanted = right[key].to_numpy(), left[key].to_numpy()
+    by_key = np.argsort(keys, kind="stable")
+    found = by_key[np.minimum(np.searchsorted(keys, wanted, sorter=by_key), len(keys) - 1)]
+    index = pa.array(found, mask=keys[found] != wanted)
+    for name in right.column_names:
+        if name != key:
+            left = left.append_column(name, right[name].take(index))
+    return left
+
+
+def left_join(left: Blocks, right: Blocks, key: str, fn: TableFn, partitions: int) -> Blocks:
+    """Every row of `left` with the columns of its `right` row of the same key (null where
+    none; absent in a partition where `right` has no row; `right` holds at most one row per
+    key), passed through `fn` once per hash partition as one Arrow table: no row is
+    converted to Python objects. Returns the non-empty output blocks, rows in no set order."""
     count = _partition_count(left + right, partitions)
-    lefts, rights = _pieces(left, key, count), _pieces(right, key, count)
+    lefts, rights = _table_pieces(left, key, count, None), _table_pieces(right, key, count, None)
     return _non_empty(
         [
             _reduce_join.remote(key, fn, len(l_pieces), *l_pieces, *r_pieces)

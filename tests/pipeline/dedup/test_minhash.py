@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from datasketch import MinHash
 from hypothesis import given, settings
@@ -22,6 +23,7 @@ from strata.pipeline.dedup.minhash import (
     shingle_array,
     shingles,
 )
+from strata.pipeline.dedup.near import MINHASH_DROP, _mark_near_duplicates
 from strata.spec.dedup import MinhashSpec
 
 CORPUS = Path("data/demo/corpus.jsonl")
@@ -126,3 +128,26 @@ def test_unrelated_wordless_documents_are_all_kept_and_copies_go_to_exact_dedup(
     hashed = {**batch, "text_hash": np.array([normalized_hash(t) for t in texts], object)}
     status = dict(zip(batch["id"], mark_exact_duplicates(hashed)["status"], strict=True))
     assert [status[f"d{i}"] for i in range(5)] == ["", "", "", "", "dropped_exact_duplicate"]
+
+
+def test_a_cluster_marks_only_its_kept_members_and_keeps_the_column_types() -> None:
+    string = pa.large_string()  # as Ray Data's blocks from pandas hold text columns
+    rows = pa.table(
+        {
+            "order": pa.array([1, 2, 3, 4], pa.int64()),
+            "status": pa.array(["", "", "dropped_c4", ""], string),
+            "duplicate_of": pa.array(["", "", "", ""], string),
+            "cluster_size": pa.array([1, 1, 1, 1], pa.int64()),
+            "near_duplicate_of": pa.array([None, "doc-1", "doc-1", ""], pa.string()),
+            "members": pa.array([3, None, 1, 1], pa.int64()),
+            "roots": pa.array([1, None, 0, 0], pa.int64()),
+        }
+    )
+    marked = _mark_near_duplicates(rows)
+    assert marked.schema == rows.drop_columns(["near_duplicate_of", "members", "roots"]).schema
+    assert marked["status"].to_pylist() == ["", MINHASH_DROP, "dropped_c4", ""]  # dropped before: as it was
+    assert marked["duplicate_of"].to_pylist() == ["", "doc-1", "", ""]
+    assert marked["cluster_size"].to_pylist() == [3, 1, 1, 1]
+    # A partition that no cluster reached has none of the cluster columns: rows pass as they are.
+    bare = rows.drop_columns(["near_duplicate_of", "members", "roots"])
+    assert _mark_near_duplicates(bare) == bare

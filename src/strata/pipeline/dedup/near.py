@@ -15,14 +15,15 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import ray
 
 from strata.pipeline.aggregate import sums, totals
 from strata.pipeline.blockwise import Blocks, map_blocks, numpy_batches, selected
 from strata.pipeline.dedup.clusters import BandKeys, bucket_edges, connected_components, shared_buckets
 from strata.pipeline.dedup.minhash import MinhashSignatures
-from strata.pipeline.documents import KEPT, dropped_table, kept_table, rows_where
+from strata.pipeline.documents import dropped_table, kept_table, marked_duplicates, rows_where
 from strata.pipeline.exchange import attach, dataset, left_join, map_groups, map_partitions
 from strata.spec.dedup import MinhashSpec
 
@@ -99,13 +100,13 @@ def _cluster_rows(stars: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     }
 
 
-def _mark_near_duplicates(df: pd.DataFrame) -> pd.DataFrame:
-    """Documents joined with their cluster rows (columns absent where a partition has none),
-    marked, with their cluster's size in `cluster_size`; the cluster rows' own columns dropped."""
-    if "near_duplicate_of" not in df:
-        df = df.assign(near_duplicate_of="", members=1, roots=0)
-    hit = df["near_duplicate_of"].fillna("").astype(str).ne("") & (df["status"] == KEPT)
-    df.loc[hit, "status"] = MINHASH_DROP
-    df.loc[hit, "duplicate_of"] = df.loc[hit, "near_duplicate_of"]
-    df["cluster_size"] = df["members"].fillna(1).astype("int64")
-    return df.drop(columns=["near_duplicate_of", "members", "roots"])
+def _mark_near_duplicates(table: pa.Table) -> pa.Table:
+    """Kept documents with their cluster rows' columns (absent where a partition has none),
+    marked, with their cluster's size in `cluster_size` (1 outside a cluster); the cluster
+    rows' own columns dropped."""
+    if "near_duplicate_of" not in table.column_names:
+        return table  # cluster_size stays 1
+    field = table.schema.get_field_index("cluster_size")
+    size = pc.fill_null(table["members"], 1).cast(table.schema.field(field).type)
+    table = table.set_column(field, "cluster_size", size).drop_columns(["members", "roots"])
+    return marked_duplicates(table, "near_duplicate_of", MINHASH_DROP)

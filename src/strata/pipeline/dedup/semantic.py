@@ -29,7 +29,7 @@ import logging
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 import ray
 from ray.data.block import BlockAccessor
 from ray.data.expressions import col
@@ -37,7 +37,7 @@ from ray.data.expressions import col
 from strata.errors import JobError
 from strata.pipeline.aggregate import totals
 from strata.pipeline.dedup.embed import dimension, embed_rows, model_directory
-from strata.pipeline.documents import KEPT, Batch, kept_rows
+from strata.pipeline.documents import Batch, kept_rows, marked_duplicates
 from strata.pipeline.exchange import FIBONACCI, dataset, left_join, map_groups
 from strata.spec.dedup import SemanticDedupSpec, centroids_shape_problem
 from strata.storage import Location
@@ -270,11 +270,6 @@ def cluster_duplicates(eps: float) -> Any:
     return duplicates
 
 
-def _mark(df: pd.DataFrame) -> pd.DataFrame:
+def _mark(table: pa.Table) -> pa.Table:
     """Documents joined with their duplicate rows (column absent where a partition has none), marked."""
-    if "semantic_duplicate_of" not in df:
-        return df
-    hit = df["semantic_duplicate_of"].fillna("").astype(str).ne("") & (df["status"] == KEPT)
-    df.loc[hit, "status"] = SEMANTIC_DROP
-    df.loc[hit, "duplicate_of"] = df.loc[hit, "semantic_duplicate_of"]
-    return df.drop(columns=["semantic_duplicate_of"])
+    return marked_duplicates(table, "semantic_duplicate_of", SEMANTIC_DROP)
