@@ -145,12 +145,14 @@ def test_tokenizer_sample_is_bounded_and_seeded() -> None:
 GATHERING = {"take_all", "take", "to_pandas", "iter_rows", "iter_batches", "take_batch", "ray.get"}
 # Functions allowed to bring values to the driver: each gathers an aggregate (row counts, a
 # report per input group, a record per shard, k-means centroids) or a bounded sample (the
-# tokenizer's, a sort's sampled keys). `_partial_sums` and `_reduce_sorted` are Ray tasks: they
-# run on a worker (the latter's `take` is Arrow's, reordering its rows).
+# tokenizer's, a sort's sampled keys). `_partial_sums` and `_reduce_sorted` are Ray tasks and
+# `with_right_columns` runs in one (a join's reduce): they run on a worker (their `take` is
+# Arrow's, reordering or copying one partition's rows).
 ALLOWED = {
     "totals",
     "_partial_sums",
     "_reduce_sorted",
+    "with_right_columns",
     "count",
     "non_empty",
     "count_rows",

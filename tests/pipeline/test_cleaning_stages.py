@@ -12,6 +12,7 @@ import pytest
 import ray
 
 from strata.pipeline.documents import KEPT
+from strata.pipeline.exchange import dataset
 from strata.pipeline.groups import document_rows
 from strata.pipeline.read import input_files
 from strata.pipeline.registry import STAGES
@@ -38,7 +39,8 @@ def _job(tmp_path: Path, **sections: Any) -> PipelineJob:
 def _per_row_stages(job: PipelineJob) -> tuple[ray.data.Dataset, Reports]:
     """The job's rows after every per-row stage, run by the input groups' Ray tasks."""
     paths = input_files(job.input)
-    return document_rows(job, paths, StageStore(Path(job.output.dir), job, paths))
+    rows, reports = document_rows(job, paths, StageStore(Path(job.output.dir), job, paths))
+    return dataset(rows), reports
 
 
 def _rows(ds: ray.data.Dataset) -> list[dict[str, Any]]:
@@ -76,8 +78,8 @@ def test_pii_is_replaced_on_workers_and_counted_per_kind(tmp_path: Path) -> None
     ]
     ds = ray.data.from_items([{"order": i, "text": t, "status": KEPT} for i, t in enumerate(texts)])
     job = _job(tmp_path)
-    out, report = STAGE["pii"].apply(ds, STAGE["pii"].spec(job), Location(job.output.dir))
-    rows = _rows(out)
+    out, report = STAGE["pii"].apply(ds.to_arrow_refs(), STAGE["pii"].spec(job), Location(job.output.dir))
+    rows = _rows(dataset(out))
     assert report == {"replaced": {"pii_email": 2, "pii_ipv6": 6, "pii_ipv4": 6}}
     assert set(rows[0]) == {"order", "text", "status"}
     assert "andrewsh@debian.org" not in rows[0]["text"] and "8.8.8.8" not in rows[2]["text"]

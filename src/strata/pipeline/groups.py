@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 import ray
 
 from strata.files import atomic_path, atomic_write_text
+from strata.pipeline.blockwise import Blocks
 from strata.pipeline.documents import Batch, shed_dropped_text
 from strata.pipeline.read import DocumentReader, Row
 from strata.pipeline.registry import DOCUMENT_STAGES, RowStage, Stage, record_drops, with_defaults
@@ -154,10 +155,10 @@ def _load_group(part: str, report: dict[str, Any]) -> Iterator[pa.Table | dict[s
     yield report
 
 
-def document_rows(job: PipelineJob, paths: list[str], store: StageStore) -> tuple[ray.data.Dataset, Reports]:
+def document_rows(job: PipelineJob, paths: list[str], store: StageStore) -> tuple[Blocks, Reports]:
     """Every document of `paths` after the per-row stages (kept, or with the reason it was
-    dropped), in input order, and those stages' reports (an empty Dataset when the files hold
-    no record)."""
+    dropped), in input order, as the blocks of the groups' tasks (none when the files hold no
+    record; no block is empty), and those stages' reports."""
     per_task = job.input.files_per_task
     groups = [list(enumerate(paths))[i : i + per_task] for i in range(0, len(paths), per_task)]
     chain = ray.put(DocumentChain(job))
@@ -182,8 +183,7 @@ def document_rows(job: PipelineJob, paths: list[str], store: StageStore) -> tupl
         if time.monotonic() - last >= PROGRESS_EVERY_S and number < len(running):
             logger.info("per-document stages: %d of %d input groups done", number, len(running))
             last = time.monotonic()
-    ds = ray.data.from_arrow_refs(blocks) if blocks else ray.data.from_items([])
-    return ds, _stage_reports(job, reports)
+    return blocks, _stage_reports(job, reports)
 
 
 def _names(files: list[tuple[int, str]]) -> str:

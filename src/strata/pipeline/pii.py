@@ -26,12 +26,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import ray
 
 from strata.pipeline.aggregate import sums
-from strata.pipeline.blockwise import map_blocks, numpy_batches, without_columns
+from strata.pipeline.blockwise import Blocks, Rows, blocks_of, map_blocks, numpy_batches, without_columns
 from strata.pipeline.documents import Batch, kept_mask
-from strata.pipeline.exchange import dataset
 from strata.spec.cleaning import PiiSpec
 
 EMAIL_PLACEHOLDERS = ("email@example.com", "firstname.lastname@example.org")
@@ -183,10 +181,10 @@ class ReplacePii:
         return {**batch, **{f"pii_{kind}": column for kind, column in counts.items()}}
 
 
-def replace_pii(ds: ray.data.Dataset, spec: PiiSpec) -> tuple[ray.data.Dataset, dict[str, Any]]:
+def replace_pii(rows: Rows, spec: PiiSpec) -> tuple[Blocks, dict[str, Any]]:
     """The rows with PII replaced (materialized: the counts are summed over them), and the report
     `{"replaced": {"pii_<kind>": count}}`."""
     columns = count_columns(spec)
-    mapped = map_blocks(ds.to_arrow_refs(), numpy_batches(ReplacePii(spec))).blocks
+    mapped = map_blocks(blocks_of(rows), numpy_batches(ReplacePii(spec))).blocks
     report = {"replaced": sums(mapped, columns) if columns else {}}
-    return dataset(map_blocks(mapped, without_columns(columns)).blocks if columns else mapped), report
+    return (map_blocks(mapped, without_columns(columns)).blocks if columns else mapped), report

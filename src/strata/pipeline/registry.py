@@ -1,5 +1,5 @@
-"""The document stages in pipeline order, one row each: the runner builds the Dataset from
-them, the stats count drops by them and resume fingerprints its checkpoints by them.
+"""The document stages in pipeline order, one row each: the runner runs them in this order,
+the stats count drops by them and resume fingerprints its checkpoints by them.
 
 A row names the stage (its key in `stats/pipeline.json`), the job section that configures
 it (dotted, e.g. `quality.gopher`; a section with `enabled: false` skips the stage), the
@@ -12,13 +12,13 @@ status prefixes (`dropped_gopher_` starts `dropped_gopher_repetition_`).
 The leading stages judge each row alone (DOCUMENT_STAGES: read, then stages with
 `per_row`, a class built from the job section whose instances map a batch of rows);
 strata.pipeline.groups runs them as one chain in one task per group of input files. The
-later stages (`apply`) act on the whole Ray Dataset: they group rows across files (exact
-and MinHash dedup) or report across them.
+later stages (`apply`) act on all rows at once, as their blocks in Ray's object store: they
+group rows across files (exact, MinHash and semantic dedup) or report across them.
 
 Adding a stage is one module (a `Filter` subclass for a quality rule set, with its section
 in `QualitySpec`), one row here and its test. A per-row stage reports counts through
-columns it adds (`counts`: column → report key; summed over all rows, then dropped); a
-Dataset stage that rewrites text instead of dropping rows (PII) reports what it changed
+columns it adds (`counts`: column → report key; summed over all rows, then dropped); an
+`apply` stage that rewrites text instead of dropping rows (PII) reports what it changed
 through its apply function's report. Tokenizing, rehydration, balancing and sharding act on
 the documents these stages keep and are not rows.
 """
@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import ray
 
+from strata.pipeline.blockwise import Blocks
 from strata.pipeline.classifier import QualityClassifier
 from strata.pipeline.decontaminate import Decontaminate
 from strata.pipeline.dedup.exact import exact_duplicates
@@ -58,8 +58,9 @@ from strata.spec.dedup import ExactDedupSpec, MinhashSpec, SemanticDedupSpec
 from strata.spec.pipeline import PipelineJob
 from strata.storage import Location
 
-# (Dataset, the stage's job section, output.dir) → (Dataset, the stage's report for stats/pipeline.json)
-Apply = Callable[[ray.data.Dataset, Any, Location], tuple[ray.data.Dataset, dict[str, Any]]]
+# (the rows' blocks, the stage's job section, output.dir) → (the rows' blocks, the stage's report
+# for stats/pipeline.json); blocks are Arrow tables in Ray's object store, empty ones allowed
+Apply = Callable[[Blocks, Any, Location], tuple[Blocks, dict[str, Any]]]
 RowStage = Callable[[Batch], Batch]
 
 
@@ -142,24 +143,20 @@ def record_drops_in_table(stage: str) -> Callable[[pa.Table], pa.Table]:
     return record
 
 
-def _exact(
-    ds: ray.data.Dataset, spec: ExactDedupSpec, out: Location
-) -> tuple[ray.data.Dataset, dict[str, Any]]:
-    return exact_duplicates(ds, partitions()), {}
+def _exact(rows: Blocks, spec: ExactDedupSpec, out: Location) -> tuple[Blocks, dict[str, Any]]:
+    return exact_duplicates(rows, partitions()), {}
 
 
-def _near(ds: ray.data.Dataset, spec: MinhashSpec, out: Location) -> tuple[ray.data.Dataset, dict[str, Any]]:
-    return near_duplicates(ds, spec, partitions())
+def _near(rows: Blocks, spec: MinhashSpec, out: Location) -> tuple[Blocks, dict[str, Any]]:
+    return near_duplicates(rows, spec, partitions())
 
 
-def _semantic(
-    ds: ray.data.Dataset, spec: SemanticDedupSpec, out: Location
-) -> tuple[ray.data.Dataset, dict[str, Any]]:
-    return semantic_duplicates(ds, spec, partitions(), out / "semantic" / "centroids.npy")
+def _semantic(rows: Blocks, spec: SemanticDedupSpec, out: Location) -> tuple[Blocks, dict[str, Any]]:
+    return semantic_duplicates(rows, spec, partitions(), out / "semantic" / "centroids.npy")
 
 
-def _pii(ds: ray.data.Dataset, spec: PiiSpec, out: Location) -> tuple[ray.data.Dataset, dict[str, Any]]:
-    return replace_pii(ds, spec)
+def _pii(rows: Blocks, spec: PiiSpec, out: Location) -> tuple[Blocks, dict[str, Any]]:
+    return replace_pii(rows, spec)
 
 
 def filter_stage(rules: type[Filter]) -> Stage:
@@ -232,7 +229,7 @@ STAGES: tuple[Stage, ...] = (
 )
 
 
-# The leading per-row stages (read first), run by strata.pipeline.groups; the rest act on Datasets.
+# The leading per-row stages (read first), run by strata.pipeline.groups; the rest act on all rows.
 DOCUMENT_STAGES: tuple[Stage, ...] = tuple(itertools.takewhile(lambda stage: stage.apply is None, STAGES))
 DATASET_STAGES: tuple[Stage, ...] = STAGES[len(DOCUMENT_STAGES) :]
 

@@ -31,7 +31,8 @@ from typing import Any
 import fsspec
 import ray
 
-from strata.pipeline.exchange import dataset, partitions, sort_by
+from strata.pipeline.blockwise import Blocks
+from strata.pipeline.exchange import partitions, sort_by
 from strata.pipeline.registry import DOCUMENT_STAGES, checkpoint_sections
 from strata.spec.pipeline import PipelineJob
 from strata.storage import Location
@@ -93,7 +94,7 @@ class StageStore:
         if self.root is not None:
             shutil.rmtree(self.root / GROUPS, ignore_errors=True)
 
-    def load(self, stage: str) -> tuple[ray.data.Dataset, Reports] | None:
+    def load(self, stage: str) -> tuple[Blocks, Reports] | None:
         """The checkpoint's rows and stage reports from an earlier run of the same job on the
         same inputs, or None."""
         if self.root is None:
@@ -108,10 +109,10 @@ class StageStore:
         # Written sorted by `order`, one zero-padded file name per sort task: read in name
         # order (Ray Data keeps it, `preserve_order`), the rows need no second sort.
         files = sorted(str(f) for f in done.parent.glob("*.parquet"))
-        rows: ray.data.Dataset = ray.data.read_parquet(files).materialize()
+        rows: Blocks = ray.data.read_parquet(files).materialize().to_arrow_refs()
         return rows, json.loads((done.parent / REPORTS).read_text(encoding="utf-8"))
 
-    def save(self, stage: str, ds: ray.data.Dataset, reports: Reports) -> tuple[ray.data.Dataset, Reports]:
+    def save(self, stage: str, rows: Blocks, reports: Reports) -> tuple[Blocks, Reports]:
         """Sort the rows by input order (on Ray tasks: strata.pipeline.exchange.sort_by) and,
         with a local output folder, let those tasks write them as the checkpoint, then write
         its reports and fingerprint. Returns the sorted rows: the rows a rerun would read back."""
@@ -120,16 +121,14 @@ class StageStore:
             shutil.rmtree(tmp, ignore_errors=True)
             shutil.rmtree(tmp.with_name(stage), ignore_errors=True)
             tmp.mkdir(parents=True)
-        blocks = sort_by(
-            ds.to_arrow_refs(), "order", partitions(), write_dir=None if tmp is None else str(tmp)
-        )
+        blocks = sort_by(rows, "order", partitions(), write_dir=None if tmp is None else str(tmp))
         if not blocks:
-            return ds, reports
+            return rows, reports
         if tmp is not None:
             (tmp / REPORTS).write_text(json.dumps(reports), encoding="utf-8")
             (tmp / DONE).write_text(self.fingerprints[stage] + "\n", encoding="utf-8")
             tmp.rename(tmp.with_name(stage))
-        return dataset(blocks), reports
+        return blocks, reports
 
 
 def _fingerprint(name: str, sections: dict[str, Any], inputs: list[Any]) -> str:

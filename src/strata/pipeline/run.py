@@ -7,8 +7,9 @@ strata.pipeline.tokenize) → tokenize → rehydrate → balance → shards
 (strata.pipeline.assemble). Everything after dedup runs on the Ray workers too: the driver
 receives aggregates (token totals per group, one record per shard, the stats' counts per
 stage, status and language) and, when it trains one, the tokenizer's bounded training
-sample. The rows travel as Ray Datasets between stages and as their blocks within them
-(plain tasks: strata.pipeline.blockwise, strata.pipeline.exchange). Every row keeps a
+sample. The rows travel as their blocks (Arrow tables in Ray's object store) between and
+within stages (plain tasks: strata.pipeline.blockwise, strata.pipeline.exchange): wrapping
+them in a Ray Dataset costs Ray Data ~0.1 s of metadata tasks each time. Every row keeps a
 `status`; a stage that drops a row writes its reason there and its own name in `dropped_by`
 (and the row sheds its text), so every drop is counted at the end. When no document survives (or
 none was read), the job writes its stats and side files and raises JobError naming the drops.
@@ -34,11 +35,11 @@ import ray
 
 from strata.errors import JobError
 from strata.pipeline.assemble import tokenize, tokenizer_sample, write_balanced_shards
-from strata.pipeline.blockwise import blocks_of, map_blocks
+from strata.pipeline.blockwise import Blocks, count_rows, map_blocks
 from strata.pipeline.collect import collect
 from strata.pipeline.dedup.semantic import checked_dimension
 from strata.pipeline.documents import kept_table, shed_dropped_text
-from strata.pipeline.exchange import dataset, partitions
+from strata.pipeline.exchange import partitions
 from strata.pipeline.groups import document_rows
 from strata.pipeline.read import input_files
 from strata.pipeline.registry import DOCUMENT_STAGES, STAGES, Stage, record_drops_in_table
@@ -77,7 +78,7 @@ def _configure_ray_data() -> None:
     ctx.min_parallelism = partitions()
 
 
-def _latest_checkpoint(store: StageStore) -> tuple[int, ray.data.Dataset, Reports] | None:
+def _latest_checkpoint(store: StageStore) -> tuple[int, Blocks, Reports] | None:
     """The last registry stage an earlier run of this job finished, with its rows and reports."""
     for index in reversed(range(len(STAGES))):
         checkpoint = STAGES[index].checkpoint
@@ -87,43 +88,41 @@ def _latest_checkpoint(store: StageStore) -> tuple[int, ray.data.Dataset, Report
     return None
 
 
-def _apply(
-    stage: Stage, job: PipelineJob, ds: ray.data.Dataset, out: Location
-) -> tuple[ray.data.Dataset, dict[str, Any]]:
+def _apply(stage: Stage, job: PipelineJob, rows: Blocks, out: Location) -> tuple[Blocks, dict[str, Any]]:
     if not stage.enabled(job):
-        return ds, dict(stage.report_when_off)
+        return rows, dict(stage.report_when_off)
     assert stage.apply is not None, stage.name  # the registry's layout: DATASET_STAGES apply
     started = time.monotonic()
-    ds, report = stage.apply(ds, stage.spec(job), out)
-    recorded = dataset(map_blocks(blocks_of(ds), record_drops_in_table(stage.name), shed_dropped_text).blocks)
+    rows, report = stage.apply(rows, stage.spec(job), out)
+    recorded = map_blocks(rows, record_drops_in_table(stage.name), shed_dropped_text).blocks
     logger.info("stage %s: done in %.1f s", stage.name, time.monotonic() - started)  # its rows are computed
     return recorded, report
 
 
 def _document_rows(
     job: PipelineJob, out: Location, store: StageStore, paths: list[str]
-) -> tuple[ray.data.Dataset, Reports]:
+) -> tuple[Blocks, Reports]:
     """Every document after the registry's stages (kept or with the reason it was dropped), and
     the stages' reports. Starts after the last checkpoint an earlier run finished (else with
     the per-document stages, group by group: strata.pipeline.groups); stops early, before any
     checkpoint is written, when the input holds no document."""
     latest = _latest_checkpoint(store)
     if latest is None:
-        ds, reports = document_rows(job, paths, store)
-        if ds.count() == 0:  # known from the groups' blocks, without running anything
-            return ds, reports
+        rows, reports = document_rows(job, paths, store)
+        if not rows:  # the groups yield no block without rows
+            return rows, reports
         start = len(DOCUMENT_STAGES)
     else:
-        start, ds, reports = latest
+        start, rows, reports = latest
     for stage in STAGES[start:]:
-        ds, reports[stage.name] = _apply(stage, job, ds, out)
+        rows, reports[stage.name] = _apply(stage, job, rows, out)
         # A switched-off stage changed no row: what it would write is on disk already (the
         # groups' parts or the previous checkpoint), and a rerun starts from that.
         if stage.checkpoint and stage.enabled(job):
-            ds, reports = store.save(stage.checkpoint, ds, reports)
+            rows, reports = store.save(stage.checkpoint, rows, reports)
             store.drop_groups()
-            logger.info("checkpoint %s: %d documents written", stage.checkpoint, ds.count())
-    return ds, reports
+            logger.info("checkpoint %s: %d documents written", stage.checkpoint, count_rows(rows))
+    return rows, reports
 
 
 def _input_paths(job: PipelineJob, out: Location) -> list[str]:
@@ -149,8 +148,7 @@ def run_pipeline(job: PipelineJob) -> dict[str, Any]:
     if job.dedup.semantic.enabled:
         checked_dimension(job.dedup.semantic)  # a model that does not load stops the job now
     paths = _input_paths(job, out)
-    ds, reports = _document_rows(job, out, StageStore(out, job, paths), paths)
-    rows = blocks_of(ds)
+    rows, reports = _document_rows(job, out, StageStore(out, job, paths), paths)
     kept = map_blocks(rows, kept_table)
     if kept.count() == 0:
         write_side_files(out, rows)

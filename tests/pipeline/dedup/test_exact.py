@@ -8,6 +8,7 @@ import pytest
 import ray
 
 from strata.pipeline.dedup.exact import exact_duplicates, mark_exact_duplicates, normalized_hash
+from strata.pipeline.exchange import dataset
 from strata.pipeline.registry import with_defaults
 
 
@@ -51,7 +52,7 @@ def test_kept_copies_are_marked_and_earlier_drops_come_back_untouched() -> None:
     batch = with_defaults({"id": np.array([f"d{i}" for i in range(5)], object), "order": np.arange(5),
                            "text": np.array(texts, object), "status": np.array(status, object)})  # fmt: skip
     ds = ray.data.from_pandas(pd.DataFrame(batch)).repartition(2).materialize()
-    rows = exact_duplicates(ds, partitions=2).to_pandas().set_index("id").sort_values("order")
+    rows = dataset(exact_duplicates(ds, partitions=2)).to_pandas().set_index("id").sort_values("order")
     assert list(rows["status"]) == [
         "",
         "",

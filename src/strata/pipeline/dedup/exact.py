@@ -11,11 +11,10 @@ import re
 
 import numpy as np
 import pyarrow as pa
-import ray
 
-from strata.pipeline.blockwise import map_blocks, numpy_batch
+from strata.pipeline.blockwise import Blocks, Rows, blocks_of, map_blocks, numpy_batch
 from strata.pipeline.documents import Batch, dropped_table, kept_table
-from strata.pipeline.exchange import dataset, map_tables
+from strata.pipeline.exchange import map_tables
 
 SPACE = re.compile(r"\s+")
 DROP = "dropped_exact_duplicate"
@@ -68,16 +67,14 @@ def _marked(table: pa.Table) -> pa.Table:
     return table.drop_columns(["text_hash"])
 
 
-def exact_duplicates(ds: ray.data.Dataset, partitions: int) -> ray.data.Dataset:
+def exact_duplicates(rows: Rows, partitions: int) -> Blocks:
     """Mark exact duplicates across workers: hash every kept text, group the kept rows by
     hash (in `partitions` tasks, as Arrow tables: strata.pipeline.exchange.map_tables); the
     rows dropped earlier are not regrouped (under one key they would all meet in one task:
     most of a crawl). The rows come back kept first, in no particular order (the runner
-    sorts them at its checkpoint). An empty dataset is returned as it is."""
-    if ds.count() == 0:
-        return ds
-    rows = ds.to_arrow_refs()
-    dropped = map_blocks(rows, dropped_table)
-    kept = map_blocks(rows, kept_table).non_empty()
+    sorts them at its checkpoint). Returns the non-empty blocks."""
+    blocks = blocks_of(rows)
+    dropped = map_blocks(blocks, dropped_table)
+    kept = map_blocks(blocks, kept_table).non_empty()
     marked = map_tables(kept, "text_hash", _marked, partitions, prepare=with_text_hash) if kept else []
-    return dataset(marked + dropped.non_empty())
+    return marked + dropped.non_empty()

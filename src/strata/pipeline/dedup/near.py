@@ -17,14 +17,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import ray
 
 from strata.pipeline.aggregate import sums, totals
-from strata.pipeline.blockwise import Blocks, map_blocks, numpy_batches, selected
+from strata.pipeline.blockwise import Blocks, Rows, blocks_of, map_blocks, numpy_batches, selected
 from strata.pipeline.dedup.clusters import BandKeys, bucket_edges, connected_components, shared_buckets
 from strata.pipeline.dedup.minhash import MinhashSignatures
 from strata.pipeline.documents import dropped_table, kept_table, marked_duplicates, rows_where
-from strata.pipeline.exchange import attach, dataset, left_join, map_groups, map_partitions
+from strata.pipeline.exchange import attach, left_join, map_groups, map_partitions
 from strata.spec.dedup import MinhashSpec
 
 MINHASH_DROP = "dropped_minhash_duplicate"
@@ -35,15 +34,13 @@ def empty_report() -> dict[str, Any]:
     return {"candidate_pairs": 0, "edges": 0, "minhash_skipped_no_shingles": 0, "cluster_size_histogram": {}}
 
 
-def near_duplicates(
-    ds: ray.data.Dataset, spec: MinhashSpec, partitions: int
-) -> tuple[ray.data.Dataset, dict[str, Any]]:
+def near_duplicates(rows: Rows, spec: MinhashSpec, partitions: int) -> tuple[Blocks, dict[str, Any]]:
     """Mark near duplicates; return the rows and the report (candidate pairs, edges, cluster
     sizes). Candidate pairs and edges are counted per bucket: a pair that shares k buckets
     counts k times in each."""
     report = empty_report()
-    rows = ds.to_arrow_refs()
-    kept = map_blocks(rows, kept_table)
+    blocks = blocks_of(rows)
+    kept = map_blocks(blocks, kept_table)
     signed = map_blocks(
         kept.blocks,
         selected(["id", "order", "text", "status"]),
@@ -55,12 +52,12 @@ def near_duplicates(
     report["minhash_skipped_no_shingles"] = kept.count() - keys.count() // spec.bands
     buckets = verified_buckets(keys.non_empty(), signed.non_empty(), spec.threshold, partitions)
     if not buckets:  # no kept document with a word
-        return ds, report
+        return blocks, report
     report["candidate_pairs"] = sums(buckets, ["compared"])["compared"]
     edges = map_blocks(buckets, numpy_batches(_linked))
     report["edges"] = edges.count()
     if report["edges"] == 0:
-        return ds, report
+        return blocks, report
     stars = connected_components(edges.non_empty(), partitions)
     clusters = map_groups(stars, "parent", _cluster_rows, partitions)
     histogram = totals(clusters, ["members"], ["roots"])
@@ -71,7 +68,7 @@ def near_duplicates(
     }
     # Only kept rows can be marked: the rows dropped before pass through (cluster size 1).
     marked = left_join(kept.non_empty(), clusters, "order", _mark_near_duplicates, partitions)
-    return dataset(marked + map_blocks(rows, dropped_table).non_empty()), report
+    return marked + map_blocks(blocks, dropped_table).non_empty(), report
 
 
 def verified_buckets(keys: Blocks, signed: Blocks, threshold: float, partitions: int) -> Blocks:

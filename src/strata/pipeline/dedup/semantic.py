@@ -36,6 +36,7 @@ from ray.data.expressions import col
 
 from strata.errors import JobError
 from strata.pipeline.aggregate import totals
+from strata.pipeline.blockwise import Blocks, Rows, blocks_of
 from strata.pipeline.dedup.embed import dimension, embed_rows, model_directory
 from strata.pipeline.documents import Batch, kept_rows, marked_duplicates
 from strata.pipeline.exchange import FIBONACCI, dataset, left_join, map_groups
@@ -61,8 +62,8 @@ def empty_report() -> dict[str, Any]:
 
 
 def semantic_duplicates(
-    ds: ray.data.Dataset, spec: SemanticDedupSpec, partitions: int, centroids_out: Location
-) -> tuple[ray.data.Dataset, dict[str, Any]]:
+    rows: Rows, spec: SemanticDedupSpec, partitions: int, centroids_out: Location
+) -> tuple[Blocks, dict[str, Any]]:
     """Mark semantic duplicates among the kept rows; return the rows and the report. The
     centroids (trained, or `spec.centroids`) are written to `centroids_out` (.npy, float32,
     shape (clusters, dimension)) for a later run to reuse.
@@ -72,7 +73,8 @@ def semantic_duplicates(
     """
     report = empty_report()
     languages = frozenset(spec.languages)
-    kept = kept_rows(ds)
+    blocks = blocks_of(rows)
+    kept = kept_rows(dataset(blocks))
     if languages:  # rows without a language (language ID off) are embedded
         before = kept.count()
         kept = kept.filter(expr=(col("language") == "") | col("language").is_in(sorted(languages)))
@@ -81,7 +83,7 @@ def semantic_duplicates(
     else:
         report["embedded"] = kept.count()
     if report["embedded"] == 0:
-        return ds, report
+        return blocks, report
     report["model"] = spec.model or "all-MiniLM-L6-v2 (packaged)"
     report["dimension"] = checked_dimension(spec)
     embedded = (
@@ -116,9 +118,8 @@ def semantic_duplicates(
         1 - spec.eps,
     )
     if not report["duplicates"]:
-        return ds, report
-    marked = left_join(ds.to_arrow_refs(), marks, "order", _mark, partitions)
-    return dataset(marked), report
+        return blocks, report
+    return left_join(blocks, marks, "order", _mark, partitions), report
 
 
 def checked_dimension(spec: SemanticDedupSpec) -> int:
