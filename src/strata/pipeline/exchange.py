@@ -201,6 +201,18 @@ def dataset(blocks: Blocks) -> ray.data.Dataset:
     return ray.data.from_arrow_refs(blocks)  # type: ignore[arg-type]  # Ray's two ObjectRef types
 
 
+def _key_matches(
+    keys: np.ndarray[Any, Any], wanted: np.ndarray[Any, Any]
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """For each wanted key, the position of a row of `keys` holding it (any valid position
+    where none does) and whether one does: a binary search over `keys` in sorted order."""
+    if not len(keys):
+        return np.zeros(len(wanted), np.int64), np.zeros(len(wanted), bool)
+    by_key = np.argsort(keys, kind="stable")
+    found = by_key[np.minimum(np.searchsorted(keys, wanted, sorter=by_key), len(keys) - 1)]
+    return found, keys[found] == wanted
+
+
 @ray.remote(num_returns=2)
 def _reduce_join(key: str, fn: TableFn, left_count: int, *pieces: pa.Table) -> tuple[pa.Table, int]:
     left = concat_tables([p for p in pieces[:left_count] if p.num_rows])
@@ -217,10 +229,9 @@ def with_right_columns(left: pa.Table, right: pa.Table, key: str) -> pa.Table:
     columns, when `right` has no rows."""
     if not right.num_rows:
         return left
-    keys, wanted = right[key].to_numpy(), left[key].to_numpy()
-    by_key = np.argsort(keys, kind="stable")
-    found = by_key[np.minimum(np.searchsorted(keys, wanted, sorter=by_key), len(keys) - 1)]
-    index = pa.array(found, mask=keys[found] != wanted)
+    wanted = left[key].to_numpy()
+    found, hit = _key_matches(right[key].to_numpy(), wanted)
+    index = pa.array(found, mask=~hit)
     for name in right.column_names:
         if name != key:
             left = left.append_column(name, right[name].take(index))
@@ -248,10 +259,8 @@ def _reduce_attach(key: str, left_count: int, *pieces: Batch) -> tuple[pa.Table,
     if not left:
         return pa.table({}), 0
     keys = right.get(key, np.zeros(0, left[key].dtype))
-    by_key = np.argsort(keys, kind="stable")
-    at = np.minimum(np.searchsorted(keys, left[key], sorter=by_key), len(keys) - 1)
-    found = by_key[at] if len(keys) else at
-    if not len(keys) or not np.array_equal(keys[found], left[key]):
+    found, hit = _key_matches(keys, left[key])
+    if not hit.all():
         raise ValueError(f"attach: a left row's {key} has no right row")
     return _table({**left, **{c: v[found] for c, v in right.items() if c != key}})
 
