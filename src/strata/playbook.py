@@ -51,8 +51,15 @@ def run_playbook(
         quiet=True,
         event_handler=on_event,
         cmdline="--check" if check else None,
-        # Two equal keys in a playbook, vars file or inventory are an error, not "last one wins".
-        envvars={"ANSIBLE_DUPLICATE_YAML_DICT_KEY": "error"},
+        envvars={
+            # Two equal keys in a playbook, vars file or inventory are an error, not "last one wins".
+            "ANSIBLE_DUPLICATE_YAML_DICT_KEY": "error",
+            # One SSH command per module instead of four (temporary directory, copy, run,
+            # remove); needs no `requiretty` in sudoers, which current distributions do not set.
+            "ANSIBLE_PIPELINING": "True",
+            # Facts are gathered once per host and run, not again in each of site.yml's plays.
+            "ANSIBLE_GATHERING": "smart",
+        },
     )
     if runner.rc != 0 or failures:
         detail = failures[0] if failures else f"ansible-playbook exited with {runner.rc}"
