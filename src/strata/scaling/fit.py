@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.special import huber, logsumexp
+from scipy.special import huber
 
 from strata.scaling.laws import ChinchillaLaw
 
@@ -44,22 +44,23 @@ def _objective(
     log_d: np.ndarray[Any, Any],
     log_l: np.ndarray[Any, Any],
 ) -> tuple[float, np.ndarray[Any, Any]]:
-    """The Huber objective and its gradient in (a, b, e, α, β)."""
+    """The Huber objective and its gradient in (a, b, e, α, β).
+
+    The log-sum-exp is written out (max-shifted, as scipy's `logsumexp` computes it) and the
+    gradient is one product: L-BFGS calls this ~150,000 times per fit, on tens of points,
+    where scipy's general `logsumexp` spent two thirds of the time in argument handling."""
     a, b, e, alpha, beta = theta
-    terms = np.stack([a - alpha * log_n, b - beta * log_d, np.full_like(log_n, e)])
-    predicted = logsumexp(terms, axis=0)
+    terms = np.empty((3, log_n.size))
+    np.subtract(a, alpha * log_n, out=terms[0])
+    np.subtract(b, beta * log_d, out=terms[1])
+    terms[2] = e
+    top = terms.max(axis=0)
+    predicted = top + np.log(np.exp(terms - top).sum(axis=0))
     residual = predicted - log_l
     weights = np.exp(terms - predicted)  # softmax over the three terms
     slope = np.clip(residual, -HUBER_DELTA, HUBER_DELTA)  # d huber / d residual
-    grad = np.array(
-        [
-            np.sum(slope * weights[0]),
-            np.sum(slope * weights[1]),
-            np.sum(slope * weights[2]),
-            np.sum(slope * weights[0] * -log_n),
-            np.sum(slope * weights[1] * -log_d),
-        ]
-    )
+    by_term = weights @ slope  # d/da, d/db, d/de
+    grad = np.array([*by_term, -(weights[0] * slope) @ log_n, -(weights[1] * slope) @ log_d])
     return float(np.sum(huber(HUBER_DELTA, residual))), grad
 
 
