@@ -121,7 +121,7 @@ def test_a_ray_cluster_starts_inside_a_slurm_allocation(
     assert not list(tmp_path.glob(".ray-slurm-*")), "the job's token directory is removed"
 
 
-def test_a_ray_head_that_cannot_start_fails_the_job_with_its_log(
+def test_a_taken_gcs_port_fails_the_ray_on_slurm_job_at_once(
     cluster: subprocess.CompletedProcess[str], tmp_path: Path
 ) -> None:
     # Another process holds the GCS port: the job must stop at once and say why, not wait
@@ -129,7 +129,7 @@ def test_a_ray_head_that_cannot_start_fails_the_job_with_its_log(
     with socket.create_server(("127.0.0.1", GCS_PORT)):
         result, output = sbatch_wait(tmp_path, SCRIPT, "echo", "the command must not run")
     assert result.returncode != 0, output
-    assert "ray-on-slurm: the Ray head on localhost exited while starting" in output, output
+    assert f"ray-on-slurm: port {GCS_PORT} on localhost is in use" in output, output
     assert "the command must not run" not in output
 
 
