@@ -55,9 +55,11 @@ def _objective(
     np.subtract(b, beta * log_d, out=terms[1])
     terms[2] = e
     top = terms.max(axis=0)
-    predicted = top + np.log(np.exp(terms - top).sum(axis=0))
+    shifted = np.exp(terms - top)
+    total = shifted.sum(axis=0)
+    predicted = top + np.log(total)
     residual = predicted - log_l
-    weights = np.exp(terms - predicted)  # softmax over the three terms
+    weights = shifted / total  # softmax over the three terms: exp(terms - predicted)
     slope = np.clip(residual, -HUBER_DELTA, HUBER_DELTA)  # d huber / d residual
     by_term = weights @ slope  # d/da, d/db, d/de
     grad = np.array([*by_term, -(weights[0] * slope) @ log_n, -(weights[1] * slope) @ log_d])
